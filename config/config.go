@@ -1,0 +1,313 @@
+// Package config reads and checks hitexport's settings from the environment.
+//
+// Every setting is an environment variable with the prefix HITEXPORT_. Parse
+// fills defaults, converts types and runs Validate; any error names the
+// variable and the values it accepts, in one line, and never contains a secret.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/hitexport/hitexport/encoders"
+)
+
+// Prefix is the prefix of every variable.
+const Prefix = "HITEXPORT_"
+
+// Config is every setting of the exporter. Field comments are the docs; the
+// README's table repeats them.
+type Config struct {
+	// Kafka
+	KafkaBrokers  []string      `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092"`
+	KafkaTopic    string        `env:"KAFKA_TOPIC" envDefault:"hits"`
+	KafkaGroup    string        `env:"KAFKA_GROUP" envDefault:"hitexport"`
+	KafkaMinBytes int           `env:"KAFKA_MIN_BYTES" envDefault:"65536"`
+	KafkaMaxBytes int           `env:"KAFKA_MAX_BYTES" envDefault:"16777216"`
+	KafkaMaxWait  time.Duration `env:"KAFKA_MAX_WAIT" envDefault:"250ms"`
+
+	// S3
+	S3Endpoint  string `env:"S3_ENDPOINT" envDefault:"127.0.0.1:9000"`
+	S3Bucket    string `env:"S3_BUCKET" envDefault:"hits"`
+	S3AccessKey string `env:"S3_ACCESS_KEY"`
+	S3SecretKey string `env:"S3_SECRET_KEY"`
+	S3TLS       bool   `env:"S3_TLS" envDefault:"false"`
+	S3Region    string `env:"S3_REGION" envDefault:"us-east-1"`
+	S3CAFile    string `env:"S3_CA_FILE"`
+
+	// Output
+	Format      string `env:"FORMAT" envDefault:"ndjson"`
+	Compression string `env:"COMPRESSION" envDefault:"none"`
+	KeyPrefix   string `env:"KEY_PREFIX" envDefault:""`
+
+	// Windows
+	Window          time.Duration `env:"WINDOW" envDefault:"10m"`
+	AllowedLateness time.Duration `env:"ALLOWED_LATENESS" envDefault:"1m"`
+	IdleTimeout     time.Duration `env:"IDLE_TIMEOUT" envDefault:"1m"`
+	LateMaxAge      time.Duration `env:"LATE_MAX_AGE" envDefault:"10m"`
+	MaxFuture       time.Duration `env:"MAX_FUTURE" envDefault:"1h"`
+
+	// Limits
+	MaxRecordBytes int    `env:"MAX_RECORD_BYTES" envDefault:"1048576"`
+	MaxObjectBytes int64  `env:"MAX_OBJECT_BYTES" envDefault:"536870912"`
+	MaxOpenObjects int    `env:"MAX_OPEN_OBJECTS" envDefault:"32"`
+	SpoolMemory    int    `env:"SPOOL_MEMORY" envDefault:"4194304"`
+	SpoolDir       string `env:"SPOOL_DIR" envDefault:""`
+	FetchBuffer    int    `env:"FETCH_BUFFER" envDefault:"1000"`
+
+	// Failure handling
+	RetrySchedule    string        `env:"RETRY_SCHEDULE" envDefault:"1s,3s,5s,10s,10s;0s,1s,3s,5s,30s;1m,1m,3m,5m,10m,30m"`
+	FailureThreshold float64       `env:"FAILURE_THRESHOLD" envDefault:"0.6"`
+	FailureWindow    time.Duration `env:"FAILURE_WINDOW" envDefault:"12h"`
+	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+
+	// Operations
+	HTTPAddr  string `env:"HTTP_ADDR" envDefault:":8080"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+
+	// Derived by Parse.
+	Retry [][]time.Duration `env:"-"`
+}
+
+// Error is a configuration error; its message is one line naming the variable.
+type Error struct {
+	Var string
+	Msg string
+}
+
+func (e *Error) Error() string { return Prefix + e.Var + ": " + e.Msg }
+
+// Parse reads the configuration from environ (os.Environ() when nil).
+func Parse(environ map[string]string) (*Config, error) {
+	cfg := &Config{}
+	opts := env.Options{Prefix: Prefix}
+	if environ != nil {
+		opts.Environment = environ
+	}
+	if err := env.ParseWithOptions(cfg, opts); err != nil {
+		return nil, translate(err)
+	}
+	for _, name := range []string{"S3_ACCESS_KEY", "S3_SECRET_KEY"} {
+		if err := fromFile(cfg, name, environ); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// fromFile fills a secret from the file named by NAME_FILE when NAME is unset.
+func fromFile(cfg *Config, name string, environ map[string]string) error {
+	lookup := func(k string) string {
+		if environ != nil {
+			return environ[k]
+		}
+		return os.Getenv(k)
+	}
+	path := lookup(Prefix + name + "_FILE")
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &Error{Var: name + "_FILE", Msg: "cannot read the file it names: " + errors.Unwrap(err).Error()}
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	switch name {
+	case "S3_ACCESS_KEY":
+		cfg.S3AccessKey = v
+	case "S3_SECRET_KEY":
+		cfg.S3SecretKey = v
+	}
+	return nil
+}
+
+// translate turns env's errors, which name struct fields and may quote values,
+// into one line naming the variable and the expected type.
+func translate(err error) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) && len(agg.Errors) > 0 {
+		err = agg.Errors[0]
+	}
+	var pe env.ParseError
+	if errors.As(err, &pe) {
+		v := varOf(pe.Name)
+		return &Error{Var: v, Msg: "invalid value: expected " + typeWord(pe.Type)}
+	}
+	return fmt.Errorf("configuration: %v", err)
+}
+
+func varOf(field string) string {
+	f, ok := reflect.TypeOf(Config{}).FieldByName(field)
+	if !ok {
+		return field
+	}
+	return strings.Split(f.Tag.Get("env"), ",")[0]
+}
+
+func typeWord(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeOf(time.Duration(0)):
+		return "a duration such as 30s, 10m or 1h"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64:
+		return "a whole number"
+	case t.Kind() == reflect.Float64:
+		return "a number"
+	}
+	return "a value of type " + t.String()
+}
+
+// Validate checks every setting and fills derived fields.
+func (c *Config) Validate() error {
+	bad := func(v, msg string) error { return &Error{Var: v, Msg: msg} }
+	if len(c.KafkaBrokers) == 0 || c.KafkaBrokers[0] == "" {
+		return bad("KAFKA_BROKERS", "required: a comma-separated list of host:port")
+	}
+	for _, b := range c.KafkaBrokers {
+		if !strings.Contains(b, ":") {
+			return bad("KAFKA_BROKERS", "each broker must be host:port")
+		}
+	}
+	if c.KafkaTopic == "" {
+		return bad("KAFKA_TOPIC", "required: the topic to export")
+	}
+	if c.KafkaGroup == "" {
+		return bad("KAFKA_GROUP", "required: the consumer group id")
+	}
+	if c.KafkaMinBytes < 1 {
+		return bad("KAFKA_MIN_BYTES", "must be at least 1")
+	}
+	if c.KafkaMaxBytes < c.MaxRecordBytes {
+		return bad("KAFKA_MAX_BYTES", "must be at least HITEXPORT_MAX_RECORD_BYTES")
+	}
+	if c.KafkaMaxWait <= 0 {
+		return bad("KAFKA_MAX_WAIT", "must be a positive duration")
+	}
+	if c.S3Endpoint == "" || strings.Contains(c.S3Endpoint, "/") {
+		return bad("S3_ENDPOINT", "required: host or host:port, without scheme or path (TLS is HITEXPORT_S3_TLS)")
+	}
+	if c.S3Bucket == "" {
+		return bad("S3_BUCKET", "required: the bucket name")
+	}
+	if c.S3AccessKey == "" {
+		return bad("S3_ACCESS_KEY", "required (or HITEXPORT_S3_ACCESS_KEY_FILE)")
+	}
+	if c.S3SecretKey == "" {
+		return bad("S3_SECRET_KEY", "required (or HITEXPORT_S3_SECRET_KEY_FILE)")
+	}
+	if _, err := encoders.New(c.Format); err != nil {
+		return bad("FORMAT", fmt.Sprintf("unknown format %q: accepted %s", c.Format, strings.Join(encoders.Formats(), ", ")))
+	}
+	if _, err := encoders.ParseCompression(c.Compression); err != nil {
+		return bad("COMPRESSION", fmt.Sprintf("unknown compression %q: accepted none, gzip, zstd", c.Compression))
+	}
+	if strings.HasPrefix(c.KeyPrefix, "/") {
+		return bad("KEY_PREFIX", "must not start with /")
+	}
+	if c.Window < time.Second || c.Window > 24*time.Hour || (24*time.Hour)%c.Window != 0 {
+		return bad("WINDOW", "must divide a day evenly, from 1s to 24h (e.g. 1m, 5m, 10m, 1h)")
+	}
+	if c.AllowedLateness < 0 {
+		return bad("ALLOWED_LATENESS", "must be zero or a positive duration")
+	}
+	if c.IdleTimeout <= 0 {
+		return bad("IDLE_TIMEOUT", "must be a positive duration")
+	}
+	if c.LateMaxAge <= 0 {
+		return bad("LATE_MAX_AGE", "must be a positive duration")
+	}
+	if c.MaxFuture <= 0 {
+		return bad("MAX_FUTURE", "must be a positive duration")
+	}
+	if c.MaxRecordBytes < 1024 {
+		return bad("MAX_RECORD_BYTES", "must be at least 1024")
+	}
+	if c.MaxObjectBytes < 1<<20 {
+		return bad("MAX_OBJECT_BYTES", "must be at least 1048576 (1 MiB)")
+	}
+	if c.MaxOpenObjects < 2 {
+		return bad("MAX_OPEN_OBJECTS", "must be at least 2")
+	}
+	if c.SpoolMemory < 0 {
+		return bad("SPOOL_MEMORY", "must be zero or more bytes")
+	}
+	if c.FetchBuffer < 1 {
+		return bad("FETCH_BUFFER", "must be at least 1")
+	}
+	sched, err := ParseSchedule(c.RetrySchedule)
+	if err != nil {
+		return bad("RETRY_SCHEDULE", err.Error()+": expected cycles separated by ';', each a comma-separated list of durations")
+	}
+	c.Retry = sched
+	if c.FailureThreshold <= 0 || c.FailureThreshold > 1 {
+		return bad("FAILURE_THRESHOLD", "must be a fraction in (0, 1], e.g. 0.6")
+	}
+	if c.FailureWindow <= 0 {
+		return bad("FAILURE_WINDOW", "must be a positive duration")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return bad("SHUTDOWN_TIMEOUT", "must be a positive duration")
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		return bad("LOG_FORMAT", fmt.Sprintf("unknown %q: accepted json, text", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("LOG_LEVEL", fmt.Sprintf("unknown %q: accepted debug, info, warn, error", c.LogLevel))
+	}
+	return nil
+}
+
+// ParseSchedule reads "1s,3s;0s,30s" into cycles of waits.
+func ParseSchedule(s string) ([][]time.Duration, error) {
+	var out [][]time.Duration
+	for _, cyc := range strings.Split(s, ";") {
+		var waits []time.Duration
+		for _, w := range strings.Split(cyc, ",") {
+			w = strings.TrimSpace(w)
+			d, err := time.ParseDuration(w)
+			if err != nil || d < 0 {
+				return nil, fmt.Errorf("bad duration %q", w)
+			}
+			waits = append(waits, d)
+		}
+		out = append(out, waits)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty")
+	}
+	return out, nil
+}
+
+// Redacted returns the settings as key/value pairs for logging, secrets
+// replaced by "[redacted]" (or "[unset]").
+func (c *Config) Redacted() map[string]any {
+	red := func(s string) string {
+		if s == "" {
+			return "[unset]"
+		}
+		return "[redacted]"
+	}
+	return map[string]any{
+		"kafka_brokers": c.KafkaBrokers, "kafka_topic": c.KafkaTopic, "kafka_group": c.KafkaGroup,
+		"s3_endpoint": c.S3Endpoint, "s3_bucket": c.S3Bucket, "s3_tls": c.S3TLS,
+		"s3_access_key": red(c.S3AccessKey), "s3_secret_key": red(c.S3SecretKey),
+		"format": c.Format, "compression": c.Compression, "key_prefix": c.KeyPrefix,
+		"window": c.Window.String(), "allowed_lateness": c.AllowedLateness.String(),
+		"idle_timeout": c.IdleTimeout.String(), "http_addr": c.HTTPAddr,
+	}
+}

@@ -1,0 +1,94 @@
+package encoders
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compression names an object compression.
+type Compression string
+
+// The supported compressions.
+const (
+	None Compression = "none"
+	Gzip Compression = "gzip"
+	Zstd Compression = "zstd"
+)
+
+// Compressions lists the accepted values, for messages.
+var Compressions = []Compression{None, Gzip, Zstd}
+
+// ParseCompression checks a configured compression name.
+func ParseCompression(s string) (Compression, error) {
+	switch c := Compression(s); c {
+	case None, Gzip, Zstd:
+		return c, nil
+	}
+	return "", fmt.Errorf("unknown compression %q (accepted: none, gzip, zstd)", s)
+}
+
+// Extension is the suffix the compression adds to the format's extension.
+func (c Compression) Extension() string {
+	switch c {
+	case Gzip:
+		return ".gz"
+	case Zstd:
+		return ".zst"
+	}
+	return ""
+}
+
+// ContentEncoding is the HTTP Content-Encoding of a compressed object, empty
+// for none.
+func (c Compression) ContentEncoding() string {
+	switch c {
+	case Gzip:
+		return "gzip"
+	case Zstd:
+		return "zstd"
+	}
+	return ""
+}
+
+// NewWriter wraps w so that what is written to the result is compressed into
+// w. Close flushes the compressor; it does not close w. The encoders are set up
+// for bounded memory: one goroutine, a window of at most 1 MiB for zstd.
+func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
+	switch c {
+	case None, "":
+		return nopCloser{w}, nil
+	case Gzip:
+		return gzip.NewWriterLevel(w, gzip.DefaultCompression)
+	case Zstd:
+		return zstd.NewWriter(w,
+			zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(1<<20),
+			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithLowerEncoderMem(true))
+	}
+	return nil, fmt.Errorf("unknown compression %q", c)
+}
+
+// NewReader undoes the compression of r (used by the checker and tests).
+func (c Compression) NewReader(r io.Reader) (io.ReadCloser, error) {
+	switch c {
+	case None, "":
+		return io.NopCloser(r), nil
+	case Gzip:
+		return gzip.NewReader(r)
+	case Zstd:
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<32))
+		if err != nil {
+			return nil, err
+		}
+		return d.IOReadCloser(), nil
+	}
+	return nil, fmt.Errorf("unknown compression %q", c)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

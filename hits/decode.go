@@ -1,0 +1,256 @@
+// Package hits decodes and validates hit records as they arrive from Kafka.
+//
+// Decoding is deliberately shallow: a hit is kept exactly as given (so the
+// JSON and NDJSON outputs match the producer's bytes field for field), and only
+// what the pipeline needs is read: that it is one JSON object in valid UTF-8,
+// within the size limit, with a usable "time". Everything else is the
+// encoders' business. A record that fails gets a Reason; it is never dropped.
+package hits
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Reason says why a record was rejected. The values are stable: they appear in
+// rejected objects and as metric labels.
+type Reason string
+
+// The rejection reasons.
+const (
+	ReasonTooLarge      Reason = "too_large"
+	ReasonInvalidUTF8   Reason = "invalid_utf8"
+	ReasonNotJSON       Reason = "not_json"
+	ReasonNotObject     Reason = "not_object"
+	ReasonMissingTime   Reason = "missing_time"
+	ReasonBadTime       Reason = "bad_time"
+	ReasonDuplicateTime Reason = "duplicate_time"
+	ReasonTimeRange     Reason = "time_out_of_range"
+)
+
+// Reasons lists every reason, for metrics initialisation and docs.
+var Reasons = []Reason{ReasonTooLarge, ReasonInvalidUTF8, ReasonNotJSON, ReasonNotObject,
+	ReasonMissingTime, ReasonBadTime, ReasonDuplicateTime, ReasonTimeRange}
+
+// Limits bound what is accepted.
+type Limits struct {
+	// MaxBytes is the largest record accepted, in bytes.
+	MaxBytes int
+	// MaxFuture is how far the event time may lie after the record's Kafka
+	// timestamp. The Kafka timestamp, not the wall clock, is the reference so
+	// that a replay decides exactly as the live run did.
+	MaxFuture time.Duration
+}
+
+// Decoded is a valid hit.
+type Decoded struct {
+	// Value is the hit as given, made compact only when it contained line
+	// breaks (NDJSON needs one line per hit).
+	Value []byte
+	// TimeMillis is the event time in Unix milliseconds.
+	TimeMillis int64
+}
+
+// minMillisecondTime: a number of "seconds" at least this large is read as
+// milliseconds (1e12 ms is September 2001; 1e12 s is the year 33658).
+const minMillisecondTime = 1e12
+
+// Decode validates raw and extracts its event time. kafkaTime is the record's
+// Kafka timestamp (zero when unknown). The returned Value may alias raw.
+func Decode(raw []byte, kafkaTime time.Time, lim Limits) (Decoded, Reason) {
+	if lim.MaxBytes > 0 && len(raw) > lim.MaxBytes {
+		return Decoded{}, ReasonTooLarge
+	}
+	if !utf8.Valid(raw) {
+		return Decoded{}, ReasonInvalidUTF8
+	}
+	if !json.Valid(raw) {
+		return Decoded{}, ReasonNotJSON
+	}
+	body := bytes.TrimSpace(raw)
+	if len(body) == 0 || body[0] != '{' {
+		return Decoded{}, ReasonNotObject
+	}
+	tv, n := topLevelValue(body, "time")
+	switch {
+	case n == 0:
+		return Decoded{}, ReasonMissingTime
+	case n > 1:
+		return Decoded{}, ReasonDuplicateTime
+	}
+	ms, reason := parseTime(tv)
+	if reason != "" {
+		return Decoded{}, reason
+	}
+	if !kafkaTime.IsZero() && kafkaTime.Unix() > 0 && lim.MaxFuture > 0 &&
+		ms > kafkaTime.Add(lim.MaxFuture).UnixMilli() {
+		return Decoded{}, ReasonTimeRange
+	}
+	if bytes.IndexByte(body, '\n') >= 0 || bytes.IndexByte(body, '\r') >= 0 {
+		var buf bytes.Buffer
+		buf.Grow(len(body))
+		if err := json.Compact(&buf, body); err != nil {
+			return Decoded{}, ReasonNotJSON
+		}
+		body = buf.Bytes()
+	}
+	return Decoded{Value: body, TimeMillis: ms}, ""
+}
+
+// parseTime reads a JSON number or a string holding a number of Unix seconds
+// (fractions allowed), or of milliseconds when it is at least 1e12.
+func parseTime(v []byte) (int64, Reason) {
+	if len(v) == 0 {
+		return 0, ReasonBadTime
+	}
+	s := v
+	if v[0] == '"' {
+		var str string
+		if err := json.Unmarshal(v, &str); err != nil {
+			return 0, ReasonBadTime
+		}
+		s = []byte(str)
+	} else if v[0] == 'n' { // null
+		return 0, ReasonMissingTime
+	}
+	str := string(bytes.TrimSpace(s))
+	if str == "" {
+		return 0, ReasonBadTime
+	}
+	var ms int64
+	if i, err := strconv.ParseInt(str, 10, 64); err == nil {
+		if i >= minMillisecondTime {
+			ms = i
+		} else {
+			if i > math.MaxInt64/1000 {
+				return 0, ReasonTimeRange
+			}
+			ms = i * 1000
+		}
+	} else {
+		f, err := strconv.ParseFloat(str, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, ReasonBadTime
+		}
+		if f >= minMillisecondTime {
+			if f > 1e15 {
+				return 0, ReasonTimeRange
+			}
+			ms = int64(f)
+		} else {
+			ms = int64(math.Floor(f * 1000))
+		}
+	}
+	if ms <= 0 || ms >= 1e15 { // before 1970 or after the year 33658
+		return 0, ReasonTimeRange
+	}
+	return ms, ""
+}
+
+// topLevelValue finds the value of key among the members of the JSON object
+// obj (already known to be valid JSON) and reports how many times the key
+// occurs at the top level. Nested objects are skipped, not searched.
+func topLevelValue(obj []byte, key string) (val []byte, count int) {
+	i := 1 // after '{'
+	for {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] == '}' {
+			return val, count
+		}
+		if obj[i] == ',' {
+			i++
+			continue
+		}
+		// member name
+		end := skipString(obj, i)
+		name := obj[i:end]
+		i = skipSpace(obj, end)
+		i++ // ':'
+		i = skipSpace(obj, i)
+		vend := skipValue(obj, i)
+		if keyEquals(name, key) {
+			count++
+			val = obj[i:vend]
+		}
+		i = vend
+	}
+}
+
+// keyEquals compares a quoted JSON string with key, decoding escapes only when
+// there are any.
+func keyEquals(quoted []byte, key string) bool {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner) == key
+	}
+	var s string
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		return false
+	}
+	return s == key
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	i++
+	for i < len(b) {
+		switch b[i] {
+		case '\\':
+			i += 2
+		case '"':
+			return i + 1
+		default:
+			i++
+		}
+	}
+	return i
+}
+
+// skipValue returns the index after the JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default: // number, true, false, null
+		for i < len(b) {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}

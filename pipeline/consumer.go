@@ -1,0 +1,272 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// KafkaOptions say how to reach Kafka and how to fetch.
+type KafkaOptions struct {
+	Brokers []string
+	Topic   string
+	Group   string
+	// Dialer carries TLS and SASL for the group and readers; Transport the
+	// same for the admin client (offset fetch and commit). Nil: plain TCP.
+	Dialer    *kafka.Dialer
+	Transport *kafka.Transport
+	MinBytes  int
+	MaxBytes  int
+	MaxWait   time.Duration
+	// Buffer is the number of fetched records queued per partition before
+	// fetching pauses (backpressure).
+	Buffer int
+}
+
+// Group runs the exporter as one member of the consumer group: one worker
+// goroutine per assigned partition, for as many generations as it lasts.
+type Group struct {
+	Kafka    KafkaOptions
+	Settings *Settings
+	Uploader *Uploader
+	Log      *slog.Logger
+	Metrics  *Metrics
+	Health   *Health
+	Spool    *SpoolStats
+	// ShutdownTimeout bounds the soft shutdown: in-flight uploads and commits
+	// get this long after stop is closed, then everything is cancelled.
+	ShutdownTimeout time.Duration
+}
+
+// Client returns the admin client for offset fetch and commit.
+func (g *Group) Client() *kafka.Client {
+	c := &kafka.Client{Addr: kafka.TCP(g.Kafka.Brokers...), Timeout: 10 * time.Second}
+	if g.Kafka.Transport != nil {
+		c.Transport = g.Kafka.Transport
+	}
+	return c
+}
+
+// Run consumes until stop is closed, then shuts down softly: every worker
+// stops fetching, finishes the upload in flight and commits, within
+// ShutdownTimeout; then the member leaves the group. Objects still open are
+// left uncommitted for the next owner.
+func (g *Group) Run(stop <-chan struct{}) error {
+	hard, cancelHard := context.WithCancel(context.Background())
+	defer cancelHard()
+	soft, cancelSoft := context.WithCancel(context.Background())
+	defer cancelSoft()
+	go func() {
+		<-stop
+		cancelSoft()
+	}()
+
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    g.Kafka.Group,
+		Brokers:               g.Kafka.Brokers,
+		Dialer:                g.Kafka.Dialer,
+		Topics:                []string{g.Kafka.Topic},
+		StartOffset:           kafka.FirstOffset,
+		HeartbeatInterval:     3 * time.Second,
+		SessionTimeout:        30 * time.Second,
+		RebalanceTimeout:      30 * time.Second,
+		JoinGroupBackoff:      2 * time.Second,
+		WatchPartitionChanges: true,
+		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { g.Log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group: %w", err)
+	}
+	client := g.Client()
+	var workers sync.WaitGroup
+	for {
+		gen, err := cg.Next(soft)
+		if err != nil {
+			if soft.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				break
+			}
+			g.Health.SetJoined(false)
+			g.Log.Warn("joining the consumer group failed; retrying", "group", g.Kafka.Group, "error", err.Error())
+			if sleepCtx(soft, 2*time.Second) != nil {
+				break
+			}
+			continue
+		}
+		g.Health.SetJoined(true)
+		g.Metrics.Rebalances.Inc()
+		assigned := gen.Assignments[g.Kafka.Topic]
+		g.Metrics.Assigned.Set(float64(len(assigned)))
+		ids := make([]int, len(assigned))
+		for i, a := range assigned {
+			ids[i] = a.ID
+		}
+		g.Log.Info("generation joined", "generation", gen.ID, "member", gen.MemberID, "partitions", ids)
+		states, err := g.fetchStates(soft, client, ids)
+		if err != nil {
+			// Without the resume state a worker could write duplicates; a
+			// failed fetch is treated like a failed join.
+			g.Log.Warn("reading committed offsets failed; rejoining", "error", err.Error())
+			continue
+		}
+		for _, a := range assigned {
+			a := a
+			st := states[a.ID]
+			workers.Add(1)
+			gen.Start(func(gctx context.Context) {
+				defer workers.Done()
+				g.runPartition(gctx, hard, stop, client, gen, a, st)
+			})
+		}
+	}
+	// Soft shutdown: workers saw stop; give them ShutdownTimeout.
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(g.ShutdownTimeout):
+		g.Log.Warn("shutdown timeout: cancelling in-flight uploads; their records stay uncommitted", "timeout", g.ShutdownTimeout.String())
+		cancelHard()
+		<-done
+	}
+	g.Health.SetJoined(false)
+	return cg.Close()
+}
+
+type resumeState struct {
+	offset int64
+	state  CommitState
+}
+
+func (g *Group) fetchStates(ctx context.Context, client *kafka.Client, parts []int) (map[int]resumeState, error) {
+	out := map[int]resumeState{}
+	if len(parts) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: g.Kafka.Group, Topics: map[string][]int{g.Kafka.Topic: parts}})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Error != nil {
+		return nil, resp.Error
+	}
+	for _, p := range resp.Topics[g.Kafka.Topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("partition %d: %w", p.Partition, p.Error)
+		}
+		off := p.CommittedOffset
+		if off < 0 {
+			off = kafka.FirstOffset
+		}
+		out[p.Partition] = resumeState{offset: off, state: DecodeCommitState(p.Metadata)}
+	}
+	for _, id := range parts {
+		if _, ok := out[id]; !ok {
+			out[id] = resumeState{offset: kafka.FirstOffset}
+		}
+	}
+	return out, nil
+}
+
+func (g *Group) runPartition(gctx, hard context.Context, stop <-chan struct{}, client *kafka.Client, gen *kafka.Generation, a kafka.PartitionAssignment, rs resumeState) {
+	ctx, cancel := context.WithCancel(gctx)
+	defer cancel()
+	defer context.AfterFunc(hard, cancel)()
+	log := g.Log.With("topic", g.Kafka.Topic, "partition", a.ID, "generation", gen.ID)
+
+	commit := func(ctx context.Context, offset int64, st CommitState) error {
+		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+		defer ccancel()
+		resp, err := client.OffsetCommit(cctx, &kafka.OffsetCommitRequest{
+			GroupID: g.Kafka.Group, GenerationID: int(gen.ID), MemberID: gen.MemberID,
+			Topics: map[string][]kafka.OffsetCommit{g.Kafka.Topic: {{Partition: a.ID, Offset: offset, Metadata: st.Encode()}}},
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range resp.Topics[g.Kafka.Topic] {
+			if p.Error != nil {
+				return p.Error
+			}
+		}
+		return nil
+	}
+	_ = ReadPartition(ctx, stop, g.Kafka, a.ID, rs.offset, log, func(hwm func() int64) *Partition {
+		return NewPartition(g.Kafka.Topic, a.ID, g.Settings, PartitionDeps{
+			Uploader: g.Uploader, Commit: commit, Log: g.Log, Metrics: g.Metrics, Spool: g.Spool, HighWatermark: hwm,
+		}, rs.offset, rs.state)
+	})
+}
+
+// ReadPartition reads one partition from start with a kafka-go Reader (no
+// group) and feeds a Partition built by mk until ctx ends or stop is closed.
+// It returns the worker's error.
+func ReadPartition(ctx context.Context, stop <-chan struct{}, ko KafkaOptions, id int, start int64, log *slog.Logger,
+	mk func(hwm func() int64) *Partition) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        ko.Brokers,
+		Topic:          ko.Topic,
+		Partition:      id,
+		Dialer:         ko.Dialer,
+		MinBytes:       ko.MinBytes,
+		MaxBytes:       ko.MaxBytes,
+		MaxWait:        ko.MaxWait,
+		QueueCapacity:  ko.Buffer,
+		ReadBackoffMin: 100 * time.Millisecond,
+		ReadBackoffMax: 2 * time.Second,
+		MaxAttempts:    3,
+	})
+	defer r.Close()
+	if err := r.SetOffset(start); err != nil {
+		return err
+	}
+	var next int64 = -1
+	var mu sync.Mutex
+	hwm := func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		if next < 0 {
+			return -1
+		}
+		return next + r.Lag()
+	}
+	msgs := make(chan Message, ko.Buffer)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warn("fetch failed; retrying", "error", err.Error())
+				if sleepCtx(ctx, time.Second) != nil {
+					return
+				}
+				continue
+			}
+			mu.Lock()
+			next = m.Offset + 1
+			mu.Unlock()
+			select {
+			case msgs <- Message{Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	p := mk(hwm)
+	err := p.Run(ctx, stop, msgs)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("partition worker stopped", "error", err.Error())
+	}
+	return err
+}

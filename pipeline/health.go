@@ -1,0 +1,130 @@
+package pipeline
+
+import (
+	"sync"
+	"time"
+)
+
+// Health is the upload side's state as /readyz and the degraded metric see it.
+// It is shared by all partition workers (it is touched once per upload
+// attempt, not per record).
+type Health struct {
+	mu        sync.Mutex
+	now       func() time.Time
+	window    time.Duration
+	threshold float64
+	firstN    int // attempts in the first retry cycle
+
+	attempts      []attempt // within window, oldest first
+	consecutive   int       // failed attempts since the last success
+	lastErr       string
+	lastErrAt     time.Time
+	joined        bool
+	degradedSince time.Time
+}
+
+type attempt struct {
+	at time.Time
+	ok bool
+}
+
+// NewHealth: degraded when at least threshold of the upload attempts within
+// window failed (and at least firstN did); not ready while the failures since
+// the last success outnumber the first retry cycle.
+func NewHealth(window time.Duration, threshold float64, firstCycle int, now func() time.Time) *Health {
+	if now == nil {
+		now = time.Now
+	}
+	if firstCycle < 1 {
+		firstCycle = 1
+	}
+	return &Health{now: now, window: window, threshold: threshold, firstN: firstCycle}
+}
+
+const maxAttempts = 100000
+
+func (h *Health) record(ok bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	h.attempts = append(h.attempts, attempt{at: now, ok: ok})
+	h.trim(now)
+	if ok {
+		h.consecutive = 0
+	} else {
+		h.consecutive++
+		if err != nil {
+			h.lastErr = err.Error()
+			h.lastErrAt = now
+		}
+	}
+}
+
+func (h *Health) trim(now time.Time) {
+	cut := 0
+	for cut < len(h.attempts) && (now.Sub(h.attempts[cut].at) > h.window || len(h.attempts)-cut > maxAttempts) {
+		cut++
+	}
+	if cut > 0 {
+		h.attempts = append(h.attempts[:0], h.attempts[cut:]...)
+	}
+}
+
+// Success records a successful upload attempt.
+func (h *Health) Success() { h.record(true, nil) }
+
+// Failure records a failed upload attempt.
+func (h *Health) Failure(err error) { h.record(false, err) }
+
+// SetJoined records whether the consumer group has been joined.
+func (h *Health) SetJoined(j bool) {
+	h.mu.Lock()
+	h.joined = j
+	h.mu.Unlock()
+}
+
+// Status is a snapshot for /readyz.
+type Status struct {
+	Ready               bool    `json:"ready"`
+	Joined              bool    `json:"group_joined"`
+	Degraded            bool    `json:"degraded"`
+	ConsecutiveFailures int     `json:"consecutive_upload_failures"`
+	FailureRatio        float64 `json:"failure_ratio"`
+	Attempts            int     `json:"attempts_in_window"`
+	LastError           string  `json:"last_error,omitempty"`
+	LastErrorAt         string  `json:"last_error_at,omitempty"`
+	Reason              string  `json:"reason,omitempty"`
+}
+
+// Status computes the current state.
+func (h *Health) Status() Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	h.trim(now)
+	failed := 0
+	for _, a := range h.attempts {
+		if !a.ok {
+			failed++
+		}
+	}
+	s := Status{Joined: h.joined, ConsecutiveFailures: h.consecutive, Attempts: len(h.attempts), LastError: h.lastErr}
+	if !h.lastErrAt.IsZero() {
+		s.LastErrorAt = h.lastErrAt.UTC().Format(time.RFC3339)
+	}
+	if len(h.attempts) > 0 {
+		s.FailureRatio = float64(failed) / float64(len(h.attempts))
+	}
+	s.Degraded = failed >= h.firstN && s.FailureRatio >= h.threshold
+	switch {
+	case !h.joined:
+		s.Reason = "consumer group not joined"
+	case h.consecutive > h.firstN:
+		s.Reason = "uploads failing past the first retry cycle"
+	case s.Degraded:
+		s.Reason = "upload failure ratio above threshold"
+	default:
+		s.Ready = true
+	}
+	return s
+}

@@ -1,0 +1,203 @@
+package pipeline
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/hitexport/hitexport/encoders"
+	"github.com/hitexport/hitexport/hits"
+)
+
+// Kind says what an object holds.
+type Kind string
+
+// The object kinds.
+const (
+	KindHits     Kind = "hits"     // on-time hits of a window
+	KindLate     Kind = "late"     // hits that arrived after their window closed
+	KindRejected Kind = "rejected" // records that are not valid hits
+)
+
+// Layout fixes the encoding and naming of objects.
+type Layout struct {
+	Encoder     encoders.Encoder
+	Compression encoders.Compression
+	KeyPrefix   string
+	Window      time.Duration
+}
+
+// Ext is the full extension of hit objects, e.g. ".ndjson.zst".
+func (l Layout) Ext() string { return l.Encoder.Extension() + l.Compression.Extension() }
+
+// Key is the deterministic object key of an object. For hits and late hits:
+//
+//	<prefix>hitlogs-<window start, Unix s>-<topic>-<partition>-<first offset><ext>
+//
+// and for rejected records:
+//
+//	<prefix>rejected/hitlogs-<window start of first record's Kafka time>-<topic>-<partition>-<first offset>.rejected.ndjson[.gz|.zst]
+func (l Layout) Key(kind Kind, windowStart int64, topic string, partition int, first int64) string {
+	name := "hitlogs-" + strconv.FormatInt(windowStart/1000, 10) + "-" + topic + "-" +
+		strconv.Itoa(partition) + "-" + strconv.FormatInt(first, 10)
+	if kind == KindRejected {
+		return l.KeyPrefix + "rejected/" + name + ".rejected.ndjson" + l.Compression.Extension()
+	}
+	return l.KeyPrefix + name + l.Ext()
+}
+
+// Metadata keys carried by every object (as x-amz-meta-*).
+const (
+	MetaTopic          = "topic"
+	MetaPartition      = "partition"
+	MetaFirstOffset    = "first-offset"
+	MetaLastOffset     = "last-offset"
+	MetaRecordCount    = "record-count"
+	MetaWindowStart    = "window-start"
+	MetaWindowEnd      = "window-end"
+	MetaFormat         = "format"
+	MetaCompression    = "compression"
+	MetaEncoderVersion = "encoder-version"
+	MetaKind           = "kind"
+)
+
+// object is one object under construction: records stream through the
+// encoder and the compressor into a spool.
+type object struct {
+	kind        Kind
+	window      int64 // window start, Unix ms (rejected: of the first record's Kafka time)
+	first, last int64
+	count       int
+	raw         int64 // uncompressed bytes, for the size split
+	opened      time.Time
+
+	spool *Spool
+	comp  io.WriteCloser
+	rw    encoders.RecordWriter
+	cw    countingWriter
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func newObject(kind Kind, window, first int64, now time.Time, l Layout, spool *Spool) (*object, error) {
+	o := &object{kind: kind, window: window, first: first, last: first, opened: now, spool: spool}
+	comp, err := l.Compression.NewWriter(spool)
+	if err != nil {
+		return nil, err
+	}
+	o.comp = comp
+	o.cw.w = comp
+	if kind == KindRejected {
+		o.rw = &rejectedWriter{w: &o.cw}
+	} else {
+		o.rw = l.Encoder.NewWriter(&o.cw)
+	}
+	return o, nil
+}
+
+func (o *object) add(rec encoders.Record) error {
+	if err := o.rw.Write(rec); err != nil {
+		return err
+	}
+	o.count++
+	o.last = rec.Offset
+	o.raw = o.cw.n
+	return nil
+}
+
+// finish writes the trailer and flushes the compressor; the spool then holds
+// the whole object.
+func (o *object) finish() error {
+	if err := o.rw.Close(); err != nil {
+		return err
+	}
+	return o.comp.Close()
+}
+
+// discard releases the spool without uploading.
+func (o *object) discard() {
+	_ = o.comp.Close()
+	_ = o.spool.Close()
+}
+
+func (o *object) metadata(l Layout, topic string, partition int) map[string]string {
+	format := l.Encoder.Format()
+	version := l.Encoder.Version()
+	if o.kind == KindRejected {
+		format, version = "rejected-ndjson", rejectedVersion
+	}
+	return map[string]string{
+		MetaTopic:          topic,
+		MetaPartition:      strconv.Itoa(partition),
+		MetaFirstOffset:    strconv.FormatInt(o.first, 10),
+		MetaLastOffset:     strconv.FormatInt(o.last, 10),
+		MetaRecordCount:    strconv.Itoa(o.count),
+		MetaWindowStart:    time.UnixMilli(o.window).UTC().Format(time.RFC3339),
+		MetaWindowEnd:      time.UnixMilli(o.window).Add(l.Window).UTC().Format(time.RFC3339),
+		MetaFormat:         format,
+		MetaCompression:    string(l.Compression),
+		MetaEncoderVersion: version,
+		MetaKind:           string(o.kind),
+	}
+}
+
+const rejectedVersion = "rejected/1"
+
+// Rejected is one line of a rejected object.
+type Rejected struct {
+	Topic     string      `json:"topic"`
+	Partition int         `json:"partition"`
+	Offset    int64       `json:"offset"`
+	Reason    hits.Reason `json:"reason"`
+	KafkaTime string      `json:"kafka_time,omitempty"`
+	Key       string      `json:"key_base64,omitempty"`
+	Size      int         `json:"size"`
+	// Value is the record's bytes, base64 (standard encoding), exactly as read.
+	Value string `json:"value_base64"`
+}
+
+// rejectedWriter writes Rejected lines; the record's Value holds the raw bytes
+// and TimeMillis the Kafka timestamp. The reason travels in rejectedRecord.
+type rejectedWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+// rejectedPayload is passed through encoders.Record.Value for rejected
+// objects: the JSON line, already built by the worker.
+func (r *rejectedWriter) Write(rec encoders.Record) error {
+	r.buf = append(append(r.buf[:0], rec.Value...), '\n')
+	_, err := r.w.Write(r.buf)
+	return err
+}
+
+func (r *rejectedWriter) Close() error { return nil }
+
+// rejectedLine builds the JSON line for a rejected record.
+func rejectedLine(topic string, partition int, offset int64, reason hits.Reason, kafkaTime time.Time, key, value []byte) ([]byte, error) {
+	rj := Rejected{Topic: topic, Partition: partition, Offset: offset, Reason: reason, Size: len(value),
+		Value: base64.StdEncoding.EncodeToString(value)}
+	if !kafkaTime.IsZero() {
+		rj.KafkaTime = kafkaTime.UTC().Format(time.RFC3339Nano)
+	}
+	if len(key) > 0 {
+		rj.Key = base64.StdEncoding.EncodeToString(key)
+	}
+	b, err := json.Marshal(rj)
+	if err != nil {
+		return nil, fmt.Errorf("rejected line: %w", err)
+	}
+	return b, nil
+}

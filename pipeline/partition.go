@@ -1,0 +1,446 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/hitexport/hitexport/encoders"
+	"github.com/hitexport/hitexport/hits"
+	"github.com/hitexport/hitexport/store"
+)
+
+// Message is one Kafka record as the partition worker sees it.
+type Message struct {
+	Offset int64
+	Time   time.Time
+	Key    []byte
+	Value  []byte
+}
+
+// Committer commits offset, with the state the next owner needs, for the
+// worker's partition; it must fail once the generation that assigned the
+// partition is over.
+type Committer func(ctx context.Context, offset int64, state CommitState) error
+
+// Settings are the windowing and limits shared by all partition workers.
+type Settings struct {
+	Layout          Layout
+	AllowedLateness time.Duration
+	IdleTimeout     time.Duration
+	LateMaxAge      time.Duration
+	Limits          hits.Limits
+	MaxObjectBytes  int64
+	MaxOpenObjects  int
+	SpoolMemory     int
+	SpoolDir        string
+	// Tick is how often idleness and ages are checked.
+	Tick time.Duration
+}
+
+// Partition owns one assigned partition: its open objects, watermark and
+// offsets. Every method is called from the one goroutine that runs it; there
+// are no locks.
+type Partition struct {
+	Topic string
+	ID    int
+
+	s        *Settings
+	up       *Uploader
+	commit   Committer
+	log      *slog.Logger
+	m        *Metrics
+	spool    *SpoolStats
+	now      func() time.Time
+	hwm      func() int64
+	label    string
+	paused   func(bool)
+	enc      encoders.Encoder
+	wm       *Watermark
+	offs     *Offsets
+	open     map[int64]*object // hits and late objects, by window start
+	rejected *object
+
+	lastRecord    time.Time
+	committed     int64
+	commitPending bool
+}
+
+// PartitionDeps are what a worker needs besides its settings.
+type PartitionDeps struct {
+	Uploader *Uploader
+	Commit   Committer
+	Log      *slog.Logger
+	Metrics  *Metrics
+	Spool    *SpoolStats
+	Now      func() time.Time
+	// HighWatermark returns the partition's end offset, or -1 (for the lag
+	// metric; optional).
+	HighWatermark func() int64
+}
+
+// NewPartition prepares a worker that starts reading at start (a negative
+// start means "the earliest offset", learnt from the first record) with the
+// state committed by the previous owner.
+func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int64, st CommitState) *Partition {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(nil, d.Spool)
+	}
+	if d.Spool == nil {
+		d.Spool = &SpoolStats{}
+	}
+	p := &Partition{
+		Topic: topic, ID: id, s: s, up: d.Uploader, commit: d.Commit, m: d.Metrics, spool: d.Spool,
+		now: d.Now, hwm: d.HighWatermark, label: partLabel(id), enc: s.Layout.Encoder,
+		log:  d.Log.With("topic", topic, "partition", id),
+		wm:   NewWatermark(s.Layout.Window, s.AllowedLateness),
+		open: map[int64]*object{},
+	}
+	p.wm.MaxEvent, p.wm.ClosedBefore = st.MaxEvent, st.ClosedBefore
+	p.offs = NewOffsets(start, st.Ranges)
+	p.committed = start
+	p.lastRecord = p.now()
+	p.paused = func(on bool) {
+		v := 0.0
+		if on {
+			v = 1
+		}
+		p.m.Paused.WithLabelValues(p.label).Set(v)
+	}
+	return p
+}
+
+// Run handles messages until ctx ends (the generation is over or the hard
+// shutdown deadline passed), stop is closed (soft shutdown) or msgs is closed.
+// Objects still open are discarded: they were never committed, so the next
+// owner reads their records again.
+func (p *Partition) Run(ctx context.Context, stop <-chan struct{}, msgs <-chan Message) error {
+	tick := p.s.Tick
+	if tick <= 0 {
+		tick = time.Second
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	defer p.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return nil
+		case msg, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			if err := p.Handle(ctx, msg); err != nil {
+				return err
+			}
+		case <-t.C:
+			if err := p.Tick(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Handle processes one record. It returns an error only when ctx ended
+// during an upload.
+func (p *Partition) Handle(ctx context.Context, msg Message) error {
+	p.offs.Read(msg.Offset)
+	p.lastRecord = p.now()
+	p.m.Consumed.WithLabelValues(p.label).Inc()
+
+	dec, reason := hits.Decode(msg.Value, msg.Time, p.s.Limits)
+	if reason != "" {
+		return p.reject(ctx, msg, reason)
+	}
+	w := WindowStart(dec.TimeMillis, p.s.Layout.Window)
+	if p.offs.Covered(w, msg.Offset) {
+		p.m.Skipped.Inc()
+		p.wm.Observe(dec.TimeMillis)
+		return nil
+	}
+	obj := p.open[w]
+	if obj == nil {
+		kind := KindHits
+		if p.wm.IsClosed(w) {
+			kind = KindLate
+		}
+		var err error
+		if obj, err = p.openObject(kind, w, msg.Offset); err != nil {
+			return err
+		}
+		p.open[w] = obj
+	}
+	if obj.kind == KindLate {
+		p.m.Late.Inc()
+	}
+	if err := obj.add(encoders.Record{Value: dec.Value, TimeMillis: dec.TimeMillis, Topic: p.Topic, Partition: p.ID, Offset: msg.Offset}); err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	if obj.raw >= p.s.MaxObjectBytes {
+		if err := p.flush(ctx, obj); err != nil {
+			return err
+		}
+	}
+	if p.wm.Observe(dec.TimeMillis) {
+		if err := p.flushClosed(ctx); err != nil {
+			return err
+		}
+	}
+	return p.enforceOpenLimit(ctx)
+}
+
+func (p *Partition) reject(ctx context.Context, msg Message, reason hits.Reason) error {
+	if p.offs.Covered(RejectedWindow, msg.Offset) {
+		p.m.Skipped.Inc()
+		return nil
+	}
+	p.m.Rejected.WithLabelValues(string(reason)).Inc()
+	p.log.Debug("record rejected", "offset", msg.Offset, "reason", reason, "size", len(msg.Value))
+	line, err := rejectedLine(p.Topic, p.ID, msg.Offset, reason, msg.Time, msg.Key, msg.Value)
+	if err != nil {
+		return err
+	}
+	if p.rejected == nil {
+		kt := msg.Time.UnixMilli()
+		if msg.Time.IsZero() || kt < 0 {
+			kt = 0
+		}
+		if p.rejected, err = p.openObject(KindRejected, WindowStart(kt, p.s.Layout.Window), msg.Offset); err != nil {
+			return err
+		}
+	}
+	if err := p.rejected.add(encoders.Record{Value: line, Offset: msg.Offset, Topic: p.Topic, Partition: p.ID}); err != nil {
+		return fmt.Errorf("encode rejected: %w", err)
+	}
+	if p.rejected.raw >= p.s.MaxObjectBytes {
+		return p.flush(ctx, p.rejected)
+	}
+	return nil
+}
+
+func (p *Partition) openObject(kind Kind, window, first int64) (*object, error) {
+	o, err := newObject(kind, window, first, p.now(), p.s.Layout, NewSpool(p.s.SpoolMemory, p.s.SpoolDir, p.spool))
+	if err != nil {
+		return nil, err
+	}
+	p.offs.Open(first)
+	return o, nil
+}
+
+// Tick closes what idleness and age close, refreshes gauges and retries a
+// failed commit.
+func (p *Partition) Tick(ctx context.Context) error {
+	now := p.now()
+	idle := now.Sub(p.lastRecord) >= p.s.IdleTimeout
+	if idle {
+		p.wm.Idle(now)
+	}
+	var due []*object
+	for _, o := range p.open {
+		switch {
+		case o.kind == KindHits && p.wm.IsClosed(o.window):
+			due = append(due, o)
+		case o.kind == KindLate && (idle || now.Sub(o.opened) >= p.s.LateMaxAge):
+			due = append(due, o)
+		}
+	}
+	if p.rejected != nil && (idle || now.Sub(p.rejected.opened) >= p.s.LateMaxAge) {
+		due = append(due, p.rejected)
+	}
+	sortObjects(due)
+	for _, o := range due {
+		if err := p.flush(ctx, o); err != nil {
+			return err
+		}
+	}
+	if p.commitPending || (len(due) == 0 && p.offs.Committable() > p.committed) {
+		p.doCommit(ctx)
+	}
+	p.gauges(now)
+	return nil
+}
+
+func (p *Partition) gauges(now time.Time) {
+	n := len(p.open)
+	oldest := now
+	for _, o := range p.open {
+		if o.opened.Before(oldest) {
+			oldest = o.opened
+		}
+	}
+	if p.rejected != nil {
+		n++
+		if p.rejected.opened.Before(oldest) {
+			oldest = p.rejected.opened
+		}
+	}
+	p.m.OpenObjects.WithLabelValues(p.label).Set(float64(n))
+	p.m.OldestOpenAge.WithLabelValues(p.label).Set(now.Sub(oldest).Seconds())
+	if p.hwm != nil {
+		if h := p.hwm(); h >= 0 && p.committed >= 0 {
+			p.m.Lag.WithLabelValues(p.label).Set(float64(h - p.committed))
+		}
+	}
+}
+
+// flushClosed uploads every on-time object whose window the watermark closed.
+func (p *Partition) flushClosed(ctx context.Context) error {
+	var due []*object
+	for _, o := range p.open {
+		if o.kind == KindHits && p.wm.IsClosed(o.window) {
+			due = append(due, o)
+		}
+	}
+	sortObjects(due)
+	for _, o := range due {
+		if err := p.flush(ctx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enforceOpenLimit uploads the oldest windows while more objects are open
+// than allowed (bounded memory and file handles, e.g. during a replay of
+// scattered data).
+func (p *Partition) enforceOpenLimit(ctx context.Context) error {
+	for len(p.open) > p.s.MaxOpenObjects {
+		var oldest *object
+		for _, o := range p.open {
+			if oldest == nil || o.window < oldest.window {
+				oldest = o
+			}
+		}
+		if err := p.flush(ctx, oldest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortObjects(os []*object) {
+	sort.Slice(os, func(i, j int) bool { return os[i].first < os[j].first })
+}
+
+// flush finishes o, uploads it (retrying until it succeeds or ctx ends) and
+// commits.
+func (p *Partition) flush(ctx context.Context, o *object) error {
+	if o == p.rejected {
+		p.rejected = nil
+	} else {
+		delete(p.open, o.window)
+	}
+	if err := o.finish(); err != nil {
+		o.discard()
+		p.offs.Discard(o.first)
+		return fmt.Errorf("finish object: %w", err)
+	}
+	defer o.spool.Close()
+	l := p.s.Layout
+	window := o.window
+	if o.kind == KindRejected {
+		window = RejectedWindow
+	}
+	format := p.enc.Format()
+	ctype, cenc := p.enc.ContentType(), l.Compression.ContentEncoding()
+	if o.kind == KindRejected {
+		format, ctype = "rejected", "application/x-ndjson"
+	}
+	u := Upload{
+		Key:   l.Key(o.kind, o.window, p.Topic, p.ID, o.first),
+		Spool: o.spool,
+		Opts: store.PutOptions{ContentType: ctype, ContentEncoding: cenc,
+			Metadata: o.metadata(l, p.Topic, p.ID)},
+		Range:    Range{Window: window, First: o.first, Last: o.last},
+		Kind:     o.kind,
+		Format:   format,
+		Count:    o.count,
+		OnPaused: p.paused,
+	}
+	start := p.now()
+	out, err := p.up.Upload(ctx, u)
+	if err != nil {
+		p.offs.Discard(o.first)
+		return err
+	}
+	p.offs.Uploaded(u.Range)
+	if out.Superseded {
+		p.offs.Known(out.Existing)
+		p.log.Info("object already in the bucket with as many or more records; not overwritten",
+			"key", u.Key, "records", o.count, "first_offset", o.first, "last_offset", o.last,
+			"existing_last_offset", out.Existing.Last)
+	} else {
+		p.log.Info("object uploaded", "key", u.Key, "kind", string(o.kind), "records", o.count,
+			"bytes", o.spool.Size(), "first_offset", o.first, "last_offset", o.last,
+			"attempts", out.Attempts, "duration", p.now().Sub(start).String())
+	}
+	p.doCommit(ctx)
+	return nil
+}
+
+// doCommit commits the committable offset with the resume state. A failure
+// is retried on the next tick; it never loses data (the offset only lags).
+func (p *Partition) doCommit(ctx context.Context) {
+	c := p.offs.Committable()
+	if c < 0 || p.commit == nil {
+		return
+	}
+	p.offs.Prune(c)
+	st := CommitState{MaxEvent: p.wm.MaxEvent, ClosedBefore: p.wm.ClosedBefore, Ranges: p.offs.uploaded}
+	if err := p.commit(ctx, c, st); err != nil {
+		p.commitPending = true
+		p.m.Commits.WithLabelValues("error").Inc()
+		if ctx.Err() == nil {
+			p.log.Warn("offset commit failed; will retry", "offset", c, "error", err.Error())
+		}
+		return
+	}
+	p.commitPending = false
+	p.committed = c
+	p.m.Commits.WithLabelValues("ok").Inc()
+	p.m.CommittedOffset.WithLabelValues(p.label).Set(float64(c))
+}
+
+// Close discards every open object (their records stay uncommitted).
+func (p *Partition) Close() {
+	for w, o := range p.open {
+		o.discard()
+		p.offs.Discard(o.first)
+		delete(p.open, w)
+	}
+	if p.rejected != nil {
+		p.rejected.discard()
+		p.offs.Discard(p.rejected.first)
+		p.rejected = nil
+	}
+	p.m.OpenObjects.WithLabelValues(p.label).Set(0)
+}
+
+// Flush uploads every open object regardless of windows (used by replay at
+// the end of its range and by tests).
+func (p *Partition) Flush(ctx context.Context) error {
+	var all []*object
+	for _, o := range p.open {
+		all = append(all, o)
+	}
+	if p.rejected != nil {
+		all = append(all, p.rejected)
+	}
+	sortObjects(all)
+	for _, o := range all {
+		if err := p.flush(ctx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
