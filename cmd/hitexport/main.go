@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -114,6 +115,22 @@ func check() int {
 }
 
 func verify(args []string) int {
-	fmt.Fprintln(os.Stderr, "hitexport verify: not built yet")
-	return 2
+	fs := flag.NewFlagSet("verify", flag.ExitOnError)
+	var o app.VerifyOptions
+	fs.StringVar(&o.Manifest, "manifest", "", "NDJSON manifest of what was produced (from hitgen); without it only duplicates and offsets are checked")
+	fs.DurationVar(&o.Wait, "wait", 0, "wait up to this long for the committed offsets to reach the end offsets")
+	fs.BoolVar(&o.List, "list", false, "list every object with its metadata")
+	fs.IntVar(&o.Sample, "sample", 0, "print this many decoded records of the first object")
+	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
+	_ = fs.Parse(args)
+	cfg := loadConfig()
+	ok, err := app.Verify(context.Background(), cfg, o, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hitexport verify:", err)
+		return 1
+	}
+	if !ok {
+		return 1
+	}
+	return 0
 }

@@ -1,0 +1,49 @@
+# hitexport — see README.md. Every target works on a fresh machine with Go,
+# Java 17 + Maven and Python: the scripts install what is missing under .local/.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/hitexport
+export GOFLAGS := -buildvcs=false
+
+# FAULT_SIZE: small (CI) or large — the number of hits and kills of the fault suite.
+FAULT_SIZE ?= small
+
+.PHONY: all build vet test test-unit test-integration test-faults services services-down demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/hitexport
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./itest/...
+
+## test: every test — unit (with fuzz seed corpora), OCSF schema validation,
+## integration and fault suites against the real Kafka and S3 server.
+test: vet test-unit services test-integration test-faults
+
+test-unit:
+	scripts/ocsf-setup.sh
+	$(GO) test -count=1 -timeout 10m ./...
+
+test-integration: services
+	$(GO) test -count=1 -timeout 20m -tags integration -run 'TestExport|TestCheck|TestHostile|TestSecrets|TestOps' -v ./itest/ 2>&1 | scripts/gotest-summary.sh
+
+test-faults: services
+	FAULT_SIZE=$(FAULT_SIZE) $(GO) test -count=1 -timeout 30m -tags integration -run 'TestFault' -v ./itest/ 2>&1 | scripts/gotest-summary.sh
+
+services:
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down
+
+demo: build services
+	scripts/demo.sh
+
+bench: build services
+	scripts/bench.sh
+
+clean:
+	rm -rf bin

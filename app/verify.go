@@ -1,0 +1,226 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hitexport/hitexport/config"
+	"github.com/hitexport/hitexport/encoders"
+	"github.com/hitexport/hitexport/gen"
+	"github.com/hitexport/hitexport/store"
+	"github.com/hitexport/hitexport/verify"
+)
+
+// VerifyOptions are the flags of "hitexport verify".
+type VerifyOptions struct {
+	Manifest string        // NDJSON of gen.Expect; empty: only the bucket and offsets are checked
+	Wait     time.Duration // wait up to this long for the committed offsets to reach the end offsets
+	List     bool          // print every object
+	Sample   int           // print this many decoded records of the first object
+	JSON     bool          // print the report as JSON
+}
+
+// Verify runs the invariant checker and prints its report; it returns
+// whether every invariant holds.
+func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Writer) (bool, error) {
+	b, err := Bucket(cfg)
+	if err != nil {
+		return false, err
+	}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.KafkaBrokers...), Timeout: 20 * time.Second}
+	ko, err := KafkaOptions(cfg)
+	if err != nil {
+		return false, err
+	}
+	if ko.Transport != nil {
+		client.Transport = ko.Transport
+	}
+	var offs []verify.PartitionOffsets
+	deadline := time.Now().Add(o.Wait)
+	for {
+		offs, err = verify.Offsets(ctx, client, cfg.KafkaGroup, cfg.KafkaTopic)
+		if err == nil && atEnd(offs) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if err != nil {
+		return false, fmt.Errorf("offsets: %w", err)
+	}
+	c, err := verify.ReadBucket(ctx, b, cfg.KeyPrefix)
+	if err != nil {
+		return false, err
+	}
+	var manifest []gen.Expect
+	if o.Manifest != "" {
+		if manifest, err = readManifest(o.Manifest); err != nil {
+			return false, err
+		}
+	}
+	rep := verify.Compare(c, manifest, cfg.Window)
+	if o.Manifest == "" {
+		// Without a manifest, every record found is "unexpected" and none is
+		// missing: only duplicates and offsets mean something.
+		rep.Unexpected, rep.Missing, rep.RejectedMissing, rep.RejectedReason = 0, 0, 0, 0
+		rep.Duplicates = duplicates(c)
+		rep.Examples = nil
+	}
+	rep.CheckOffsets(offs)
+	if o.List {
+		if err := listObjects(ctx, b, cfg.KeyPrefix, out); err != nil {
+			return false, err
+		}
+	}
+	if o.Sample > 0 {
+		sample(ctx, b, cfg, c, o.Sample, out)
+	}
+	if o.JSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(struct {
+			verify.Report
+			Offsets []verify.PartitionOffsets `json:"offsets"`
+		}{rep, offs})
+	} else {
+		printReport(out, rep, offs, c, o.Manifest != "")
+	}
+	return rep.OK(), nil
+}
+
+func atEnd(offs []verify.PartitionOffsets) bool {
+	for _, o := range offs {
+		if o.Committed != o.End {
+			return false
+		}
+	}
+	return true
+}
+
+func duplicates(c *verify.Contents) int {
+	seen := map[string]int{}
+	n := 0
+	for _, h := range c.Hits {
+		if seen[h.ID]++; seen[h.ID] == 2 {
+			n++
+		}
+	}
+	return n
+}
+
+func readManifest(path string) ([]gen.Expect, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []gen.Expect
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e gen.Expect
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return nil, fmt.Errorf("manifest %s: %w", path, err)
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+func listObjects(ctx context.Context, b store.Bucket, prefix string, out io.Writer) error {
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tKIND\tRECORDS\tBYTES\tOFFSETS\tWINDOW")
+	var infos []store.ObjectInfo
+	if err := b.List(ctx, prefix, func(o store.ObjectInfo) error { infos = append(infos, o); return nil }); err != nil {
+		return err
+	}
+	for _, o := range infos {
+		st, err := b.Stat(ctx, o.Key)
+		if err != nil {
+			return err
+		}
+		m := st.Metadata
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s-%s\t%s\n", o.Key, m["kind"], m["record-count"], o.Size,
+			m["first-offset"], m["last-offset"], m["window-start"])
+	}
+	return tw.Flush()
+}
+
+func sample(ctx context.Context, b store.Bucket, cfg *config.Config, c *verify.Contents, n int, out io.Writer) {
+	if len(c.Hits) == 0 {
+		return
+	}
+	key := c.Hits[0].Key
+	rc, err := b.Get(ctx, key)
+	if err != nil {
+		return
+	}
+	defer rc.Close()
+	comp := encoders.None
+	switch {
+	case strings.HasSuffix(key, ".gz"):
+		comp = encoders.Gzip
+	case strings.HasSuffix(key, ".zst"):
+		comp = encoders.Zstd
+	}
+	dr, err := comp.NewReader(rc)
+	if err != nil {
+		return
+	}
+	defer dr.Close()
+	fmt.Fprintf(out, "\nfirst %d records of %s (decompressed):\n", n, key)
+	sc := bufio.NewScanner(dr)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for i := 0; i < n && sc.Scan(); i++ {
+		line := sc.Text()
+		if len(line) > 400 {
+			line = line[:400] + "…"
+		}
+		fmt.Fprintln(out, "  "+line)
+	}
+}
+
+func printReport(out io.Writer, r verify.Report, offs []verify.PartitionOffsets, c *verify.Contents, withManifest bool) {
+	fmt.Fprintf(out, "\nbucket: %d objects, %d bytes; by format %s\n", c.Objects, c.Bytes, formatCounts(c.ByFormat))
+	fmt.Fprintf(out, "records in the bucket: %d hits, %d rejected\n", r.HitsInBucket, r.RejectedInBucket)
+	if withManifest {
+		fmt.Fprintf(out, "produced: %d (%d valid hits, %d malformed)\n", r.Produced, r.ProducedValid, r.ProducedRejected)
+		fmt.Fprintf(out, "missing: %d  duplicated: %d  wrong window: %d  unexpected: %d  rejected missing: %d  rejected with another reason: %d\n",
+			r.Missing, r.Duplicates, r.WrongWindow, r.Unexpected, r.RejectedMissing, r.RejectedReason)
+	} else {
+		fmt.Fprintf(out, "duplicated hits: %d (no manifest given: missing hits cannot be told)\n", r.Duplicates)
+	}
+	for _, o := range offs {
+		fmt.Fprintf(out, "partition %d: committed %d, end %d\n", o.Partition, o.Committed, o.End)
+	}
+	for _, e := range r.Examples {
+		fmt.Fprintln(out, "  "+e)
+	}
+	if r.OK() {
+		fmt.Fprintln(out, "OK: every invariant holds")
+	} else {
+		fmt.Fprintln(out, "VIOLATED: see above")
+	}
+}
+
+func formatCounts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}

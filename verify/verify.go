@@ -1,0 +1,351 @@
+// Package verify is the invariant checker: it reads a whole bucket back
+// (every format, every compression, rejected objects included) and compares
+// it with a manifest of what was produced, and compares the consumer group's
+// committed offsets with the topic's end offsets.
+//
+// Violations it reports: hits missing, hits duplicated (the same hit in two
+// objects or twice in one), hits in the wrong window, hits or rejected records
+// the manifest does not know, rejected records missing or with another
+// reason, partitions whose committed offset is not the end offset.
+package verify
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hitexport/hitexport/encoders"
+	"github.com/hitexport/hitexport/gen"
+	"github.com/hitexport/hitexport/hits"
+	"github.com/hitexport/hitexport/store"
+)
+
+// Seen is one record found in the bucket.
+type Seen struct {
+	ID         string
+	TimeMillis int64  // hits
+	Window     int64  // window start of the object's key, Unix ms
+	Reason     string // rejected
+	Key        string
+}
+
+// Contents is everything read from a bucket.
+type Contents struct {
+	Objects  int
+	Bytes    int64
+	Hits     []Seen
+	Rejected []Seen
+	ByFormat map[string]int
+}
+
+var keyRe = regexp.MustCompile(`(?:^|/)hitlogs-(\d+)-.*?((?:\.ocsf)?\.(?:ndjson|json))(\.gz|\.zst)?$`)
+
+// ReadBucket reads every object under prefix (test objects of "check" are
+// skipped).
+func ReadBucket(ctx context.Context, b store.Bucket, prefix string) (*Contents, error) {
+	c := &Contents{ByFormat: map[string]int{}}
+	var keys []store.ObjectInfo
+	if err := b.List(ctx, prefix, func(o store.ObjectInfo) error {
+		if !strings.Contains(o.Key, "hitexport-check/") {
+			keys = append(keys, o)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for _, o := range keys {
+		m := keyRe.FindStringSubmatch(o.Key)
+		if m == nil {
+			return nil, fmt.Errorf("object %s: key does not follow the naming convention", o.Key)
+		}
+		ws, _ := strconv.ParseInt(m[1], 10, 64)
+		comp := encoders.None
+		switch m[3] {
+		case ".gz":
+			comp = encoders.Gzip
+		case ".zst":
+			comp = encoders.Zstd
+		}
+		rc, err := b.Get(ctx, o.Key)
+		if err != nil {
+			return nil, err
+		}
+		data, err := readAll(rc, comp)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("object %s: %w", o.Key, err)
+		}
+		c.Objects++
+		c.Bytes += o.Size
+		rejected := strings.Contains(o.Key, ".rejected.")
+		format := strings.TrimPrefix(m[2], ".")
+		if rejected {
+			format = "rejected"
+		}
+		c.ByFormat[format]++
+		if err := parse(c, data, m[2], rejected, ws*1000, o.Key); err != nil {
+			return nil, fmt.Errorf("object %s: %w", o.Key, err)
+		}
+	}
+	return c, nil
+}
+
+func readAll(r io.Reader, comp encoders.Compression) ([]byte, error) {
+	dr, err := comp.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	defer dr.Close()
+	return io.ReadAll(dr)
+}
+
+func parse(c *Contents, data []byte, ext string, rejected bool, window int64, key string) error {
+	var items [][]byte
+	if strings.HasSuffix(ext, ".json") && !rejected {
+		var arr []json.RawMessage
+		if err := json.Unmarshal(data, &arr); err != nil {
+			return fmt.Errorf("not a JSON array: %w", err)
+		}
+		for _, a := range arr {
+			items = append(items, a)
+		}
+	} else {
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			if len(bytes.TrimSpace(sc.Bytes())) > 0 {
+				items = append(items, append([]byte(nil), sc.Bytes()...))
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return err
+		}
+	}
+	for i, it := range items {
+		if rejected {
+			var rj struct {
+				Reason string `json:"reason"`
+				Value  string `json:"value_base64"`
+			}
+			if err := json.Unmarshal(it, &rj); err != nil {
+				return fmt.Errorf("rejected line %d: %w", i, err)
+			}
+			raw, err := base64.StdEncoding.DecodeString(rj.Value)
+			if err != nil {
+				return fmt.Errorf("rejected line %d: %w", i, err)
+			}
+			c.Rejected = append(c.Rejected, Seen{ID: gen.RejectedID(raw), Reason: rj.Reason, Key: key})
+			continue
+		}
+		s, err := parseHit(it)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+		s.Window, s.Key = window, key
+		c.Hits = append(c.Hits, s)
+	}
+	return nil
+}
+
+// parseHit reads the id and event time of a hit in any format: the hit as
+// given, or an OCSF event (metadata.uid, time in ms).
+func parseHit(b []byte) (Seen, error) {
+	var probe struct {
+		ClassUID  *int            `json:"class_uid"`
+		Time      json.RawMessage `json:"time"`
+		RequestID string          `json:"request_id"`
+		Metadata  struct {
+			UID string `json:"uid"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return Seen{}, err
+	}
+	if probe.ClassUID != nil {
+		ms, err := strconv.ParseInt(string(probe.Time), 10, 64)
+		if err != nil {
+			return Seen{}, fmt.Errorf("OCSF time: %w", err)
+		}
+		return Seen{ID: probe.Metadata.UID, TimeMillis: ms}, nil
+	}
+	d, reason := hits.Decode(b, time.Time{}, hits.Limits{})
+	if reason != "" {
+		return Seen{}, fmt.Errorf("hit in the bucket does not decode: %s", reason)
+	}
+	return Seen{ID: probe.RequestID, TimeMillis: d.TimeMillis}, nil
+}
+
+// Report is the checker's verdict.
+type Report struct {
+	Produced         int      `json:"produced"`
+	ProducedValid    int      `json:"produced_valid"`
+	ProducedRejected int      `json:"produced_rejected"`
+	Objects          int      `json:"objects"`
+	HitsInBucket     int      `json:"hits_in_bucket"`
+	RejectedInBucket int      `json:"rejected_in_bucket"`
+	Missing          int      `json:"missing"`
+	Duplicates       int      `json:"duplicates"`
+	WrongWindow      int      `json:"wrong_window"`
+	Unexpected       int      `json:"unexpected"`
+	RejectedMissing  int      `json:"rejected_missing"`
+	RejectedReason   int      `json:"rejected_wrong_reason"`
+	OffsetsBehind    int      `json:"partitions_not_committed_to_end"`
+	Examples         []string `json:"examples,omitempty"`
+}
+
+// OK reports whether no invariant is violated.
+func (r Report) OK() bool {
+	return r.Missing == 0 && r.Duplicates == 0 && r.WrongWindow == 0 && r.Unexpected == 0 &&
+		r.RejectedMissing == 0 && r.RejectedReason == 0 && r.OffsetsBehind == 0
+}
+
+func (r *Report) example(format string, args ...any) {
+	if len(r.Examples) < 20 {
+		r.Examples = append(r.Examples, fmt.Sprintf(format, args...))
+	}
+}
+
+// Compare checks the bucket's contents against the manifest. window is the
+// window size the exporter ran with.
+func Compare(c *Contents, manifest []gen.Expect, window time.Duration) Report {
+	r := Report{Produced: len(manifest), Objects: c.Objects, HitsInBucket: len(c.Hits), RejectedInBucket: len(c.Rejected)}
+	want := map[string]gen.Expect{}
+	for _, e := range manifest {
+		want[e.ID] = e
+		if e.Valid {
+			r.ProducedValid++
+		} else {
+			r.ProducedRejected++
+		}
+	}
+	seen := map[string]int{}
+	for _, s := range c.Hits {
+		seen[s.ID]++
+		e, ok := want[s.ID]
+		if !ok || !e.Valid {
+			r.Unexpected++
+			r.example("unexpected hit %s in %s", s.ID, s.Key)
+			continue
+		}
+		if seen[s.ID] == 2 {
+			r.Duplicates++
+			r.example("duplicate hit %s (again in %s)", s.ID, s.Key)
+		}
+		ws := e.TimeMillis - e.TimeMillis%window.Milliseconds()
+		if s.Window != ws {
+			r.WrongWindow++
+			r.example("hit %s with time %d in object of window %d (%s)", s.ID, e.TimeMillis, s.Window, s.Key)
+		}
+	}
+	rseen := map[string]int{}
+	for _, s := range c.Rejected {
+		rseen[s.ID]++
+		e, ok := want[s.ID]
+		if !ok || e.Valid {
+			r.Unexpected++
+			r.example("unexpected rejected record %s in %s", s.ID, s.Key)
+			continue
+		}
+		if rseen[s.ID] == 2 {
+			r.Duplicates++
+			r.example("duplicate rejected record %s (again in %s)", s.ID, s.Key)
+		}
+		if e.Reason != "" && e.Reason != s.Reason {
+			r.RejectedReason++
+			r.example("rejected record %s: reason %s, expected %s", s.ID, s.Reason, e.Reason)
+		}
+	}
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		e := want[id]
+		if e.Valid && seen[id] == 0 {
+			r.Missing++
+			r.example("missing hit %s", id)
+		}
+		if !e.Valid && rseen[id] == 0 {
+			r.RejectedMissing++
+			r.example("missing rejected record %s (expected reason %s)", id, e.Reason)
+		}
+	}
+	return r
+}
+
+// PartitionOffsets compares one partition's committed and end offsets.
+type PartitionOffsets struct {
+	Partition int   `json:"partition"`
+	Committed int64 `json:"committed"`
+	End       int64 `json:"end"`
+}
+
+// Offsets reads the group's committed offsets and the topic's end offsets.
+func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]PartitionOffsets, error) {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, err
+	}
+	var parts []int
+	for _, t := range md.Topics {
+		if t.Name == topic {
+			if t.Error != nil {
+				return nil, t.Error
+			}
+			for _, p := range t.Partitions {
+				parts = append(parts, p.ID)
+			}
+		}
+	}
+	sort.Ints(parts)
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, p := range parts {
+		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+	}
+	lo, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	end := map[int]int64{}
+	for _, p := range lo.Topics[topic] {
+		if p.Error != nil {
+			return nil, p.Error
+		}
+		end[p.Partition] = p.LastOffset
+	}
+	of, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return nil, err
+	}
+	committed := map[int]int64{}
+	for _, p := range of.Topics[topic] {
+		committed[p.Partition] = p.CommittedOffset
+	}
+	out := make([]PartitionOffsets, 0, len(parts))
+	for _, p := range parts {
+		out = append(out, PartitionOffsets{Partition: p, Committed: committed[p], End: end[p]})
+	}
+	return out, nil
+}
+
+// CheckOffsets adds the offset verdict to r.
+func (r *Report) CheckOffsets(offs []PartitionOffsets) {
+	for _, o := range offs {
+		if o.Committed != o.End && !(o.End == 0 && o.Committed < 0) {
+			r.OffsetsBehind++
+			r.example("partition %d: committed %d, end %d", o.Partition, o.Committed, o.End)
+		}
+	}
+}
