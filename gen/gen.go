@@ -206,7 +206,7 @@ func bad(r *rand.Rand, i int, ms int64) Record {
 	case 3:
 		v, reason = []byte(fmt.Sprintf(`{"time":"yesterday","request_id":"bt-%d-%x"}`, i, r.Uint64())), "bad_time"
 	case 4:
-		v, reason = []byte(fmt.Sprintf(`{"time":"%d","request_id":"u8-%d-%x","uri":"/\xff\xfe"}`, ms/1000, i, r.Uint64())), "invalid_utf8"
+		v, reason = []byte(fmt.Sprintf(`{"time":"%d","request_id":"u8-%d-%x","uri":"/%s"}`, ms/1000, i, r.Uint64(), "\xff\xfe")), "invalid_utf8"
 	default:
 		v, reason = []byte(fmt.Sprintf(`{"time":"%d","request_id":"tr-%d-%x"`, ms/1000, i, r.Uint64())), "not_json"
 	}
