@@ -151,7 +151,7 @@ func (e *env) produce(recs []gen.Record) {
 			return
 		}
 		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			e.t.Fatalf("produce: %v", err)
+			e.t.Fatalf("produce: %s", tail(err.Error(), 500))
 		}
 		msgs = msgs[:0]
 	}
