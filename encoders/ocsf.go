@@ -138,11 +138,11 @@ type ocsfEvent struct {
 }
 
 type ocsfMetadata struct {
-	Topic          string // uid is topic/partition/offset when there is a topic
-	Partition      int
-	Offset         int64
-	CorrelationUID string
-	OriginalTime   string
+	UID          string // the hit's request_id
+	Topic        string // original_event_uid is topic/partition/offset when there is a topic
+	Partition    int
+	Offset       int64
+	OriginalTime string
 	Tags           []ocsfKeyVals
 }
 
@@ -358,7 +358,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	if raw := h.requestID; raw != nil {
 		if s, ok := nonEmptyString(raw); ok {
 			m.req.UID = s
-			ev.Metadata.CorrelationUID = s
+			ev.Metadata.UID = s
 		} else {
 			m.unmap("request_id", raw)
 		}
@@ -523,8 +523,9 @@ func (m *ocsfMapper) setClass(ev *ocsfEvent, activityID int, activityName string
 	ev.TypeName = ocsfTypeNames[activityID]
 }
 
-// setMetadata notes the Kafka location: metadata.uid is topic/partition/offset,
-// unique per event and the same on every replay of the record.
+// setMetadata notes the Kafka location: metadata.original_event_uid is
+// topic/partition/offset, the record the event was made from (the same on
+// every replay).
 func (m *ocsfMapper) setMetadata(ev *ocsfEvent, rec Record) {
 	ev.Metadata.Topic, ev.Metadata.Partition, ev.Metadata.Offset = rec.Topic, rec.Partition, rec.Offset
 }
@@ -824,15 +825,15 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	md := &ev.Metadata
 	b = append(b, `,"metadata":{"version":"`+ocsfSchemaVersion+`","product":{"name":"`+ocsfProductName+
 		`","vendor_name":"`+ocsfVendorName+`"},"profiles":["`+ocsfProfile+`"]`...)
+	b = appendOptStr(b, `,"uid":`, md.UID)
 	if md.Topic != "" {
-		b = appendStr(b, `,"uid":`, md.Topic)
+		b = appendStr(b, `,"original_event_uid":`, md.Topic)
 		b = append(b[:len(b)-1], '/') // inside the string: topic/partition/offset
 		b = strconv.AppendInt(b, int64(md.Partition), 10)
 		b = append(b, '/')
 		b = strconv.AppendInt(b, md.Offset, 10)
 		b = append(b, '"')
 	}
-	b = appendOptStr(b, `,"correlation_uid":`, md.CorrelationUID)
 	b = appendOptStr(b, `,"original_time":`, md.OriginalTime)
 	if md.Topic != "" {
 		b = appendStr(b, `,"log_provider":"Kafka","log_name":`, md.Topic)

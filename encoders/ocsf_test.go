@@ -328,8 +328,9 @@ func TestOCSFMappingSeedHit(t *testing.T) {
 		{"metadata.profiles", []any{"security_control"}},
 		{"metadata.product", map[string]any{"name": "Wallarm Node", "vendor_name": "Wallarm"}},
 		{"metadata.original_time", "1687241470"},
-		{"metadata.uid", "hits/0/1000"},
-		{"metadata.correlation_uid", "d2a900a6efac7a7c893a00903205071a"},
+		{"metadata.uid", "d2a900a6efac7a7c893a00903205071a"},
+		{"metadata.original_event_uid", "hits/0/1000"},
+		{"metadata.correlation_uid", nil},
 		{"metadata.log_provider", "Kafka"},
 		{"metadata.log_name", "hits"},
 		{"metadata.tags", []any{
@@ -540,9 +541,9 @@ func TestOCSFFieldEdges(t *testing.T) {
 	if !bytes.Contains(out, []byte(`"/<script>&"`)) {
 		t.Errorf("HTML escaped: %s", out)
 	}
-	// No Kafka location: no metadata.uid.
+	// No Kafka location: no original_event_uid, log_provider, log_name.
 	ev := encodeOne(t, Record{Value: []byte(`{}`)})
-	if get(ev, "metadata", "uid") != nil || get(ev, "metadata", "log_name") != nil {
+	if get(ev, "metadata", "original_event_uid") != nil || get(ev, "metadata", "log_name") != nil || get(ev, "metadata", "log_provider") != nil {
 		t.Errorf("metadata without a topic: %v", ev["metadata"])
 	}
 }
