@@ -705,3 +705,30 @@ func FuzzOCSF(f *testing.F) {
 		}
 	})
 }
+
+// docs/ocsf.md shows the seed's first hit as an event: it must be the golden
+// one. (When the page has been merged elsewhere and removed, there is nothing
+// to compare.)
+func TestOCSFDocExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "ocsf.md"))
+	if errors.Is(err, os.ErrNotExist) {
+		t.Log("docs/ocsf.md not present")
+		return
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "## Example")
+	_, block, ok2 := strings.Cut(after, "```json\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/ocsf.md: no json block under ## Example")
+	}
+	golden, err := os.ReadFile(ocsfTestdata(t, "seed_example.ocsf.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if json.Compact(&a, []byte(block)) != nil || json.Compact(&b, golden) != nil || !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("the example in docs/ocsf.md differs from testdata/ocsf/seed_example.ocsf.json: copy it over")
+	}
+}
