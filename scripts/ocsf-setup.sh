@@ -59,8 +59,10 @@ if ready; then
 fi
 
 # One setup at a time (parallel test binaries may call this together).
-exec 9>"$OCSF_DIR/.lock"
-flock 9
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$OCSF_DIR/.lock"
+	flock 9
+fi
 if ready; then
 	echo "ocsf-setup: ready ($OCSF_DIR)"
 	exit 0
@@ -68,7 +70,9 @@ fi
 
 start=$(date +%s)
 rm -f "$OCSF_DIR/ready"
-if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+want_py="$("$PYTHON" -c 'import sys; print(sys.version)')"
+have_py="$("$VENV/bin/python" -c 'import sys; print(sys.version)' 2>/dev/null || true)"
+if [[ "$have_py" != "$want_py" ]]; then # missing, broken, or another Python
 	rm -rf "$VENV"
 	"$PYTHON" -m venv "$VENV" \
 		|| die "'$PYTHON -m venv' failed: on Debian/Ubuntu install python3-venv (apt-get install python3-venv)"
