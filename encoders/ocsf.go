@@ -134,7 +134,7 @@ type ocsfEvent struct {
 	Attacks       []ocsfAttack
 	Enrichments   []ocsfEnrichment
 	RawData       string
-	Unmapped      []rawField // sorted by key, keys unique
+	Unmapped      []ocsfRawField // sorted by key, keys unique
 }
 
 type ocsfMetadata struct {
@@ -143,7 +143,7 @@ type ocsfMetadata struct {
 	Partition    int
 	Offset       int64
 	OriginalTime string
-	Tags           []ocsfKeyVals
+	Tags         []ocsfKeyVals
 }
 
 type ocsfKeyVals struct {
@@ -197,11 +197,11 @@ type ocsfMitre struct {
 
 type ocsfEnrichment struct {
 	Name, Value, Type, Provider, ShortDesc string
-	Data                                   []rawField // sorted by key
+	Data                                   []ocsfRawField // sorted by key
 }
 
-// rawField is a member of a JSON object: its key and raw (valid JSON) value.
-type rawField struct {
+// ocsfRawField is a member of a JSON object: its key and raw (valid JSON) value.
+type ocsfRawField struct {
 	key string
 	val []byte
 }
@@ -237,15 +237,15 @@ type ocsfAttackInfo struct {
 }
 
 var (
-	attackExploitPublic = &ocsfAttack{
+	ocsfAttackExploit = &ocsfAttack{
 		Tactic:    &ocsfMitre{UID: "TA0001", Name: "Initial Access"},
 		Technique: &ocsfMitre{UID: "T1190", Name: "Exploit Public-Facing Application"},
 	}
-	attackBruteForce = &ocsfAttack{
+	ocsfAttackBrute = &ocsfAttack{
 		Tactic:    &ocsfMitre{UID: "TA0006", Name: "Credential Access"},
 		Technique: &ocsfMitre{UID: "T1110", Name: "Brute Force"},
 	}
-	attackVulnScanning = &ocsfAttack{
+	ocsfAttackScanning = &ocsfAttack{
 		Tactic:       &ocsfMitre{UID: "TA0043", Name: "Reconnaissance"},
 		Technique:    &ocsfMitre{UID: "T1595", Name: "Active Scanning"},
 		SubTechnique: &ocsfMitre{UID: "T1595.002", Name: "Vulnerability Scanning"},
@@ -256,21 +256,21 @@ var (
 // 3 Medium = it targets the application's users or sessions; 2 Low =
 // reconnaissance. Blocked hits are one level lower (see ocsfSeverity).
 var ocsfAttackTypes = map[string]ocsfAttackInfo{
-	"sqli":           {"SQL Injection", 4, attackExploitPublic},
-	"nosqli":         {"NoSQL Injection", 4, attackExploitPublic},
-	"rce":            {"Remote Code Execution", 4, attackExploitPublic},
-	"xxe":            {"XML External Entity", 4, attackExploitPublic},
-	"ssrf":           {"Server-Side Request Forgery", 4, attackExploitPublic},
-	"ptrav":          {"Path Traversal", 4, attackExploitPublic},
-	"ldapi":          {"LDAP Injection", 4, attackExploitPublic},
-	"ssti":           {"Server-Side Template Injection", 4, attackExploitPublic},
-	"vpatch":         {"Virtual Patch", 4, attackExploitPublic},
-	"xss":            {"Cross-Site Scripting", 3, attackExploitPublic},
-	"crlf":           {"CRLF Injection", 3, attackExploitPublic},
-	"redir":          {"Open Redirect", 3, attackExploitPublic},
-	"mail_injection": {"Mail Injection", 3, attackExploitPublic},
-	"brute":          {"Brute Force", 3, attackBruteForce},
-	"scanner":        {"Scanner", 2, attackVulnScanning},
+	"sqli":           {"SQL Injection", 4, ocsfAttackExploit},
+	"nosqli":         {"NoSQL Injection", 4, ocsfAttackExploit},
+	"rce":            {"Remote Code Execution", 4, ocsfAttackExploit},
+	"xxe":            {"XML External Entity", 4, ocsfAttackExploit},
+	"ssrf":           {"Server-Side Request Forgery", 4, ocsfAttackExploit},
+	"ptrav":          {"Path Traversal", 4, ocsfAttackExploit},
+	"ldapi":          {"LDAP Injection", 4, ocsfAttackExploit},
+	"ssti":           {"Server-Side Template Injection", 4, ocsfAttackExploit},
+	"vpatch":         {"Virtual Patch", 4, ocsfAttackExploit},
+	"xss":            {"Cross-Site Scripting", 3, ocsfAttackExploit},
+	"crlf":           {"CRLF Injection", 3, ocsfAttackExploit},
+	"redir":          {"Open Redirect", 3, ocsfAttackExploit},
+	"mail_injection": {"Mail Injection", 3, ocsfAttackExploit},
+	"brute":          {"Brute Force", 3, ocsfAttackBrute},
+	"scanner":        {"Scanner", 2, ocsfAttackScanning},
 }
 
 // ocsfUnknownAttackSeverity is the base severity of an attack type not listed
@@ -293,23 +293,23 @@ func ocsfSeverity(base int, blocked bool) int {
 // ---------------------------------------------------------------------------
 // Mapping.
 
-// hitFields are the raw values of the hit's known fields (nil when absent;
+// ocsfHitFields are the raw values of the hit's known fields (nil when absent;
 // the last occurrence of a duplicate key wins, as with encoding/json) and the
 // other members in input order.
-type hitFields struct {
+type ocsfHitFields struct {
 	time, requestID, ip, datacenter, tor, remoteCountry, domain, method, uri,
 	protocol, statusCode, attackType, blockStatus, payload, point, tags []byte
-	extra []rawField
+	extra []ocsfRawField
 }
 
 // ocsfMapper holds the scratch space of one writer.
 type ocsfMapper struct {
-	h        hitFields
-	unmapped []rawField
-	tagsRaw  []rawField
+	h        ocsfHitFields
+	unmapped []ocsfRawField
+	tagsRaw  []ocsfRawField
 	list     [][]byte
 	tags     []ocsfKeyVals
-	enrData  [2]rawField
+	enrData  [2]ocsfRawField
 
 	ev   ocsfEvent
 	src  ocsfEndpoint
@@ -343,9 +343,9 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 
 	// time: the original as text (time itself is rec.TimeMillis).
 	if raw := h.time; raw != nil {
-		switch kind(raw) {
+		switch ocsfKind(raw) {
 		case '"':
-			ev.Metadata.OriginalTime = jsonString(raw)
+			ev.Metadata.OriginalTime = ocsfString(raw)
 		case '0':
 			ev.Metadata.OriginalTime = string(raw)
 		}
@@ -356,7 +356,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 
 	// request_id
 	if raw := h.requestID; raw != nil {
-		if s, ok := nonEmptyString(raw); ok {
+		if s, ok := ocsfNonEmptyString(raw); ok {
 			m.req.UID = s
 			ev.Metadata.UID = s
 		} else {
@@ -367,7 +367,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	// method -> http_method, activity
 	activityID, activityName := 0, "Unknown"
 	if raw := h.method; raw != nil {
-		s, isStr := nonEmptyString(raw)
+		s, isStr := ocsfNonEmptyString(raw)
 		if a, known := ocsfActivities[s]; isStr && known {
 			activityID, activityName = a.id, a.name
 			m.req.HTTPMethod = s
@@ -385,7 +385,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 
 	// protocol -> http_request.version
 	if raw := h.protocol; raw != nil {
-		if v, ok := httpVersion(raw); ok {
+		if v, ok := ocsfHTTPVersion(raw); ok {
 			m.req.Version = v
 		} else {
 			m.unmap("protocol", raw)
@@ -394,7 +394,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 
 	// status_code -> http_response.code
 	if raw := h.statusCode; raw != nil {
-		if code, ok := statusCode(raw); ok {
+		if code, ok := ocsfStatusCode(raw); ok {
 			m.resp = ocsfHTTPResponse{Code: code}
 			ev.HTTPResponse = &m.resp
 		} else {
@@ -405,7 +405,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	// attack_type, payload, point -> firewall_rule, attacks; severity
 	base := ocsfUnknownAttackSeverity
 	if raw := h.attackType; raw != nil {
-		if s, ok := nonEmptyString(raw); ok {
+		if s, ok := ocsfNonEmptyString(raw); ok {
 			m.rule = ocsfFirewallRule{UID: s, Name: s, Condition: s}
 			if info, known := ocsfAttackTypes[s]; known {
 				m.rule.Name = info.name
@@ -424,7 +424,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	blocked := false
 	ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 0, "Unknown", 0, "Unknown"
 	if raw := h.blockStatus; raw != nil {
-		if s, ok := nonEmptyString(raw); ok {
+		if s, ok := ocsfNonEmptyString(raw); ok {
 			switch s {
 			case "blocked":
 				ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 2, "Denied", 2, "Blocked"
@@ -452,13 +452,13 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	// application_id and the fields the mapping does not know: unmapped.
 	m.unmapped = append(m.unmapped, h.extra...)
 	if len(m.unmapped) > 0 {
-		ev.Unmapped = sortFields(m.unmapped)
+		ev.Unmapped = ocsfSortFields(m.unmapped)
 	}
 	return ev
 }
 
 func (m *ocsfMapper) unmap(key string, raw []byte) {
-	m.unmapped = append(m.unmapped, rawField{key, raw})
+	m.unmapped = append(m.unmapped, ocsfRawField{key, raw})
 }
 
 // scanHit splits the hit (valid JSON) into its fields; false when it is not
@@ -466,8 +466,8 @@ func (m *ocsfMapper) unmap(key string, raw []byte) {
 func (m *ocsfMapper) scanHit(b []byte) bool {
 	h := &m.h
 	extra := h.extra[:0]
-	*h = hitFields{}
-	ok := eachMember(b, func(key []byte, val []byte) {
+	*h = ocsfHitFields{}
+	ok := ocsfEachMember(b, func(key []byte, val []byte) {
 		switch string(key) {
 		case "time":
 			h.time = val
@@ -502,7 +502,7 @@ func (m *ocsfMapper) scanHit(b []byte) bool {
 		case "tags":
 			h.tags = val
 		default:
-			extra = append(extra, rawField{string(key), val})
+			extra = append(extra, ocsfRawField{string(key), val})
 		}
 	})
 	h.extra = extra
@@ -534,7 +534,7 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 	h := &m.h
 	ip, ipOK := "", false
 	if h.ip != nil {
-		if s, ok := nonEmptyString(h.ip); ok && validIP(s) {
+		if s, ok := ocsfNonEmptyString(h.ip); ok && ocsfValidIP(s) {
 			ip, ipOK = s, true
 		} else {
 			m.unmap("ip", h.ip)
@@ -547,7 +547,7 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 		ev.SrcEndpoint = &m.src
 	}
 	if raw := h.remoteCountry; raw != nil {
-		if s, isStr := nonEmptyString(raw); isStr && ipOK {
+		if s, isStr := ocsfNonEmptyString(raw); isStr && ipOK {
 			m.src.Country = s
 		} else {
 			m.unmap("remote_country", raw)
@@ -567,10 +567,10 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 	}
 	data := m.enrData[:0]
 	if h.datacenter != nil {
-		data = append(data, rawField{"datacenter", h.datacenter})
+		data = append(data, ocsfRawField{"datacenter", h.datacenter})
 	}
 	if h.tor != nil {
-		data = append(data, rawField{"tor", h.tor})
+		data = append(data, ocsfRawField{"tor", h.tor})
 	}
 	m.enr[0] = ocsfEnrichment{
 		Name:      "src_endpoint.ip",
@@ -587,8 +587,8 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	h := &m.h
 	host, port := "", 0
 	if raw := h.domain; raw != nil {
-		if s, ok := nonEmptyString(raw); ok {
-			host, port = splitHostPort(s)
+		if s, ok := ocsfNonEmptyString(raw); ok {
+			host, port = ocsfSplitHostPort(s)
 			m.dst = ocsfEndpoint{Hostname: host, Port: port}
 			ev.DstEndpoint = &m.dst
 		} else {
@@ -599,14 +599,14 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	if raw == nil {
 		return // a url needs a path or a url_string; the host is in dst_endpoint
 	}
-	uri, ok := nonEmptyString(raw)
+	uri, ok := ocsfNonEmptyString(raw)
 	if !ok {
 		m.unmap("uri", raw)
 		return
 	}
 	m.url = ocsfURL{Hostname: host, Port: port}
 	rest := uri
-	if scheme, after, abs := cutScheme(uri); abs {
+	if scheme, after, abs := ocsfCutScheme(uri); abs {
 		// absolute-form request target (proxies): the URL names its own host
 		m.url.Scheme = scheme
 		m.url.URLString = uri
@@ -617,12 +617,12 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 			rest = ""
 		}
 		if m.url.Hostname == "" && authority != "" {
-			m.url.Hostname, m.url.Port = splitHostPort(authority)
+			m.url.Hostname, m.url.Port = ocsfSplitHostPort(authority)
 		}
 	} else if host != "" && strings.HasPrefix(uri, "/") && !strings.HasPrefix(uri, "//") {
 		// origin-form: the scheme is not in the hit, so the URL is given as a
 		// network-path reference (RFC 3986 section 4.2)
-		m.url.URLString = "//" + hostForURL(host) + portSuffix(port) + uri
+		m.url.URLString = "//" + ocsfHostForURL(host) + ocsfPortSuffix(port) + uri
 	}
 	rest, _, hasFragment := strings.Cut(rest, "#")
 	path, query, hasQuery := strings.Cut(rest, "?")
@@ -638,23 +638,23 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	m.req.URL = &m.url
 }
 
-// hostForURL brackets an IPv6 literal.
-func hostForURL(h string) string {
+// ocsfHostForURL brackets an IPv6 literal.
+func ocsfHostForURL(h string) string {
 	if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") {
 		return "[" + h + "]"
 	}
 	return h
 }
 
-func portSuffix(port int) string {
+func ocsfPortSuffix(port int) string {
 	if port == 0 {
 		return ""
 	}
 	return ":" + strconv.Itoa(port)
 }
 
-// cutScheme splits "scheme://rest" (RFC 3986 scheme syntax).
-func cutScheme(s string) (scheme, rest string, ok bool) {
+// ocsfCutScheme splits "scheme://rest" (RFC 3986 scheme syntax).
+func ocsfCutScheme(s string) (scheme, rest string, ok bool) {
 	i := strings.Index(s, "://")
 	if i <= 0 {
 		return "", "", false
@@ -671,9 +671,9 @@ func cutScheme(s string) (scheme, rest string, ok bool) {
 	return strings.ToLower(s[:i]), s[i+3:], true
 }
 
-// splitHostPort splits "host:port" when the port is a valid one; otherwise the
+// ocsfSplitHostPort splits "host:port" when the port is a valid one; otherwise the
 // whole string is the host. IPv6 literals lose their brackets.
-func splitHostPort(s string) (string, int) {
+func ocsfSplitHostPort(s string) (string, int) {
 	if strings.IndexByte(s, ':') < 0 {
 		return s, 0
 	}
@@ -690,24 +690,24 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	var details []string
 	hasDetails, location := false, ""
 	if raw := h.payload; raw != nil {
-		switch kind(raw) {
+		switch ocsfKind(raw) {
 		case '"':
-			details, hasDetails = []string{jsonString(raw)}, true
+			details, hasDetails = []string{ocsfString(raw)}, true
 		case '[':
 			m.list = m.list[:0]
-			eachElement(raw, func(el []byte) { m.list = append(m.list, el) })
+			ocsfEachElement(raw, func(el []byte) { m.list = append(m.list, el) })
 			details, hasDetails = make([]string, len(m.list)), true
 			for i, el := range m.list {
-				details[i] = textOf(el)
+				details[i] = ocsfTextOf(el)
 			}
 		}
 	}
 	if raw := h.point; raw != nil {
-		switch kind(raw) {
+		switch ocsfKind(raw) {
 		case '"':
-			location = jsonString(raw)
+			location = ocsfString(raw)
 		case '[':
-			location = compactText(raw)
+			location = ocsfCompactText(raw)
 		}
 	}
 	if ev.FirewallRule == nil || !hasDetails {
@@ -733,31 +733,31 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 // null) becomes its compact JSON text. It reports false when tags is not a
 // non-empty object.
 func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
-	if kind(raw) != '{' {
+	if ocsfKind(raw) != '{' {
 		return false
 	}
 	m.tagsRaw = m.tagsRaw[:0]
-	eachMember(raw, func(key, val []byte) {
-		m.tagsRaw = append(m.tagsRaw, rawField{string(key), val})
+	ocsfEachMember(raw, func(key, val []byte) {
+		m.tagsRaw = append(m.tagsRaw, ocsfRawField{string(key), val})
 	})
 	if len(m.tagsRaw) == 0 {
 		return false
 	}
-	fields := sortFields(m.tagsRaw)
+	fields := ocsfSortFields(m.tagsRaw)
 	m.tags = m.tags[:0]
 	for _, f := range fields {
 		kv := ocsfKeyVals{Name: f.key, HasValue: true}
-		switch kind(f.val) {
+		switch ocsfKind(f.val) {
 		case '"':
-			kv.Value = jsonString(f.val)
+			kv.Value = ocsfString(f.val)
 		case '0', 't', 'f':
 			kv.Value = string(f.val)
 		case '[':
 			m.list = m.list[:0]
 			scalars := true
-			eachElement(f.val, func(el []byte) {
+			ocsfEachElement(f.val, func(el []byte) {
 				m.list = append(m.list, el)
-				switch kind(el) {
+				switch ocsfKind(el) {
 				case '"', '0', 't', 'f':
 				default:
 					scalars = false
@@ -767,13 +767,13 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 				kv.HasValue = false
 				kv.Values = make([]string, len(m.list))
 				for i, el := range m.list {
-					kv.Values[i] = textOf(el)
+					kv.Values[i] = ocsfTextOf(el)
 				}
 			} else {
-				kv.Value = compactText(f.val)
+				kv.Value = ocsfCompactText(f.val)
 			}
 		default:
-			kv.Value = compactText(f.val)
+			kv.Value = ocsfCompactText(f.val)
 		}
 		m.tags = append(m.tags, kv)
 	}
@@ -781,13 +781,13 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 	return true
 }
 
-// sortFields sorts by key and keeps the last of equal keys (input order):
+// ocsfSortFields sorts by key and keeps the last of equal keys (input order):
 // encoding/json's rule for duplicate keys.
-func sortFields(fs []rawField) []rawField {
+func ocsfSortFields(fs []ocsfRawField) []ocsfRawField {
 	if len(fs) < 2 {
 		return fs
 	}
-	slices.SortStableFunc(fs, func(a, b rawField) int { return strings.Compare(a.key, b.key) })
+	slices.SortStableFunc(fs, func(a, b ocsfRawField) int { return strings.Compare(a.key, b.key) })
 	out := fs[:0]
 	for i, f := range fs {
 		if i+1 < len(fs) && fs[i+1].key == f.key {
@@ -804,39 +804,39 @@ func sortFields(fs []rawField) []rawField {
 func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	b = append(b, `{"activity_id":`...)
 	b = strconv.AppendInt(b, int64(ev.ActivityID), 10)
-	b = appendStr(b, `,"activity_name":`, ev.ActivityName)
+	b = ocsfAppendStr(b, `,"activity_name":`, ev.ActivityName)
 	b = append(b, `,"category_uid":4,"category_name":"Network Activity","class_uid":4002,"class_name":"HTTP Activity","type_uid":`...)
 	b = strconv.AppendInt(b, int64(ocsfClassUID*100+ev.ActivityID), 10)
-	b = appendStr(b, `,"type_name":`, ev.TypeName)
+	b = ocsfAppendStr(b, `,"type_name":`, ev.TypeName)
 	b = append(b, `,"severity_id":`...)
 	b = strconv.AppendInt(b, int64(ev.SeverityID), 10)
-	b = appendStr(b, `,"severity":`, ocsfSeverityNames[ev.SeverityID])
+	b = ocsfAppendStr(b, `,"severity":`, ocsfSeverityNames[ev.SeverityID])
 	b = append(b, `,"time":`...)
 	b = strconv.AppendInt(b, ev.Time, 10)
 	b = append(b, `,"action_id":`...)
 	b = strconv.AppendInt(b, int64(ev.ActionID), 10)
-	b = appendStr(b, `,"action":`, ev.Action)
+	b = ocsfAppendStr(b, `,"action":`, ev.Action)
 	b = append(b, `,"disposition_id":`...)
 	b = strconv.AppendInt(b, int64(ev.DispositionID), 10)
-	b = appendStr(b, `,"disposition":`, ev.Disposition)
+	b = ocsfAppendStr(b, `,"disposition":`, ev.Disposition)
 	b = append(b, `,"is_alert":`...)
 	b = strconv.AppendBool(b, ev.IsAlert)
 
 	md := &ev.Metadata
 	b = append(b, `,"metadata":{"version":"`+ocsfSchemaVersion+`","product":{"name":"`+ocsfProductName+
 		`","vendor_name":"`+ocsfVendorName+`"},"profiles":["`+ocsfProfile+`"]`...)
-	b = appendOptStr(b, `,"uid":`, md.UID)
+	b = ocsfAppendOptStr(b, `,"uid":`, md.UID)
 	if md.Topic != "" {
-		b = appendStr(b, `,"original_event_uid":`, md.Topic)
+		b = ocsfAppendStr(b, `,"original_event_uid":`, md.Topic)
 		b = append(b[:len(b)-1], '/') // inside the string: topic/partition/offset
 		b = strconv.AppendInt(b, int64(md.Partition), 10)
 		b = append(b, '/')
 		b = strconv.AppendInt(b, md.Offset, 10)
 		b = append(b, '"')
 	}
-	b = appendOptStr(b, `,"original_time":`, md.OriginalTime)
+	b = ocsfAppendOptStr(b, `,"original_time":`, md.OriginalTime)
 	if md.Topic != "" {
-		b = appendStr(b, `,"log_provider":"Kafka","log_name":`, md.Topic)
+		b = ocsfAppendStr(b, `,"log_provider":"Kafka","log_name":`, md.Topic)
 	}
 	if len(md.Tags) > 0 {
 		b = append(b, `,"tags":[`...)
@@ -845,11 +845,11 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendStr(b, `{"name":`, t.Name)
+			b = ocsfAppendStr(b, `{"name":`, t.Name)
 			if t.HasValue {
-				b = appendStr(b, `,"value":`, t.Value)
+				b = ocsfAppendStr(b, `,"value":`, t.Value)
 			} else {
-				b = appendStrs(b, `,"values":`, t.Values)
+				b = ocsfAppendStrs(b, `,"values":`, t.Values)
 			}
 			b = append(b, '}')
 		}
@@ -862,22 +862,22 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	if r := ev.HTTPRequest; r != nil {
 		b = append(b, `,"http_request":{`...)
 		n := len(b)
-		b = appendOptStr(b, `,"uid":`, r.UID)
-		b = appendOptStr(b, `,"http_method":`, r.HTTPMethod)
+		b = ocsfAppendOptStr(b, `,"uid":`, r.UID)
+		b = ocsfAppendOptStr(b, `,"http_method":`, r.HTTPMethod)
 		if u := r.URL; u != nil {
 			b = append(b, `,"url":{`...)
 			nu := len(b)
-			b = appendOptStr(b, `,"url_string":`, u.URLString)
-			b = appendOptStr(b, `,"scheme":`, u.Scheme)
-			b = appendOptStr(b, `,"hostname":`, u.Hostname)
-			b = appendOptInt(b, `,"port":`, u.Port)
-			b = appendOptStr(b, `,"path":`, u.Path)
-			b = appendOptStr(b, `,"query_string":`, u.QueryString)
-			b = dropComma(b, nu)
+			b = ocsfAppendOptStr(b, `,"url_string":`, u.URLString)
+			b = ocsfAppendOptStr(b, `,"scheme":`, u.Scheme)
+			b = ocsfAppendOptStr(b, `,"hostname":`, u.Hostname)
+			b = ocsfAppendOptInt(b, `,"port":`, u.Port)
+			b = ocsfAppendOptStr(b, `,"path":`, u.Path)
+			b = ocsfAppendOptStr(b, `,"query_string":`, u.QueryString)
+			b = ocsfDropComma(b, nu)
 			b = append(b, '}')
 		}
-		b = appendOptStr(b, `,"version":`, r.Version)
-		b = dropComma(b, n)
+		b = ocsfAppendOptStr(b, `,"version":`, r.Version)
+		b = ocsfDropComma(b, n)
 		b = append(b, '}')
 	}
 	if r := ev.HTTPResponse; r != nil {
@@ -886,13 +886,13 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	if r := ev.FirewallRule; r != nil {
-		b = appendStr(b, `,"firewall_rule":{"uid":`, r.UID)
-		b = appendStr(b, `,"name":`, r.Name)
-		b = appendStr(b, `,"condition":`, r.Condition)
+		b = ocsfAppendStr(b, `,"firewall_rule":{"uid":`, r.UID)
+		b = ocsfAppendStr(b, `,"name":`, r.Name)
+		b = ocsfAppendStr(b, `,"condition":`, r.Condition)
 		if r.HasMatchDetails {
-			b = appendStrs(b, `,"match_details":`, r.MatchDetails)
+			b = ocsfAppendStrs(b, `,"match_details":`, r.MatchDetails)
 		}
-		b = appendOptStr(b, `,"match_location":`, r.MatchLocation)
+		b = ocsfAppendOptStr(b, `,"match_location":`, r.MatchLocation)
 		b = append(b, '}')
 	}
 	if len(ev.Attacks) > 0 {
@@ -906,7 +906,7 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 			b = a.Tactic.appendJSON(b, `,"tactic":`)
 			b = a.Technique.appendJSON(b, `,"technique":`)
 			b = a.SubTechnique.appendJSON(b, `,"sub_technique":`)
-			b = dropComma(b, n)
+			b = ocsfDropComma(b, n)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
@@ -918,19 +918,19 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendStr(b, `{"name":`, e.Name)
-			b = appendStr(b, `,"value":`, e.Value)
-			b = appendStr(b, `,"type":`, e.Type)
-			b = appendStr(b, `,"provider":`, e.Provider)
-			b = appendStr(b, `,"short_desc":`, e.ShortDesc)
-			b = appendFields(append(b, `,"data":`...), e.Data)
+			b = ocsfAppendStr(b, `{"name":`, e.Name)
+			b = ocsfAppendStr(b, `,"value":`, e.Value)
+			b = ocsfAppendStr(b, `,"type":`, e.Type)
+			b = ocsfAppendStr(b, `,"provider":`, e.Provider)
+			b = ocsfAppendStr(b, `,"short_desc":`, e.ShortDesc)
+			b = ocsfAppendFields(append(b, `,"data":`...), e.Data)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
-	b = appendOptStr(b, `,"raw_data":`, ev.RawData)
+	b = ocsfAppendOptStr(b, `,"raw_data":`, ev.RawData)
 	if len(ev.Unmapped) > 0 {
-		b = appendFields(append(b, `,"unmapped":`...), ev.Unmapped)
+		b = ocsfAppendFields(append(b, `,"unmapped":`...), ev.Unmapped)
 	}
 	return append(b, '}')
 }
@@ -942,14 +942,14 @@ func (e *ocsfEndpoint) appendJSON(b []byte, prefix string) []byte {
 	b = append(b, prefix...)
 	b = append(b, '{')
 	n := len(b)
-	b = appendOptStr(b, `,"ip":`, e.IP)
-	b = appendOptStr(b, `,"hostname":`, e.Hostname)
-	b = appendOptInt(b, `,"port":`, e.Port)
+	b = ocsfAppendOptStr(b, `,"ip":`, e.IP)
+	b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
+	b = ocsfAppendOptInt(b, `,"port":`, e.Port)
 	if e.Country != "" {
-		b = appendStr(b, `,"location":{"country":`, e.Country)
+		b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
 		b = append(b, '}')
 	}
-	b = dropComma(b, n)
+	b = ocsfDropComma(b, n)
 	return append(b, '}')
 }
 
@@ -957,13 +957,13 @@ func (t *ocsfMitre) appendJSON(b []byte, prefix string) []byte {
 	if t == nil {
 		return b
 	}
-	b = appendStr(append(b, prefix...), `{"uid":`, t.UID)
-	b = appendStr(b, `,"name":`, t.Name)
+	b = ocsfAppendStr(append(b, prefix...), `{"uid":`, t.UID)
+	b = ocsfAppendStr(b, `,"name":`, t.Name)
 	return append(b, '}')
 }
 
-// dropComma removes the comma of the first member written after offset n.
-func dropComma(b []byte, n int) []byte {
+// ocsfDropComma removes the comma of the first member written after offset n.
+func ocsfDropComma(b []byte, n int) []byte {
 	if len(b) > n && b[n] == ',' {
 		copy(b[n:], b[n+1:])
 		b = b[:len(b)-1]
@@ -971,56 +971,56 @@ func dropComma(b []byte, n int) []byte {
 	return b
 }
 
-func appendStr(b []byte, prefix, s string) []byte {
-	return appendJSONString(append(b, prefix...), s)
+func ocsfAppendStr(b []byte, prefix, s string) []byte {
+	return ocsfAppendString(append(b, prefix...), s)
 }
 
-func appendOptStr(b []byte, prefix, s string) []byte {
+func ocsfAppendOptStr(b []byte, prefix, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return appendStr(b, prefix, s)
+	return ocsfAppendStr(b, prefix, s)
 }
 
-func appendOptInt(b []byte, prefix string, n int) []byte {
+func ocsfAppendOptInt(b []byte, prefix string, n int) []byte {
 	if n == 0 {
 		return b
 	}
 	return strconv.AppendInt(append(b, prefix...), int64(n), 10)
 }
 
-func appendStrs(b []byte, prefix string, ss []string) []byte {
+func ocsfAppendStrs(b []byte, prefix string, ss []string) []byte {
 	b = append(b, prefix...)
 	b = append(b, '[')
 	for i, s := range ss {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = ocsfAppendString(b, s)
 	}
 	return append(b, ']')
 }
 
-// appendFields writes an object of raw values (keys already sorted, unique).
-func appendFields(b []byte, fs []rawField) []byte {
+// ocsfAppendFields writes an object of raw values (keys already sorted, unique).
+func ocsfAppendFields(b []byte, fs []ocsfRawField) []byte {
 	b = append(b, '{')
 	for i, f := range fs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, f.key)
+		b = ocsfAppendString(b, f.key)
 		b = append(b, ':')
-		b = appendCompact(b, f.val)
+		b = ocsfAppendCompact(b, f.val)
 	}
 	return append(b, '}')
 }
 
-const hexDigits = "0123456789abcdef"
+const ocsfHexDigits = "0123456789abcdef"
 
-// appendJSONString writes s as a JSON string the way encoding/json does with
+// ocsfAppendString writes s as a JSON string the way encoding/json does with
 // SetEscapeHTML(false): invalid UTF-8 becomes U+FFFD, U+2028 and U+2029 are
 // escaped, and so are control characters.
-func appendJSONString(b []byte, s string) []byte {
+func ocsfAppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -1045,7 +1045,7 @@ func appendJSONString(b []byte, s string) []byte {
 			case '\t':
 				b = append(b, '\\', 't')
 			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+				b = append(b, '\\', 'u', '0', '0', ocsfHexDigits[c>>4], ocsfHexDigits[c&0xF])
 			}
 			i++
 			start = i
@@ -1061,7 +1061,7 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 		if r == '\u2028' || r == '\u2029' {
 			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			b = append(b, '\\', 'u', '2', '0', '2', ocsfHexDigits[r&0xF])
 			i += size
 			start = i
 			continue
@@ -1072,10 +1072,10 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendCompact writes a raw JSON value (valid) without insignificant
+// ocsfAppendCompact writes a raw JSON value (valid) without insignificant
 // whitespace; invalid UTF-8 inside strings becomes U+FFFD, so the output is
 // valid UTF-8 whatever the input was.
-func appendCompact(b, raw []byte) []byte {
+func ocsfAppendCompact(b, raw []byte) []byte {
 	if bytes.IndexAny(raw, " \t\r\n") < 0 && utf8.Valid(raw) {
 		return append(b, raw...)
 	}
@@ -1120,9 +1120,9 @@ func appendCompact(b, raw []byte) []byte {
 // ---------------------------------------------------------------------------
 // Reading raw JSON (already checked by json.Valid).
 
-// kind classifies a raw JSON value by its first byte: '"', '{', '[', 't', 'f',
+// ocsfKind classifies a raw JSON value by its first byte: '"', '{', '[', 't', 'f',
 // 'n', '0' (number) or 0 (empty / invalid).
-func kind(raw []byte) byte {
+func ocsfKind(raw []byte) byte {
 	for _, c := range raw {
 		switch c {
 		case ' ', '\t', '\r', '\n':
@@ -1138,7 +1138,7 @@ func kind(raw []byte) byte {
 	return 0
 }
 
-func skipSpace(b []byte, i int) int {
+func ocsfSkipSpace(b []byte, i int) int {
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t', '\r', '\n':
@@ -1150,8 +1150,8 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index after the string starting at b[i] ('"'), or -1.
-func skipString(b []byte, i int) int {
+// ocsfSkipString returns the index after the string starting at b[i] ('"'), or -1.
+func ocsfSkipString(b []byte, i int) int {
 	for j := i + 1; ; {
 		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
@@ -1169,20 +1169,20 @@ func skipString(b []byte, i int) int {
 	}
 }
 
-// skipValue returns the index after the value starting at b[i], or -1.
-func skipValue(b []byte, i int) int {
+// ocsfSkipValue returns the index after the value starting at b[i], or -1.
+func ocsfSkipValue(b []byte, i int) int {
 	if i >= len(b) {
 		return -1
 	}
 	switch b[i] {
 	case '"':
-		return skipString(b, i)
+		return ocsfSkipString(b, i)
 	case '{', '[':
 		depth := 0
 		for j := i; j < len(b); j++ {
 			switch b[j] {
 			case '"':
-				k := skipString(b, j)
+				k := ocsfSkipString(b, j)
 				if k < 0 {
 					return -1
 				}
@@ -1208,39 +1208,39 @@ func skipValue(b []byte, i int) int {
 	}
 }
 
-// eachMember calls fn with the (unescaped) key and the raw value of each
+// ocsfEachMember calls fn with the (unescaped) key and the raw value of each
 // member of the object raw; false when raw is not an object.
-func eachMember(raw []byte, fn func(key, val []byte)) bool {
-	i := skipSpace(raw, 0)
+func ocsfEachMember(raw []byte, fn func(key, val []byte)) bool {
+	i := ocsfSkipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return false
 	}
-	i = skipSpace(raw, i+1)
+	i = ocsfSkipSpace(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
 		return true
 	}
 	for i < len(raw) && raw[i] == '"' {
-		end := skipString(raw, i)
+		end := ocsfSkipString(raw, i)
 		if end < 0 {
 			return false
 		}
 		key := raw[i+1 : end-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
-			key = []byte(jsonString(raw[i:end]))
+			key = []byte(ocsfString(raw[i:end]))
 		}
-		i = skipSpace(raw, end)
+		i = ocsfSkipSpace(raw, end)
 		if i >= len(raw) || raw[i] != ':' {
 			return false
 		}
-		i = skipSpace(raw, i+1)
-		vend := skipValue(raw, i)
+		i = ocsfSkipSpace(raw, i+1)
+		vend := ocsfSkipValue(raw, i)
 		if vend < 0 {
 			return false
 		}
 		fn(key, raw[i:vend])
-		i = skipSpace(raw, vend)
+		i = ocsfSkipSpace(raw, vend)
 		if i < len(raw) && raw[i] == ',' {
-			i = skipSpace(raw, i+1)
+			i = ocsfSkipSpace(raw, i+1)
 			continue
 		}
 		return i < len(raw) && raw[i] == '}'
@@ -1248,28 +1248,28 @@ func eachMember(raw []byte, fn func(key, val []byte)) bool {
 	return false
 }
 
-// eachElement calls fn with each raw element of the array raw.
-func eachElement(raw []byte, fn func(el []byte)) {
-	i := skipSpace(raw, 0)
+// ocsfEachElement calls fn with each raw element of the array raw.
+func ocsfEachElement(raw []byte, fn func(el []byte)) {
+	i := ocsfSkipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '[' {
 		return
 	}
-	i = skipSpace(raw, i+1)
+	i = ocsfSkipSpace(raw, i+1)
 	for i < len(raw) && raw[i] != ']' {
-		end := skipValue(raw, i)
+		end := ocsfSkipValue(raw, i)
 		if end < 0 {
 			return
 		}
 		fn(raw[i:end])
-		i = skipSpace(raw, end)
+		i = ocsfSkipSpace(raw, end)
 		if i < len(raw) && raw[i] == ',' {
-			i = skipSpace(raw, i+1)
+			i = ocsfSkipSpace(raw, i+1)
 		}
 	}
 }
 
-// jsonString decodes a raw JSON string (kind '"').
-func jsonString(raw []byte) string {
+// ocsfString decodes a raw JSON string (ocsfKind '"').
+func ocsfString(raw []byte) string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw[1 : len(raw)-1])
@@ -1281,29 +1281,29 @@ func jsonString(raw []byte) string {
 	return s
 }
 
-func nonEmptyString(raw []byte) (string, bool) {
-	if kind(raw) != '"' {
+func ocsfNonEmptyString(raw []byte) (string, bool) {
+	if ocsfKind(raw) != '"' {
 		return "", false
 	}
-	s := jsonString(raw)
+	s := ocsfString(raw)
 	return s, s != ""
 }
 
-// textOf is a raw value as text: a string's content, else compact JSON.
-func textOf(raw []byte) string {
-	if kind(raw) == '"' {
-		return jsonString(raw)
+// ocsfTextOf is a raw value as text: a string's content, else compact JSON.
+func ocsfTextOf(raw []byte) string {
+	if ocsfKind(raw) == '"' {
+		return ocsfString(raw)
 	}
-	return compactText(raw)
+	return ocsfCompactText(raw)
 }
 
-func compactText(raw []byte) string {
-	return string(appendCompact(nil, raw))
+func ocsfCompactText(raw []byte) string {
+	return string(ocsfAppendCompact(nil, raw))
 }
 
-// validIP accepts what OCSF's ip_t accepts and Go can parse: IPv4 and IPv6
+// ocsfValidIP accepts what OCSF's ip_t accepts and Go can parse: IPv4 and IPv6
 // (with an optional zone), at most 40 characters.
-func validIP(s string) bool {
+func ocsfValidIP(s string) bool {
 	if len(s) > 40 {
 		return false
 	}
@@ -1314,10 +1314,10 @@ func validIP(s string) bool {
 	return !a.Is4() || !strings.Contains(s, "%")
 }
 
-// httpVersion recognises "HTTP/1.1", "http/2", "1.0", "HTTP/3.0"... and
+// ocsfHTTPVersion recognises "HTTP/1.1", "http/2", "1.0", "HTTP/3.0"... and
 // returns the version number as written.
-func httpVersion(raw []byte) (string, bool) {
-	s, ok := nonEmptyString(raw)
+func ocsfHTTPVersion(raw []byte) (string, bool) {
+	s, ok := ocsfNonEmptyString(raw)
 	if !ok {
 		return "", false
 	}
@@ -1332,24 +1332,24 @@ func httpVersion(raw []byte) (string, bool) {
 	return "", false
 }
 
-// statusCode accepts an integral JSON number or a string of digits in 0..999.
-func statusCode(raw []byte) (int, bool) {
+// ocsfStatusCode accepts an integral JSON number or a string of digits in 0..999.
+func ocsfStatusCode(raw []byte) (int, bool) {
 	var s string
-	switch kind(raw) {
+	switch ocsfKind(raw) {
 	case '0':
 		s = string(bytes.TrimSpace(raw))
 	case '"':
-		s = jsonString(raw)
+		s = ocsfString(raw)
 	default:
 		return 0, false
 	}
 	if n, err := strconv.Atoi(s); err == nil {
-		if n >= 0 && n <= 999 && (kind(raw) == '0' || s == strconv.Itoa(n)) {
+		if n >= 0 && n <= 999 && (ocsfKind(raw) == '0' || s == strconv.Itoa(n)) {
 			return n, true
 		}
 		return 0, false
 	}
-	if kind(raw) != '0' {
+	if ocsfKind(raw) != '0' {
 		return 0, false
 	}
 	fl, err := strconv.ParseFloat(s, 64)

@@ -9,7 +9,7 @@ import (
 // OCSF -run '^$' ./encoders/). Bytes/s are of input hits; the ndjson
 // pass-through is the baseline.
 func BenchmarkOCSF(b *testing.B) {
-	recs := readHits(b, ocsfTestdata(b, "hits.ndjson"))
+	recs := ocsfReadHits(b, ocsfTestdata(b, "hits.ndjson"))
 	var in int64
 	for _, r := range recs {
 		in += int64(len(r.Value))

@@ -20,43 +20,43 @@ import (
 )
 
 var (
-	validatorOnce sync.Once
-	validatorPy   string
-	validatorErr  error
+	ocsfValidatorOnce sync.Once
+	ocsfValidatorPy   string
+	ocsfValidatorErr  error
 )
 
-// ocsfValidator runs scripts/ocsf-setup.sh (quick when .local/ocsf is ready)
+// ocsfValidatorSetup runs scripts/ocsf-setup.sh (quick when .local/ocsf is ready)
 // and returns the venv's python.
-func ocsfValidator(t *testing.T) (python, script string) {
+func ocsfValidatorSetup(t *testing.T) (python, script string) {
 	t.Helper()
-	root := repoRoot(t)
-	validatorOnce.Do(func() {
+	root := ocsfRepoRoot(t)
+	ocsfValidatorOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "ocsf-setup.sh"))
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			validatorErr = errors.New("scripts/ocsf-setup.sh failed (it needs python3 >= 3.10 with venv and PyPI): " + err.Error() + "\n" + string(out))
+			ocsfValidatorErr = errors.New("scripts/ocsf-setup.sh failed (it needs python3 >= 3.10 with venv and PyPI): " + err.Error() + "\n" + string(out))
 			return
 		}
 		dir := os.Getenv("OCSF_DIR")
 		if dir == "" {
 			dir = filepath.Join(root, ".local", "ocsf")
 		}
-		validatorPy = filepath.Join(dir, "venv", "bin", "python")
+		ocsfValidatorPy = filepath.Join(dir, "venv", "bin", "python")
 	})
-	if validatorErr != nil {
-		t.Fatal(validatorErr)
+	if ocsfValidatorErr != nil {
+		t.Fatal(ocsfValidatorErr)
 	}
-	return validatorPy, filepath.Join(root, "scripts", "ocsf_validate.py")
+	return ocsfValidatorPy, filepath.Join(root, "scripts", "ocsf_validate.py")
 }
 
-// validate pipes events (NDJSON, a JSON array or one object) through the
+// ocsfValidate pipes events (NDJSON, a JSON array or one object) through the
 // validator; it returns the error lines and whether the input was valid.
-func validate(t *testing.T, events []byte) (errs []string, ok bool) {
+func ocsfValidate(t *testing.T, events []byte) (errs []string, ok bool) {
 	t.Helper()
-	py, script := ocsfValidator(t)
+	py, script := ocsfValidatorSetup(t)
 	cmd := exec.Command(py, script)
 	cmd.Stdin = bytes.NewReader(events)
 	var stdout, stderr bytes.Buffer
@@ -82,9 +82,9 @@ func validate(t *testing.T, events []byte) (errs []string, ok bool) {
 	return errs, ok
 }
 
-func requireValid(t *testing.T, what string, events []byte) {
+func ocsfRequireValid(t *testing.T, what string, events []byte) {
 	t.Helper()
-	if errs, ok := validate(t, events); !ok {
+	if errs, ok := ocsfValidate(t, events); !ok {
 		if len(errs) > 30 {
 			errs = append(errs[:30], "...")
 		}
@@ -93,15 +93,15 @@ func requireValid(t *testing.T, what string, events []byte) {
 }
 
 func TestOCSFSchemaGolden(t *testing.T) {
-	for _, name := range goldenInputs {
-		recs := readHits(t, ocsfTestdata(t, name+".ndjson"))
-		requireValid(t, name+" (ocsf)", encodeWith(t, "ocsf", recs))
-		requireValid(t, name+" (ocsf-json)", encodeWith(t, "ocsf-json", recs))
+	for _, name := range ocsfGoldenInputs {
+		recs := ocsfReadHits(t, ocsfTestdata(t, name+".ndjson"))
+		ocsfRequireValid(t, name+" (ocsf)", ocsfEncode(t, "ocsf", recs))
+		ocsfRequireValid(t, name+" (ocsf-json)", ocsfEncode(t, "ocsf-json", recs))
 	}
 }
 
 func TestOCSFSchemaOddShapes(t *testing.T) {
-	requireValid(t, "odd shapes", encodeWith(t, "ocsf", oddHits()))
+	ocsfRequireValid(t, "odd shapes", ocsfEncode(t, "ocsf", ocsfOddHits()))
 	// every field in every JSON type, and a few IP forms
 	var recs []Record
 	fields := []string{"time", "request_id", "ip", "datacenter", "tor", "remote_country", "application_id", "domain",
@@ -109,16 +109,16 @@ func TestOCSFSchemaOddShapes(t *testing.T) {
 	values := []string{`null`, `true`, `0`, `-1.5e3`, `""`, `"x"`, `[]`, `[null]`, `["a",1]`, `{}`, `{"a":{"b":[{}]}}`}
 	for _, f := range fields {
 		for _, v := range values {
-			recs = append(recs, hitRecord(`{"ip":"10.1.1.1","attack_type":"sqli","`+f+`":`+v+`}`))
+			recs = append(recs, ocsfHit(`{"ip":"10.1.1.1","attack_type":"sqli","`+f+`":`+v+`}`))
 		}
 	}
 	for _, ip := range []string{"::", "::1", "1::", "2001:db8::1", "2001:DB8:0:0:8:800:200C:417A", "::ffff:10.0.0.1",
 		"64:ff9b::192.0.2.33", "fe80::1%eth0", "fe80::1%25", "0.0.0.0", "255.255.255.255", "1:2:3:4:5:6:7::", "1:2:3:4:5:6:1.2.3.4"} {
-		recs = append(recs, hitRecord(`{"ip":"`+ip+`","remote_country":"PL","tor":"none"}`))
+		recs = append(recs, ocsfHit(`{"ip":"`+ip+`","remote_country":"PL","tor":"none"}`))
 	}
-	requireValid(t, "field types", encodeWith(t, "ocsf", recs))
+	ocsfRequireValid(t, "field types", ocsfEncode(t, "ocsf", recs))
 	for _, r := range recs[len(recs)-13:] {
-		if ev := encodeOne(t, r); get(ev, "src_endpoint", "ip") == nil {
+		if ev := ocsfEncodeOne(t, r); ocsfGet(ev, "src_endpoint", "ip") == nil {
 			t.Errorf("%s: ip not mapped", r.Value)
 		}
 	}
@@ -130,7 +130,7 @@ func TestOCSFSchemaVendorSampleFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs, ok := validate(t, sample)
+	errs, ok := ocsfValidate(t, sample)
 	if ok {
 		t.Fatal("the vendor's sample passed the validator")
 	}
@@ -153,12 +153,12 @@ func TestOCSFSchemaVendorSampleFails(t *testing.T) {
 	t.Logf("vendor sample: %d errors", len(errs))
 }
 
-// Negative tests: the validator must catch each kind of mistake in an
+// Negative tests: the validator must catch each ocsfKind of mistake in an
 // otherwise valid event (the seed's first hit, mapped).
 func TestOCSFSchemaNegative(t *testing.T) {
-	recs := readHits(t, ocsfTestdata(t, "hits.ndjson"))
-	base := encodeWith(t, "ocsf", recs[:1])
-	requireValid(t, "base event", base)
+	recs := ocsfReadHits(t, ocsfTestdata(t, "hits.ndjson"))
+	base := ocsfEncode(t, "ocsf", recs[:1])
+	ocsfRequireValid(t, "base event", base)
 
 	cases := []struct {
 		name   string
@@ -166,19 +166,19 @@ func TestOCSFSchemaNegative(t *testing.T) {
 		want   string // expected in an error line
 	}{
 		{"missing required activity_id", func(ev map[string]any) { delete(ev, "activity_id") }, "$.activity_id: required attribute is missing"},
-		{"missing required metadata.version", func(ev map[string]any) { delete(obj(ev, "metadata"), "version") }, "$.metadata.version: required attribute is missing"},
+		{"missing required metadata.version", func(ev map[string]any) { delete(ocsfObj(ev, "metadata"), "version") }, "$.metadata.version: required attribute is missing"},
 		{"missing required http_response.code", func(ev map[string]any) { ev["http_response"] = map[string]any{} }, "$.http_response.code: required attribute is missing"},
 		{"missing http_request and http_response", func(ev map[string]any) { delete(ev, "http_request"); delete(ev, "http_response") }, "needs at least one of: http_request, http_response"},
-		{"missing product name and uid", func(ev map[string]any) { obj(ev, "metadata")["product"] = map[string]any{"vendor_name": "x"} }, "$.metadata.product: needs at least one of: name, uid"},
+		{"missing product name and uid", func(ev map[string]any) { ocsfObj(ev, "metadata")["product"] = map[string]any{"vendor_name": "x"} }, "$.metadata.product: needs at least one of: name, uid"},
 		{"wrong type: time as a string", func(ev map[string]any) { ev["time"] = "1687241470000" }, "$.time: wrong type"},
 		{"wrong type: time as a float", func(ev map[string]any) { ev["time"] = 1687241470000.5 }, "$.time: wrong type"},
-		{"wrong type: url as a string", func(ev map[string]any) { obj(ev, "http_request")["url"] = "/etc/passwd" }, "$.http_request.url: wrong type"},
-		{"wrong type: tags not an array", func(ev map[string]any) { obj(ev, "metadata")["tags"] = map[string]any{"a": "b"} }, "$.metadata.tags: wrong type"},
-		{"wrong type: match_details of numbers", func(ev map[string]any) { obj(ev, "firewall_rule")["match_details"] = []any{1} }, "$.firewall_rule.match_details[0]: wrong type"},
+		{"wrong type: url as a string", func(ev map[string]any) { ocsfObj(ev, "http_request")["url"] = "/etc/passwd" }, "$.http_request.url: wrong type"},
+		{"wrong type: tags not an array", func(ev map[string]any) { ocsfObj(ev, "metadata")["tags"] = map[string]any{"a": "b"} }, "$.metadata.tags: wrong type"},
+		{"wrong type: match_details of numbers", func(ev map[string]any) { ocsfObj(ev, "firewall_rule")["match_details"] = []any{1} }, "$.firewall_rule.match_details[0]: wrong type"},
 		{"wrong type: null", func(ev map[string]any) { ev["severity"] = nil }, "$.severity: wrong type"},
-		{"integer_t beyond 32 bits", func(ev map[string]any) { obj(ev, "http_response")["code"] = 1 << 40 }, "$.http_response.code: 1099511627776 is out of range"},
+		{"integer_t beyond 32 bits", func(ev map[string]any) { ocsfObj(ev, "http_response")["code"] = 1 << 40 }, "$.http_response.code: 1099511627776 is out of range"},
 		{"unknown attribute at the top", func(ev map[string]any) { ev["extensions"] = map[string]any{"a": 1} }, "$.extensions: unknown attribute"},
-		{"unknown attribute nested", func(ev map[string]any) { obj(ev, "http_request", "url")["fragment"] = "x" }, "$.http_request.url.fragment: unknown attribute"},
+		{"unknown attribute nested", func(ev map[string]any) { ocsfObj(ev, "http_request", "url")["fragment"] = "x" }, "$.http_request.url.fragment: unknown attribute"},
 		{"unknown attribute in an array", func(ev map[string]any) {
 			ev["attacks"].([]any)[0].(map[string]any)["technique"].(map[string]any)["mitre_id"] = "T1190"
 		}, "$.attacks[0].technique.mitre_id: unknown attribute"},
@@ -188,11 +188,11 @@ func TestOCSFSchemaNegative(t *testing.T) {
 		{"class_uid of another class", func(ev map[string]any) { ev["class_uid"] = 4001; ev["type_uid"] = 400103 }, "$.class_uid:"},
 		{"enum: activity_id", func(ev map[string]any) { ev["activity_id"] = 10; ev["type_uid"] = 400210 }, "$.activity_id: 10 is not one of"},
 		{"enum: disposition_id", func(ev map[string]any) { ev["disposition_id"] = 28 }, "$.disposition_id: 28 is not one of"},
-		{"enum: http_method", func(ev map[string]any) { obj(ev, "http_request")["http_method"] = "get" }, `$.http_request.http_method: "get" is not one of`},
-		{"data type: ip", func(ev map[string]any) { obj(ev, "src_endpoint")["ip"] = "300.1.1.1" }, "$.src_endpoint.ip:"},
+		{"enum: http_method", func(ev map[string]any) { ocsfObj(ev, "http_request")["http_method"] = "get" }, `$.http_request.http_method: "get" is not one of`},
+		{"data type: ip", func(ev map[string]any) { ocsfObj(ev, "src_endpoint")["ip"] = "300.1.1.1" }, "$.src_endpoint.ip:"},
 		{"sibling caption", func(ev map[string]any) { ev["activity_name"] = "Post" }, `$.activity_name: 'Post' does not match activity_id 3`},
-		{"profile not declared", func(ev map[string]any) { delete(obj(ev, "metadata"), "profiles") }, "$.action_id: attribute of profile security_control, not declared"},
-		{"another OCSF version", func(ev map[string]any) { obj(ev, "metadata")["version"] = "1.7.0" }, "$.metadata.version: '1.7.0'"},
+		{"profile not declared", func(ev map[string]any) { delete(ocsfObj(ev, "metadata"), "profiles") }, "$.action_id: attribute of profile security_control, not declared"},
+		{"another OCSF version", func(ev map[string]any) { ocsfObj(ev, "metadata")["version"] = "1.7.0" }, "$.metadata.version: '1.7.0'"},
 	}
 	var all []byte
 	for _, c := range cases {
@@ -207,7 +207,7 @@ func TestOCSFSchemaNegative(t *testing.T) {
 				t.Fatal(err)
 			}
 			all = append(append(all, b...), '\n')
-			errs, ok := validate(t, b)
+			errs, ok := ocsfValidate(t, b)
 			if ok {
 				t.Fatalf("validator accepted: %s", b)
 			}
@@ -221,7 +221,7 @@ func TestOCSFSchemaNegative(t *testing.T) {
 		})
 	}
 	// In one stream the validator names the event index of each error.
-	errs, ok := validate(t, append(append([]byte(nil), base...), all...))
+	errs, ok := ocsfValidate(t, append(append([]byte(nil), base...), all...))
 	if ok {
 		t.Fatal("stream of invalid events accepted")
 	}
@@ -235,7 +235,7 @@ func TestOCSFSchemaNegative(t *testing.T) {
 	}
 }
 
-func obj(ev map[string]any, path ...string) map[string]any {
+func ocsfObj(ev map[string]any, path ...string) map[string]any {
 	m := ev
 	for _, p := range path {
 		m = m[p].(map[string]any)

@@ -24,13 +24,13 @@ func init() {
 	}
 }
 
-func updateGolden() bool {
+func ocsfUpdateGolden() bool {
 	f := flag.Lookup("update")
 	return f != nil && f.Value.String() == "true"
 }
 
-// repoRoot finds the module root from the test's working directory (encoders/).
-func repoRoot(t testing.TB) string {
+// ocsfRepoRoot finds the module root from the test's working directory (encoders/).
+func ocsfRepoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -49,12 +49,12 @@ func repoRoot(t testing.TB) string {
 }
 
 func ocsfTestdata(t testing.TB, name string) string {
-	return filepath.Join(repoRoot(t), "testdata", "ocsf", name)
+	return filepath.Join(ocsfRepoRoot(t), "testdata", "ocsf", name)
 }
 
-// testTimeMillis plays the pipeline's part: the event time of a hit in ms
+// ocsfTimeMillis plays the pipeline's part: the event time of a hit in ms
 // ("time" as a string or number of seconds, or ms when it is that large).
-func testTimeMillis(value []byte) int64 {
+func ocsfTimeMillis(value []byte) int64 {
 	var h struct {
 		Time json.RawMessage `json:"time"`
 	}
@@ -62,8 +62,8 @@ func testTimeMillis(value []byte) int64 {
 		return 0
 	}
 	s := string(h.Time)
-	if k := kind(h.Time); k == '"' {
-		s = jsonString(h.Time)
+	if k := ocsfKind(h.Time); k == '"' {
+		s = ocsfString(h.Time)
 	} else if k != '0' {
 		return 0
 	}
@@ -77,9 +77,9 @@ func testTimeMillis(value []byte) int64 {
 	return int64(math.Round(f * 1000))
 }
 
-// readHits reads an NDJSON file of hits as records of topic "hits",
+// ocsfReadHits reads an NDJSON file of hits as records of topic "hits",
 // partition 0, offsets from 1000 on.
-func readHits(t testing.TB, path string) []Record {
+func ocsfReadHits(t testing.TB, path string) []Record {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -95,7 +95,7 @@ func readHits(t testing.TB, path string) []Record {
 			continue
 		}
 		v := append([]byte(nil), line...)
-		recs = append(recs, Record{Value: v, TimeMillis: testTimeMillis(v), Topic: "hits", Partition: 0, Offset: int64(1000 + len(recs))})
+		recs = append(recs, Record{Value: v, TimeMillis: ocsfTimeMillis(v), Topic: "hits", Partition: 0, Offset: int64(1000 + len(recs))})
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func readHits(t testing.TB, path string) []Record {
 	return recs
 }
 
-func encodeWith(t testing.TB, format string, recs []Record) []byte {
+func ocsfEncode(t testing.TB, format string, recs []Record) []byte {
 	t.Helper()
 	enc, err := New(format)
 	if err != nil {
@@ -122,10 +122,10 @@ func encodeWith(t testing.TB, format string, recs []Record) []byte {
 	return buf.Bytes()
 }
 
-// encodeOne maps one record and decodes the event.
-func encodeOne(t testing.TB, rec Record) map[string]any {
+// ocsfEncodeOne maps one record and decodes the event.
+func ocsfEncodeOne(t testing.TB, rec Record) map[string]any {
 	t.Helper()
-	out := encodeWith(t, "ocsf", []Record{rec})
+	out := ocsfEncode(t, "ocsf", []Record{rec})
 	if bytes.Count(out, []byte("\n")) != 1 || out[len(out)-1] != '\n' {
 		t.Fatalf("want exactly one line, got %q", out)
 	}
@@ -136,13 +136,13 @@ func encodeOne(t testing.TB, rec Record) map[string]any {
 	return ev
 }
 
-func hitRecord(hit string) Record {
+func ocsfHit(hit string) Record {
 	v := []byte(hit)
-	return Record{Value: v, TimeMillis: testTimeMillis(v), Topic: "hits", Partition: 3, Offset: 42}
+	return Record{Value: v, TimeMillis: ocsfTimeMillis(v), Topic: "hits", Partition: 3, Offset: 42}
 }
 
-// get walks a decoded event: get(ev, "metadata", "product", "name").
-func get(v any, path ...any) any {
+// ocsfGet walks a decoded event: ocsfGet(ev, "metadata", "product", "name").
+func ocsfGet(v any, path ...any) any {
 	for _, p := range path {
 		switch k := p.(type) {
 		case string:
@@ -162,10 +162,10 @@ func get(v any, path ...any) any {
 	return v
 }
 
-func checkGolden(t *testing.T, name string, got []byte) {
+func ocsfCheckGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := ocsfTestdata(t, name)
-	if updateGolden() {
+	if ocsfUpdateGolden() {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -193,8 +193,8 @@ func checkGolden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// goldenInputs are the hit files under testdata/ocsf/ whose outputs are golden.
-var goldenInputs = []string{"hits", "odd"}
+// ocsfGoldenInputs are the hit files under testdata/ocsf/ whose outputs are golden.
+var ocsfGoldenInputs = []string{"hits", "odd"}
 
 func TestOCSFFormats(t *testing.T) {
 	for _, c := range []struct{ format, ext, ctype string }{
@@ -215,26 +215,26 @@ func TestOCSFFormats(t *testing.T) {
 }
 
 func TestOCSFGolden(t *testing.T) {
-	for _, name := range goldenInputs {
-		recs := readHits(t, ocsfTestdata(t, name+".ndjson"))
-		checkGolden(t, name+".ocsf.ndjson", encodeWith(t, "ocsf", recs))
-		checkGolden(t, name+".ocsf.json", encodeWith(t, "ocsf-json", recs))
+	for _, name := range ocsfGoldenInputs {
+		recs := ocsfReadHits(t, ocsfTestdata(t, name+".ndjson"))
+		ocsfCheckGolden(t, name+".ocsf.ndjson", ocsfEncode(t, "ocsf", recs))
+		ocsfCheckGolden(t, name+".ocsf.json", ocsfEncode(t, "ocsf-json", recs))
 	}
 	// The pretty-printed example of docs/ocsf.md: the seed's first sample hit.
-	recs := readHits(t, ocsfTestdata(t, "hits.ndjson"))
-	ev := encodeWith(t, "ocsf", recs[:1])
+	recs := ocsfReadHits(t, ocsfTestdata(t, "hits.ndjson"))
+	ev := ocsfEncode(t, "ocsf", recs[:1])
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, ev, "", "  "); err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "seed_example.ocsf.json", pretty.Bytes())
+	ocsfCheckGolden(t, "seed_example.ocsf.json", pretty.Bytes())
 }
 
 // The JSON array and the NDJSON formats carry the same events.
 func TestOCSFArrayMatchesNDJSON(t *testing.T) {
-	recs := readHits(t, ocsfTestdata(t, "hits.ndjson"))
-	nd := encodeWith(t, "ocsf", recs)
-	arr := encodeWith(t, "ocsf-json", recs)
+	recs := ocsfReadHits(t, ocsfTestdata(t, "hits.ndjson"))
+	nd := ocsfEncode(t, "ocsf", recs)
+	arr := ocsfEncode(t, "ocsf-json", recs)
 	var events []json.RawMessage
 	if err := json.Unmarshal(arr, &events); err != nil {
 		t.Fatalf("ocsf-json is not a JSON array: %v", err)
@@ -248,10 +248,10 @@ func TestOCSFArrayMatchesNDJSON(t *testing.T) {
 			t.Fatalf("event %d differs:\n%s\n%s", i, events[i], lines[i])
 		}
 	}
-	if got := encodeWith(t, "ocsf-json", nil); string(got) != "[]\n" {
+	if got := ocsfEncode(t, "ocsf-json", nil); string(got) != "[]\n" {
 		t.Errorf("empty ocsf-json object: %q", got)
 	}
-	if got := encodeWith(t, "ocsf", nil); len(got) != 0 {
+	if got := ocsfEncode(t, "ocsf", nil); len(got) != 0 {
 		t.Errorf("empty ocsf object: %q", got)
 	}
 }
@@ -260,12 +260,12 @@ func TestOCSFArrayMatchesNDJSON(t *testing.T) {
 // the same writer (the writer reuses its scratch space).
 func TestOCSFDeterministic(t *testing.T) {
 	var recs []Record
-	for _, name := range goldenInputs {
-		recs = append(recs, readHits(t, ocsfTestdata(t, name+".ndjson"))...)
+	for _, name := range ocsfGoldenInputs {
+		recs = append(recs, ocsfReadHits(t, ocsfTestdata(t, name+".ndjson"))...)
 	}
 	single := make([][]byte, len(recs))
 	for i, r := range recs {
-		single[i] = encodeWith(t, "ocsf", []Record{r})
+		single[i] = ocsfEncode(t, "ocsf", []Record{r})
 	}
 	for round := 0; round < 3; round++ {
 		order := make([]int, len(recs))
@@ -292,7 +292,7 @@ func TestOCSFDeterministic(t *testing.T) {
 		for i, j := range order {
 			seq[i] = recs[j]
 		}
-		out := encodeWith(t, "ocsf", seq)
+		out := ocsfEncode(t, "ocsf", seq)
 		lines := bytes.SplitAfter(out, []byte("\n"))
 		for i, j := range order {
 			if !bytes.Equal(lines[i], single[j]) {
@@ -301,16 +301,16 @@ func TestOCSFDeterministic(t *testing.T) {
 		}
 	}
 	// encoding/json sorts map keys; a map-heavy hit twice more for good measure
-	r := hitRecord(`{"time":"1","zeta":1,"alpha":2,"mid":{"b":1,"a":2},"tags":{"z":"1","a":"2","m":[3,1]},"ip":"10.0.0.1","datacenter":"x","tor":"y"}`)
-	a, b := encodeWith(t, "ocsf", []Record{r}), encodeWith(t, "ocsf", []Record{r})
+	r := ocsfHit(`{"time":"1","zeta":1,"alpha":2,"mid":{"b":1,"a":2},"tags":{"z":"1","a":"2","m":[3,1]},"ip":"10.0.0.1","datacenter":"x","tor":"y"}`)
+	a, b := ocsfEncode(t, "ocsf", []Record{r}), ocsfEncode(t, "ocsf", []Record{r})
 	if !bytes.Equal(a, b) {
 		t.Fatalf("not deterministic:\n%s\n%s", a, b)
 	}
 }
 
 func TestOCSFMappingSeedHit(t *testing.T) {
-	recs := readHits(t, ocsfTestdata(t, "hits.ndjson"))
-	ev := encodeOne(t, recs[0])
+	recs := ocsfReadHits(t, ocsfTestdata(t, "hits.ndjson"))
+	ev := ocsfEncodeOne(t, recs[0])
 	want := []struct {
 		path string
 		want any
@@ -373,18 +373,18 @@ func TestOCSFMappingSeedHit(t *testing.T) {
 				p = append(p, s)
 			}
 		}
-		if got := get(ev, p...); !jsonEqual(got, w.want) {
-			t.Errorf("%s = %s, want %s", w.path, mustJSON(got), mustJSON(w.want))
+		if got := ocsfGet(ev, p...); !ocsfJSONEqual(got, w.want) {
+			t.Errorf("%s = %s, want %s", w.path, ocsfMustJSON(got), ocsfMustJSON(w.want))
 		}
 	}
 }
 
-func mustJSON(v any) string {
+func ocsfMustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
 
-func jsonEqual(a, b any) bool {
+func ocsfJSONEqual(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)
@@ -415,10 +415,10 @@ func TestOCSFBlockStatusAndSeverity(t *testing.T) {
 		if c.block != "" {
 			hit += `,"block_status":"` + c.block + `"`
 		}
-		ev := encodeOne(t, hitRecord(hit+`}`))
+		ev := ocsfEncodeOne(t, ocsfHit(hit+`}`))
 		got := []any{ev["action_id"], ev["disposition_id"], ev["severity_id"], ev["action"], ev["disposition"], ev["severity"], ev["is_alert"]}
 		want := []any{c.action, c.disposition, c.severity, c.actionName, c.dispositionName, c.sev, c.alert}
-		if !jsonEqual(got, want) {
+		if !ocsfJSONEqual(got, want) {
 			t.Errorf("%s/%s: got %v, want %v", c.attack, c.block, got, want)
 		}
 	}
@@ -431,26 +431,26 @@ func TestOCSFAttackTypes(t *testing.T) {
 		"scanner": "T1595", "brute": "T1110",
 	}
 	for at, tech := range mitre {
-		ev := encodeOne(t, hitRecord(`{"time":"1","ip":"10.0.0.1","method":"GET","uri":"/","attack_type":"`+at+`","block_status":"blocked"}`))
-		if got := get(ev, "attacks", 0, "technique", "uid"); got != tech {
+		ev := ocsfEncodeOne(t, ocsfHit(`{"time":"1","ip":"10.0.0.1","method":"GET","uri":"/","attack_type":"`+at+`","block_status":"blocked"}`))
+		if got := ocsfGet(ev, "attacks", 0, "technique", "uid"); got != tech {
 			t.Errorf("%s: technique %v, want %s", at, got, tech)
 		}
-		name, _ := get(ev, "firewall_rule", "name").(string)
-		if get(ev, "firewall_rule", "uid") != at || get(ev, "firewall_rule", "condition") != at || name == "" || name == at {
+		name, _ := ocsfGet(ev, "firewall_rule", "name").(string)
+		if ocsfGet(ev, "firewall_rule", "uid") != at || ocsfGet(ev, "firewall_rule", "condition") != at || name == "" || name == at {
 			t.Errorf("%s: firewall_rule %v", at, ev["firewall_rule"])
 		}
 	}
-	ev := encodeOne(t, hitRecord(`{"time":"1","attack_type":"brand_new","payload":["p"],"point":["get","x"]}`))
-	if ev["attacks"] != nil || get(ev, "firewall_rule", "name") != "brand_new" || get(ev, "firewall_rule", "match_details", 0) != "p" {
+	ev := ocsfEncodeOne(t, ocsfHit(`{"time":"1","attack_type":"brand_new","payload":["p"],"point":["get","x"]}`))
+	if ev["attacks"] != nil || ocsfGet(ev, "firewall_rule", "name") != "brand_new" || ocsfGet(ev, "firewall_rule", "match_details", 0) != "p" {
 		t.Errorf("unknown attack type: %v %v", ev["attacks"], ev["firewall_rule"])
 	}
 }
 
 func TestOCSFMethods(t *testing.T) {
 	for m, id := range map[string]float64{"CONNECT": 1, "DELETE": 2, "GET": 3, "HEAD": 4, "OPTIONS": 5, "POST": 6, "PUT": 7, "TRACE": 8, "PATCH": 9} {
-		ev := encodeOne(t, hitRecord(`{"time":"1","method":"`+m+`"}`))
-		if ev["activity_id"] != id || ev["type_uid"] != 400200+id || get(ev, "http_request", "http_method") != m {
-			t.Errorf("%s: activity %v type %v method %v", m, ev["activity_id"], ev["type_uid"], get(ev, "http_request", "http_method"))
+		ev := ocsfEncodeOne(t, ocsfHit(`{"time":"1","method":"`+m+`"}`))
+		if ev["activity_id"] != id || ev["type_uid"] != 400200+id || ocsfGet(ev, "http_request", "http_method") != m {
+			t.Errorf("%s: activity %v type %v method %v", m, ev["activity_id"], ev["type_uid"], ocsfGet(ev, "http_request", "http_method"))
 		}
 	}
 	for _, c := range []struct {
@@ -465,9 +465,9 @@ func TestOCSFMethods(t *testing.T) {
 		{`{"method":7}`, 0, "Unknown", 7.0},
 		{`{}`, 0, "Unknown", nil},
 	} {
-		ev := encodeOne(t, hitRecord(c.hit))
+		ev := ocsfEncodeOne(t, ocsfHit(c.hit))
 		if ev["activity_id"] != c.activity || ev["activity_name"] != c.name || ev["type_uid"] != 400200+c.activity ||
-			get(ev, "unmapped", "method") != c.unmapped || get(ev, "http_request", "http_method") != nil {
+			ocsfGet(ev, "unmapped", "method") != c.unmapped || ocsfGet(ev, "http_request", "http_method") != nil {
 			t.Errorf("%s: %v %v %v %v", c.hit, ev["activity_id"], ev["activity_name"], ev["type_uid"], ev["unmapped"])
 		}
 	}
@@ -531,29 +531,29 @@ func TestOCSFFieldEdges(t *testing.T) {
 		{`{"uri":"/<script>&"}`, []any{"http_request", "url", "path"}, "/<script>&"},
 	}
 	for _, c := range cases {
-		ev := encodeOne(t, hitRecord(c.hit))
-		if got := get(ev, c.path...); !jsonEqual(got, c.want) {
+		ev := ocsfEncodeOne(t, ocsfHit(c.hit))
+		if got := ocsfGet(ev, c.path...); !ocsfJSONEqual(got, c.want) {
 			t.Errorf("%s: %v = %#v, want %#v", c.hit, c.path, got, c.want)
 		}
 	}
 	// HTML is not escaped: payloads stay readable.
-	out := encodeWith(t, "ocsf", []Record{hitRecord(`{"uri":"/<script>&"}`)})
+	out := ocsfEncode(t, "ocsf", []Record{ocsfHit(`{"uri":"/<script>&"}`)})
 	if !bytes.Contains(out, []byte(`"/<script>&"`)) {
 		t.Errorf("HTML escaped: %s", out)
 	}
 	// No Kafka location: no original_event_uid, log_provider, log_name.
-	ev := encodeOne(t, Record{Value: []byte(`{}`)})
-	if get(ev, "metadata", "original_event_uid") != nil || get(ev, "metadata", "log_name") != nil || get(ev, "metadata", "log_provider") != nil {
+	ev := ocsfEncodeOne(t, Record{Value: []byte(`{}`)})
+	if ocsfGet(ev, "metadata", "original_event_uid") != nil || ocsfGet(ev, "metadata", "log_name") != nil || ocsfGet(ev, "metadata", "log_provider") != nil {
 		t.Errorf("metadata without a topic: %v", ev["metadata"])
 	}
 }
 
-// oddHits are valid-JSON hits of every odd shape the encoder must survive;
+// ocsfOddHits are valid-JSON hits of every odd shape the encoder must survive;
 // they are generated here (some are too big for a golden file).
-func oddHits() []Record {
+func ocsfOddHits() []Record {
 	var out []Record
 	add := func(v []byte) {
-		out = append(out, Record{Value: v, TimeMillis: testTimeMillis(v), Topic: "hits", Partition: 1, Offset: int64(len(out))})
+		out = append(out, Record{Value: v, TimeMillis: ocsfTimeMillis(v), Topic: "hits", Partition: 1, Offset: int64(len(out))})
 	}
 	for _, s := range []string{
 		`{}`, `[]`, `[1,2]`, `"hit"`, `null`, `true`, `12`, `{"":""}`,
@@ -601,16 +601,16 @@ func oddHits() []Record {
 	return out
 }
 
-func decodeNumbers(b []byte, v any) error {
+func ocsfDecodeNumbers(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	return d.Decode(v)
 }
 
 func TestOCSFOddShapes(t *testing.T) {
-	recs := oddHits()
+	recs := ocsfOddHits()
 	for _, format := range []string{"ocsf", "ocsf-json"} {
-		out := encodeWith(t, format, recs) // must not fail or panic
+		out := ocsfEncode(t, format, recs) // must not fail or panic
 		if !utf8.Valid(out) {
 			t.Errorf("%s: output is not valid UTF-8", format)
 		}
@@ -619,12 +619,12 @@ func TestOCSFOddShapes(t *testing.T) {
 		if format == "ocsf" {
 			for i, line := range bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n")) {
 				var ev map[string]any
-				if err := decodeNumbers(line, &ev); err != nil {
+				if err := ocsfDecodeNumbers(line, &ev); err != nil {
 					t.Fatalf("record %d: line is not a JSON object: %v", i, err)
 				}
 				events = append(events, ev)
 			}
-		} else if err := decodeNumbers(out, &events); err != nil {
+		} else if err := ocsfDecodeNumbers(out, &events); err != nil {
 			t.Fatalf("ocsf-json: %v", err)
 		}
 		if len(events) != len(recs) {
@@ -644,21 +644,21 @@ func TestOCSFOddShapes(t *testing.T) {
 		}
 	}
 	// a value that is not an object is kept as raw_data
-	ev := encodeOne(t, Record{Value: []byte(`[1,2]`), TimeMillis: 5})
+	ev := ocsfEncodeOne(t, Record{Value: []byte(`[1,2]`), TimeMillis: 5})
 	if ev["raw_data"] != "[1,2]" || ev["time"] != 5.0 {
 		t.Errorf("non-object hit: %v", ev)
 	}
 	// beyond the JSON depth limit: raw_data too
 	deep := recs[len(recs)-6]
-	ev = encodeOne(t, deep)
+	ev = ocsfEncodeOne(t, deep)
 	if ev["raw_data"] != string(deep.Value) {
 		t.Errorf("deep hit not kept as raw_data")
 	}
 }
 
-type failingWriter struct{ n int }
+type ocsfFailingWriter struct{ n int }
 
-func (f *failingWriter) Write(p []byte) (int, error) {
+func (f *ocsfFailingWriter) Write(p []byte) (int, error) {
 	if f.n == 0 {
 		return 0, errors.New("disk full")
 	}
@@ -669,11 +669,11 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 func TestOCSFWriterErrors(t *testing.T) {
 	for _, format := range []string{"ocsf", "ocsf-json"} {
 		enc, _ := New(format)
-		w := enc.NewWriter(&failingWriter{n: 1})
-		if err := w.Write(hitRecord(`{}`)); err != nil {
+		w := enc.NewWriter(&ocsfFailingWriter{n: 1})
+		if err := w.Write(ocsfHit(`{}`)); err != nil {
 			t.Fatalf("%s first write: %v", format, err)
 		}
-		if err := w.Write(hitRecord(`{}`)); err == nil {
+		if err := w.Write(ocsfHit(`{}`)); err == nil {
 			t.Errorf("%s: write error not reported", format)
 		}
 	}
@@ -682,20 +682,20 @@ func TestOCSFWriterErrors(t *testing.T) {
 // FuzzOCSF: any input yields one valid JSON object line with the required
 // attributes (go test -fuzz FuzzOCSF ./encoders/ to explore beyond the seeds).
 func FuzzOCSF(f *testing.F) {
-	for _, name := range goldenInputs {
-		recs := readHits(f, ocsfTestdata(f, name+".ndjson"))
+	for _, name := range ocsfGoldenInputs {
+		recs := ocsfReadHits(f, ocsfTestdata(f, name+".ndjson"))
 		for _, r := range recs {
 			f.Add(r.Value)
 		}
 	}
 	f.Add([]byte(`{"tags":{"a":[{"b":null}]},"payload":[[]],"point":[{}]}`))
 	f.Fuzz(func(t *testing.T, v []byte) {
-		out := encodeWith(t, "ocsf", []Record{{Value: v, Topic: "t"}})
+		out := ocsfEncode(t, "ocsf", []Record{{Value: v, Topic: "t"}})
 		if bytes.Count(out, []byte("\n")) != 1 {
 			t.Fatalf("not one line: %q", out)
 		}
 		var ev map[string]any
-		if err := decodeNumbers(out, &ev); err != nil {
+		if err := ocsfDecodeNumbers(out, &ev); err != nil {
 			t.Fatalf("invalid JSON: %v: %s", err, out)
 		}
 		tu, _ := ev["type_uid"].(json.Number).Int64()
@@ -710,7 +710,7 @@ func FuzzOCSF(f *testing.F) {
 // one. (When the page has been merged elsewhere and removed, there is nothing
 // to compare.)
 func TestOCSFDocExample(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "ocsf.md"))
+	doc, err := os.ReadFile(filepath.Join(ocsfRepoRoot(t), "docs", "ocsf.md"))
 	if errors.Is(err, os.ErrNotExist) {
 		t.Log("docs/ocsf.md not present")
 		return
