@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# Local single-node Apache Kafka (KRaft, combined broker+controller) for tests and demos.
+#
+#   scripts/kafka.sh install|start|stop|restart|status|ready
+#   scripts/kafka.sh tool CLASS [ARGS...]          run a Kafka CLI class, e.g.
+#       scripts/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
+#   scripts/kafka.sh topic-create NAME [PARTITIONS]  create a topic if it does not exist (default 4 partitions)
+#
+# Jars come from Maven Central (deploy/local/kafka-pom.xml) into $LOCAL_DIR/kafka/libs; the broker runs
+# on the machine's Java 17+. Environment:
+#   KAFKA_PORT             PLAINTEXT listener on 127.0.0.1 (default 9092)
+#   KAFKA_CONTROLLER_PORT  KRaft controller listener on 127.0.0.1 (default 9093)
+#   KAFKA_DIR              config, data, logs and pid file (default <repo>/.local/kafka)
+#   KAFKA_LIBS             where the jars go (default <repo>/.local/kafka/libs)
+#   KAFKA_HEAP_OPTS        JVM heap flags (default "-Xms256m -Xmx1g")
+#   KAFKA_START_TIMEOUT    seconds to wait for the broker to be ready (default 120)
+#   LOCAL_DIR              root of all local state (default <repo>/.local)
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+[[ "$KAFKA_PORT" =~ ^[0-9]+$ ]] || die "KAFKA_PORT must be a port number, got '$KAFKA_PORT'"
+[[ "$KAFKA_CONTROLLER_PORT" =~ ^[0-9]+$ ]] || die "KAFKA_CONTROLLER_PORT must be a port number, got '$KAFKA_CONTROLLER_PORT'"
+KAFKA_DIR="${KAFKA_DIR:-$LOCAL_DIR/kafka}"
+KAFKA_LIBS="${KAFKA_LIBS:-$LOCAL_DIR/kafka/libs}"
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
+KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
+KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+
+POM="$REPO_ROOT/deploy/local/kafka-pom.xml"
+SERVER_TEMPLATE="$REPO_ROOT/deploy/local/kafka-server.properties"
+LOG4J_BROKER="$REPO_ROOT/deploy/local/kafka-log4j2.properties"
+LOG4J_TOOLS="$REPO_ROOT/deploy/local/kafka-tools-log4j2.properties"
+
+CONF_DIR="$KAFKA_DIR/config"
+DATA_DIR="$KAFKA_DIR/data"
+LOGS_DIR="$KAFKA_DIR/logs"
+PIDFILE="$KAFKA_DIR/kafka.pid"
+OUTFILE="$LOGS_DIR/kafka.out"
+CLUSTER_ID_FILE="$KAFKA_DIR/cluster.id"
+SERVER_PROPS="$CONF_DIR/server.properties"
+# Text that identifies our broker process in /proc/PID/cmdline.
+PID_PATTERN="kafka.Kafka $SERVER_PROPS"
+
+java_bin() {
+  if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
+    echo "$JAVA_HOME/bin/java"
+  elif command -v java >/dev/null 2>&1; then
+    command -v java
+  else
+    die "java not found (Java 17+ is required; set JAVA_HOME or put java on PATH)"
+  fi
+}
+
+check_java() {
+  local j major
+  j="$(java_bin)"
+  major="$("$j" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p' | head -n1)"
+  major="${major#1.}"
+  [[ "$major" =~ ^[0-9]+$ ]] || die "could not determine the Java version of $j"
+  ((major >= 17)) || die "Kafka 4.x needs Java 17+, but $j is Java $major"
+}
+
+stamp_value() { file_sha "$POM"; }
+
+installed() {
+  [[ -f "$KAFKA_LIBS/.stamp" && "$(cat "$KAFKA_LIBS/.stamp")" == "$(stamp_value)" ]] &&
+    compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null
+}
+
+cmd_install() {
+  if installed; then
+    log "kafka: jars already in $KAFKA_LIBS ($(kafka_version))"
+    return 0
+  fi
+  command -v mvn >/dev/null 2>&1 || die "mvn not found: Maven is needed to fetch Kafka from Maven Central"
+  check_java
+  local tmp="$KAFKA_LIBS.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$(dirname "$KAFKA_LIBS")"
+  log "kafka: resolving jars from Maven Central with $POM (this takes a while the first time)"
+  local mvnlog="$LOCAL_DIR/kafka-mvn.log"
+  mkdir -p "$LOCAL_DIR"
+  if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvnlog" 2>&1; then
+    rm -rf "$tmp"
+    show_log_tail "$mvnlog" 60
+    die "kafka: mvn dependency:copy-dependencies failed (full output: $mvnlog)"
+  fi
+  compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || { rm -rf "$tmp"; die "kafka: mvn ran but no kafka_2.13 jar was copied"; }
+  stamp_value >"$tmp/.stamp"
+  rm -rf "$KAFKA_LIBS"
+  mv "$tmp" "$KAFKA_LIBS"
+  log "kafka: installed $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars into $KAFKA_LIBS ($(kafka_version))"
+}
+
+kafka_version() {
+  local j
+  j="$(compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" | head -n1)"
+  j="${j##*/kafka_2.13-}"
+  echo "Kafka ${j%.jar}"
+}
+
+# run_tool CLASS ARGS...: run a Kafka CLI main class with the local jars.
+run_tool() {
+  installed || die "kafka: not installed (run scripts/services.sh up or scripts/kafka.sh install)"
+  local cls="$1"; shift
+  timeout --foreground "${TOOL_TIMEOUT:-0}" "$(java_bin)" -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$LOG4J_TOOLS" -cp "$KAFKA_LIBS/*" "$cls" "$@"
+}
+
+write_config() {
+  mkdir -p "$CONF_DIR" "$DATA_DIR" "$LOGS_DIR"
+  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+    -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@KAFKA_DATA_DIR@|$DATA_DIR|g" \
+    "$SERVER_TEMPLATE" >"$SERVER_PROPS.tmp"
+  mv "$SERVER_PROPS.tmp" "$SERVER_PROPS"
+}
+
+format_storage() {
+  if [[ -f "$DATA_DIR/meta.properties" ]]; then
+    return 0
+  fi
+  local cid
+  if [[ -s "$CLUSTER_ID_FILE" ]]; then
+    cid="$(cat "$CLUSTER_ID_FILE")"
+  else
+    cid="$(run_tool kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+    [[ "$cid" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "kafka: StorageTool random-uuid returned '$cid'"
+    echo "$cid" >"$CLUSTER_ID_FILE"
+  fi
+  log "kafka: formatting KRaft storage in $DATA_DIR (cluster id $cid)"
+  local out
+  if ! out="$(run_tool kafka.tools.StorageTool format --ignore-formatted -t "$cid" -c "$SERVER_PROPS" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "kafka: storage format failed"
+  fi
+}
+
+# broker_ready: a real metadata round trip (lists topics) succeeds.
+broker_ready() {
+  TOOL_TIMEOUT=60 run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" --list >/dev/null 2>&1
+}
+
+status_line() {
+  if pid_alive "$PIDFILE" "$PID_PATTERN"; then
+    echo "kafka: running, pid $(cat "$PIDFILE"), bootstrap $KAFKA_BOOTSTRAP, controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, data $DATA_DIR, log $LOGS_DIR/server.log"
+    return 0
+  fi
+  if port_open "$KAFKA_PORT"; then
+    echo "kafka: port $KAFKA_PORT is served by another process ($(port_owner "$KAFKA_PORT")), not by $KAFKA_DIR"
+    return 1
+  fi
+  echo "kafka: stopped (data $DATA_DIR)"
+  return 3
+}
+
+do_start() {
+  if pid_alive "$PIDFILE" "$PID_PATTERN"; then
+    if port_open "$KAFKA_PORT"; then
+      log "$(status_line)"
+      return 0
+    fi
+    log "kafka: pid $(cat "$PIDFILE") is alive but port $KAFKA_PORT is not open yet; waiting"
+    wait_ready
+    return 0
+  fi
+  rm -f "$PIDFILE"
+  local p owner
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    if port_open "$p"; then
+      owner="$(port_owner "$p")"
+      if [[ "$p" == "$KAFKA_PORT" && "$owner" == *kafka.Kafka* ]] && broker_ready; then
+        warn "kafka: 127.0.0.1:$p is already served by another Kafka (${owner:-unknown process}); using it. Stop/start from here will not affect it."
+        return 0
+      fi
+      die "kafka: port 127.0.0.1:$p is in use by ${owner:-an unknown process}; stop it or set KAFKA_PORT/KAFKA_CONTROLLER_PORT"
+    fi
+  done
+  cmd_install
+  check_java
+  write_config
+  format_storage
+  log "kafka: starting broker on $KAFKA_BOOTSTRAP (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, data $DATA_DIR)"
+  local java
+  java="$(java_bin)"
+  {
+    echo
+    echo "==== $(date -u +%FT%TZ) starting kafka.Kafka $SERVER_PROPS ===="
+  } >>"$OUTFILE"
+  # setsid: detach from the caller's process group so the broker outlives the calling script;
+  # the inner bash writes its own pid, then execs java (same pid).
+  # shellcheck disable=SC2086
+  _SERVICES_LOCK= setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" \
+    nohup "$java" $KAFKA_HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+    -Dkafka.logs.dir="$LOGS_DIR" -Dlog4j2.configurationFile="$LOG4J_BROKER" \
+    ${KAFKA_OPTS:-} -cp "$KAFKA_LIBS/*" kafka.Kafka "$SERVER_PROPS" \
+    >>"$OUTFILE" 2>&1 </dev/null &
+  local i
+  for ((i = 0; i < 50; i++)); do
+    [[ -s "$PIDFILE" ]] && break
+    sleep 0.1
+  done
+  wait_ready
+}
+
+wait_ready() {
+  local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+  while ! port_open "$KAFKA_PORT"; do
+    if ! pid_alive "$PIDFILE" "$PID_PATTERN"; then
+      show_log_tail "$OUTFILE" 30
+      show_log_tail "$LOGS_DIR/server.log" 40
+      rm -f "$PIDFILE"
+      die "kafka: the broker exited during startup (logs in $LOGS_DIR)"
+    fi
+    if ((SECONDS >= deadline)); then
+      show_log_tail "$LOGS_DIR/server.log" 40
+      die "kafka: port $KAFKA_PORT did not open within ${KAFKA_START_TIMEOUT}s (pid $(cat "$PIDFILE" 2>/dev/null), logs in $LOGS_DIR)"
+    fi
+    sleep 0.5
+  done
+  until broker_ready; do
+    if ! pid_alive "$PIDFILE" "$PID_PATTERN"; then
+      show_log_tail "$LOGS_DIR/server.log" 40
+      rm -f "$PIDFILE"
+      die "kafka: the broker exited during startup (logs in $LOGS_DIR)"
+    fi
+    if ((SECONDS >= deadline)); then
+      show_log_tail "$LOGS_DIR/server.log" 40
+      die "kafka: broker did not answer a metadata request within ${KAFKA_START_TIMEOUT}s (logs in $LOGS_DIR)"
+    fi
+    sleep 1
+  done
+  log "kafka: ready — $(status_line)"
+}
+
+cmd_stop() { stop_pidfile kafka "$PIDFILE" "$PID_PATTERN"; }
+
+cmd_ready() {
+  port_open "$KAFKA_PORT" && broker_ready
+}
+
+cmd_topic_create() {
+  local name="${1:?usage: kafka.sh topic-create NAME [PARTITIONS]}" parts="${2:-4}"
+  run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" --create \
+    --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1
+}
+
+usage() {
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+main() {
+  local cmd="${1:-}"
+  case "$cmd" in
+    install | start | stop | restart) lock_or_reexec kafka "${BASH_SOURCE[0]}" "$@" ;;
+  esac
+  [[ $# -gt 0 ]] && shift
+  case "$cmd" in
+    install) cmd_install ;;
+    start) do_start ;;
+    stop) cmd_stop ;;
+    restart) cmd_stop && do_start ;;
+    status) status_line ;;
+    ready) cmd_ready ;;
+    version) installed && kafka_version ;;
+    tool) [[ $# -ge 1 ]] || usage; run_tool "$@" ;;
+    topic-create) cmd_topic_create "$@" ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"
