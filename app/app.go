@@ -115,5 +115,6 @@ func KafkaOptions(cfg *config.Config) (pipeline.KafkaOptions, error) {
 	return pipeline.KafkaOptions{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup,
 		MinBytes: cfg.KafkaMinBytes, MaxBytes: cfg.KafkaMaxBytes, MaxWait: cfg.KafkaMaxWait, Buffer: cfg.FetchBuffer,
+		SessionTimeout: cfg.KafkaSessionTimeout,
 	}, nil
 }

@@ -31,6 +31,10 @@ type Config struct {
 	KafkaMinBytes int           `env:"KAFKA_MIN_BYTES" envDefault:"65536"`
 	KafkaMaxBytes int           `env:"KAFKA_MAX_BYTES" envDefault:"16777216"`
 	KafkaMaxWait  time.Duration `env:"KAFKA_MAX_WAIT" envDefault:"250ms"`
+	// KafkaSessionTimeout: a member that stops heartbeating (crashed, frozen)
+	// loses its partitions after this long; the broker bounds it
+	// (group.min/max.session.timeout.ms, 6s–30m by default).
+	KafkaSessionTimeout time.Duration `env:"KAFKA_SESSION_TIMEOUT" envDefault:"30s"`
 
 	// S3
 	S3Endpoint  string `env:"S3_ENDPOINT" envDefault:"127.0.0.1:9000"`
@@ -193,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KafkaMaxWait <= 0 {
 		return bad("KAFKA_MAX_WAIT", "must be a positive duration")
+	}
+	if c.KafkaSessionTimeout < time.Second || c.KafkaSessionTimeout > 30*time.Minute {
+		return bad("KAFKA_SESSION_TIMEOUT", "must be a duration from 1s to 30m (the broker allows 6s to 30m by default)")
 	}
 	if c.S3Endpoint == "" || strings.Contains(c.S3Endpoint, "/") {
 		return bad("S3_ENDPOINT", "required: host or host:port, without scheme or path (TLS is HITEXPORT_S3_TLS)")

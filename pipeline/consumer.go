@@ -26,6 +26,9 @@ type KafkaOptions struct {
 	// Buffer is the number of fetched records queued per partition before
 	// fetching pauses (backpressure).
 	Buffer int
+	// SessionTimeout: the group drops a member that has not heartbeated for
+	// this long and moves its partitions (zero: 30s).
+	SessionTimeout time.Duration
 }
 
 // Group runs the exporter as one member of the consumer group: one worker
@@ -66,14 +69,19 @@ func (g *Group) Run(stop <-chan struct{}) error {
 		cancelSoft()
 	}()
 
+	session := g.Kafka.SessionTimeout
+	if session <= 0 {
+		session = 30 * time.Second
+	}
+	heartbeat := min(session/5, 3*time.Second)
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    g.Kafka.Group,
 		Brokers:               g.Kafka.Brokers,
 		Dialer:                g.Kafka.Dialer,
 		Topics:                []string{g.Kafka.Topic},
 		StartOffset:           kafka.FirstOffset,
-		HeartbeatInterval:     3 * time.Second,
-		SessionTimeout:        30 * time.Second,
+		HeartbeatInterval:     heartbeat,
+		SessionTimeout:        session,
 		RebalanceTimeout:      30 * time.Second,
 		JoinGroupBackoff:      2 * time.Second,
 		WatchPartitionChanges: true,
