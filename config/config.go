@@ -222,8 +222,8 @@ func (c *Config) Validate() error {
 	if strings.HasPrefix(c.KeyPrefix, "/") {
 		return bad("KEY_PREFIX", "must not start with /")
 	}
-	if c.Window < time.Second || c.Window > 24*time.Hour || (24*time.Hour)%c.Window != 0 {
-		return bad("WINDOW", "must divide a day evenly, from 1s to 24h (e.g. 1m, 5m, 10m, 1h)")
+	if c.Window < time.Second || c.Window > 24*time.Hour || (24*time.Hour)%c.Window != 0 || c.Window%time.Second != 0 {
+		return bad("WINDOW", "must be whole seconds dividing a day evenly, from 1s to 24h (e.g. 1m, 5m, 10m, 1h)")
 	}
 	if c.AllowedLateness < 0 {
 		return bad("ALLOWED_LATENESS", "must be zero or a positive duration")

@@ -121,6 +121,9 @@ func parseTime(v []byte) (int64, Reason) {
 	if str == "" {
 		return 0, ReasonBadTime
 	}
+	if !isJSONNumber(str) {
+		return 0, ReasonBadTime
+	}
 	var ms int64
 	if i, err := strconv.ParseInt(str, 10, 64); err == nil {
 		if i >= minMillisecondTime {
@@ -149,6 +152,42 @@ func parseTime(v []byte) (int64, Reason) {
 		return 0, ReasonTimeRange
 	}
 	return ms, ""
+}
+
+// isJSONNumber reports whether s has JSON's number syntax (strconv also
+// accepts hex, underscores, a leading '+', "Inf" and a trailing dot).
+func isJSONNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if digits() == 0 {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }
 
 // topLevelValue finds the value of key among the members of the JSON object

@@ -29,8 +29,10 @@ type attempt struct {
 }
 
 // NewHealth: degraded when at least threshold of the upload attempts within
-// window failed (and at least firstN did); not ready while the failures since
-// the last success outnumber the first retry cycle.
+// window failed (and at least firstN did); not ready while the group is not
+// joined or the failures since the last success outnumber the first retry
+// cycle. Degraded alone does not make it unready (uploads succeed again);
+// /readyz reports it in its body and the degraded metric.
 func NewHealth(window time.Duration, threshold float64, firstCycle int, now func() time.Time) *Health {
 	if now == nil {
 		now = time.Now
@@ -121,10 +123,11 @@ func (h *Health) Status() Status {
 		s.Reason = "consumer group not joined"
 	case h.consecutive > h.firstN:
 		s.Reason = "uploads failing past the first retry cycle"
-	case s.Degraded:
-		s.Reason = "upload failure ratio above threshold"
 	default:
 		s.Ready = true
+		if s.Degraded {
+			s.Reason = "degraded: upload failure ratio above threshold within the failure window"
+		}
 	}
 	return s
 }

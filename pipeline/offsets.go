@@ -157,9 +157,13 @@ func DecodeCommitState(s string) CommitState {
 	for _, field := range strings.Fields(s[4:]) {
 		switch {
 		case strings.HasPrefix(field, "m="):
-			st.MaxEvent, _ = strconv.ParseInt(field[2:], 10, 64)
+			if v, err := strconv.ParseInt(field[2:], 10, 64); err == nil {
+				st.MaxEvent = v
+			}
 		case strings.HasPrefix(field, "c="):
-			st.ClosedBefore, _ = strconv.ParseInt(field[2:], 10, 64)
+			if v, err := strconv.ParseInt(field[2:], 10, 64); err == nil {
+				st.ClosedBefore = v
+			}
 		case strings.HasPrefix(field, "r="):
 			for _, item := range strings.Split(field[2:], ",") {
 				p := strings.Split(item, ":")

@@ -165,7 +165,9 @@ func (p *Partition) Handle(ctx context.Context, msg Message) error {
 	w := WindowStart(dec.TimeMillis, p.s.Layout.Window)
 	if p.offs.Covered(w, msg.Offset) {
 		p.m.Skipped.Inc()
-		p.wm.Observe(dec.TimeMillis)
+		if p.wm.Observe(dec.TimeMillis) {
+			return p.flushClosed(ctx)
+		}
 		return nil
 	}
 	obj := p.open[w]
