@@ -180,7 +180,7 @@ do_start() {
       die "kafka: port 127.0.0.1:$p is in use by ${owner:-an unknown process}; stop it or set KAFKA_PORT/KAFKA_CONTROLLER_PORT"
     fi
   done
-  cmd_install
+  installed || cmd_install
   check_java
   write_config
   format_storage

@@ -110,7 +110,7 @@ do_start() {
     fi
     die "s3: port 127.0.0.1:$S3_PORT is in use by ${owner:-an unknown process}; stop it or set S3_PORT"
   fi
-  cmd_install
+  installed || cmd_install
   mkdir -p "$S3_DATA_DIR" "$S3_DIR"
   local args=(--port "$S3_ENDPOINT")
   [[ "$S3_VERBOSE" == 1 ]] || args+=(--quiet)

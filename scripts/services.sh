@@ -23,7 +23,7 @@ KAFKA="$SCRIPTS_DIR/kafka.sh"
 S3="$SCRIPTS_DIR/s3.sh"
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
