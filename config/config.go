@@ -240,8 +240,8 @@ func (c *Config) Validate() error {
 	if c.MaxRecordBytes < 1024 {
 		return bad("MAX_RECORD_BYTES", "must be at least 1024")
 	}
-	if c.MaxObjectBytes < 1<<20 {
-		return bad("MAX_OBJECT_BYTES", "must be at least 1048576 (1 MiB)")
+	if c.MaxObjectBytes < 1<<20 || c.MaxObjectBytes > 4<<30 {
+		return bad("MAX_OBJECT_BYTES", "must be from 1048576 (1 MiB) to 4294967296 (4 GiB): objects are written with one conditional PUT (S3's limit is 5 GiB)")
 	}
 	if c.MaxOpenObjects < 2 {
 		return bad("MAX_OPEN_OBJECTS", "must be at least 2")

@@ -86,11 +86,17 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 		NumThreads:      1,
 		SendContentMd5:  false,
 	}
+	// A conditional write must be one PUT: minio-go sends the condition of a
+	// multipart upload only with its initiation, not with its completion,
+	// so a multipart write could replace an object that appeared meanwhile
+	// (seen with versitygw). One PUT takes up to 5 GiB.
 	if opts.IfNoneMatch {
 		po.SetMatchETagExcept("*")
+		po.DisableMultipart = true
 	}
 	if opts.IfMatch != "" {
 		po.SetMatchETag(opts.IfMatch)
+		po.DisableMultipart = true
 	}
 	_, err := s.client.PutObject(ctx, s.bucket, key, r, size, po)
 	return classify("put "+key, err)
