@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -41,7 +42,8 @@ func Check(ctx context.Context, cfg *config.Config, out func(CheckResult)) bool 
 	report("config", nil, fmt.Sprintf("format %s, compression %s, window %s", cfg.Format, cfg.Compression, cfg.Window))
 
 	ko, err := KafkaOptions(cfg)
-	if !report("kafka", err, "") && err != nil {
+	if err != nil {
+		report("kafka", err, "")
 		return false
 	}
 	if !report("kafka", checkKafka(ctx, cfg, ko.Transport), fmt.Sprintf("brokers %v reachable, topic %q present", cfg.KafkaBrokers, cfg.KafkaTopic)) {
@@ -73,6 +75,9 @@ func checkKafka(ctx context.Context, cfg *config.Config, tr *kafka.Transport) er
 	}
 	for _, t := range md.Topics {
 		if t.Name == cfg.KafkaTopic {
+			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+				return fmt.Errorf("topic %q not found (HITEXPORT_KAFKA_TOPIC)", cfg.KafkaTopic)
+			}
 			if t.Error != nil {
 				return fmt.Errorf("topic %q: %w (HITEXPORT_KAFKA_TOPIC)", cfg.KafkaTopic, t.Error)
 			}
