@@ -109,12 +109,3 @@ func Build(cfg *config.Config, log *slog.Logger) (*Parts, error) {
 	}
 	return &Parts{Group: g, Metrics: m, Health: health, Registry: reg}, nil
 }
-
-// KafkaOptions builds the Kafka options of the configuration.
-func KafkaOptions(cfg *config.Config) (pipeline.KafkaOptions, error) {
-	return pipeline.KafkaOptions{
-		Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup,
-		MinBytes: cfg.KafkaMinBytes, MaxBytes: cfg.KafkaMaxBytes, MaxWait: cfg.KafkaMaxWait, Buffer: cfg.FetchBuffer,
-		SessionTimeout: cfg.KafkaSessionTimeout,
-	}, nil
-}
