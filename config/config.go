@@ -6,6 +6,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -31,6 +33,16 @@ type Config struct {
 	KafkaMinBytes int           `env:"KAFKA_MIN_BYTES" envDefault:"65536"`
 	KafkaMaxBytes int           `env:"KAFKA_MAX_BYTES" envDefault:"16777216"`
 	KafkaMaxWait  time.Duration `env:"KAFKA_MAX_WAIT" envDefault:"250ms"`
+
+	// Kafka security: TLS (with an optional private CA and client
+	// certificate) and SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+	KafkaTLS          bool   `env:"KAFKA_TLS" envDefault:"false"`
+	KafkaCAFile       string `env:"KAFKA_CA_FILE"`
+	KafkaTLSCertFile  string `env:"KAFKA_TLS_CERT_FILE"`
+	KafkaTLSKeyFile   string `env:"KAFKA_TLS_KEY_FILE"`
+	KafkaSASL         string `env:"KAFKA_SASL_MECHANISM" envDefault:"none"`
+	KafkaSASLUsername string `env:"KAFKA_SASL_USERNAME"`
+	KafkaSASLPassword string `env:"KAFKA_SASL_PASSWORD"`
 	// KafkaSessionTimeout: a member that stops heartbeating (crashed, frozen)
 	// loses its partitions after this long; the broker bounds it
 	// (group.min/max.session.timeout.ms, 6s–30m by default).
@@ -98,7 +110,7 @@ func Parse(environ map[string]string) (*Config, error) {
 	if err := env.ParseWithOptions(cfg, opts); err != nil {
 		return nil, translate(err)
 	}
-	for _, name := range []string{"S3_ACCESS_KEY", "S3_SECRET_KEY"} {
+	for _, name := range []string{"S3_ACCESS_KEY", "S3_SECRET_KEY", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"} {
 		if err := fromFile(cfg, name, environ); err != nil {
 			return nil, err
 		}
@@ -131,6 +143,10 @@ func fromFile(cfg *Config, name string, environ map[string]string) error {
 		cfg.S3AccessKey = v
 	case "S3_SECRET_KEY":
 		cfg.S3SecretKey = v
+	case "KAFKA_SASL_USERNAME":
+		cfg.KafkaSASLUsername = v
+	case "KAFKA_SASL_PASSWORD":
+		cfg.KafkaSASLPassword = v
 	}
 	return nil
 }
@@ -201,6 +217,9 @@ func (c *Config) Validate() error {
 	if c.KafkaSessionTimeout < time.Second || c.KafkaSessionTimeout > 30*time.Minute {
 		return bad("KAFKA_SESSION_TIMEOUT", "must be a duration from 1s to 30m (the broker allows 6s to 30m by default)")
 	}
+	if err := c.validateKafkaSecurity(); err != nil {
+		return err
+	}
 	if c.S3Endpoint == "" || strings.Contains(c.S3Endpoint, "/") {
 		return bad("S3_ENDPOINT", "required: host or host:port, without scheme or path (TLS is HITEXPORT_S3_TLS)")
 	}
@@ -212,6 +231,14 @@ func (c *Config) Validate() error {
 	}
 	if c.S3SecretKey == "" {
 		return bad("S3_SECRET_KEY", "required (or HITEXPORT_S3_SECRET_KEY_FILE)")
+	}
+	if c.S3CAFile != "" {
+		if !c.S3TLS {
+			return bad("S3_CA_FILE", "set, but HITEXPORT_S3_TLS is false: enable TLS or unset it")
+		}
+		if msg := checkCAFile(c.S3CAFile); msg != "" {
+			return bad("S3_CA_FILE", msg)
+		}
 	}
 	if _, err := encoders.New(c.Format); err != nil {
 		return bad("FORMAT", fmt.Sprintf("unknown format %q: accepted %s", c.Format, strings.Join(encoders.Formats(), ", ")))
@@ -279,6 +306,90 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// SASL mechanisms accepted by KAFKA_SASL_MECHANISM (lower case; the value is
+// matched without regard to case and normalised to these).
+const (
+	SASLNone        = "none"
+	SASLPlain       = "plain"
+	SASLScramSHA256 = "scram-sha-256"
+	SASLScramSHA512 = "scram-sha-512"
+)
+
+// validateKafkaSecurity checks the TLS and SASL settings: files are read and
+// parsed now, so a wrong path or a key that does not match its certificate is
+// a configuration error naming the variable, not a failed handshake later.
+func (c *Config) validateKafkaSecurity() error {
+	bad := func(v, msg string) error { return &Error{Var: v, Msg: msg} }
+	if !c.KafkaTLS {
+		for _, v := range []struct{ name, val string }{
+			{"KAFKA_CA_FILE", c.KafkaCAFile}, {"KAFKA_TLS_CERT_FILE", c.KafkaTLSCertFile}, {"KAFKA_TLS_KEY_FILE", c.KafkaTLSKeyFile},
+		} {
+			if v.val != "" {
+				return bad(v.name, "set, but HITEXPORT_KAFKA_TLS is false: enable TLS or unset it")
+			}
+		}
+	}
+	if c.KafkaCAFile != "" {
+		if msg := checkCAFile(c.KafkaCAFile); msg != "" {
+			return bad("KAFKA_CA_FILE", msg)
+		}
+	}
+	switch {
+	case c.KafkaTLSCertFile != "" && c.KafkaTLSKeyFile == "":
+		return bad("KAFKA_TLS_KEY_FILE", "required when HITEXPORT_KAFKA_TLS_CERT_FILE is set (the client certificate's private key, PEM)")
+	case c.KafkaTLSKeyFile != "" && c.KafkaTLSCertFile == "":
+		return bad("KAFKA_TLS_CERT_FILE", "required when HITEXPORT_KAFKA_TLS_KEY_FILE is set (the client certificate, PEM)")
+	case c.KafkaTLSCertFile != "":
+		if _, err := os.Stat(c.KafkaTLSCertFile); err != nil {
+			return bad("KAFKA_TLS_CERT_FILE", "cannot read the file it names: "+errors.Unwrap(err).Error())
+		}
+		if _, err := os.Stat(c.KafkaTLSKeyFile); err != nil {
+			return bad("KAFKA_TLS_KEY_FILE", "cannot read the file it names: "+errors.Unwrap(err).Error())
+		}
+		if _, err := tls.LoadX509KeyPair(c.KafkaTLSCertFile, c.KafkaTLSKeyFile); err != nil {
+			// The error of LoadX509KeyPair names no key material.
+			return bad("KAFKA_TLS_CERT_FILE", "with HITEXPORT_KAFKA_TLS_KEY_FILE not a usable PEM certificate and key pair: "+err.Error())
+		}
+	}
+	c.KafkaSASL = strings.ToLower(strings.TrimSpace(c.KafkaSASL))
+	switch c.KafkaSASL {
+	case "":
+		c.KafkaSASL = SASLNone
+	case SASLNone, SASLPlain, SASLScramSHA256, SASLScramSHA512:
+	default:
+		return bad("KAFKA_SASL_MECHANISM", fmt.Sprintf("unknown %q: accepted none, plain, scram-sha-256, scram-sha-512", c.KafkaSASL))
+	}
+	if c.KafkaSASL == SASLNone {
+		if c.KafkaSASLUsername != "" {
+			return bad("KAFKA_SASL_USERNAME", "set, but HITEXPORT_KAFKA_SASL_MECHANISM is none: choose plain, scram-sha-256 or scram-sha-512, or unset it")
+		}
+		if c.KafkaSASLPassword != "" {
+			return bad("KAFKA_SASL_PASSWORD", "set, but HITEXPORT_KAFKA_SASL_MECHANISM is none: choose plain, scram-sha-256 or scram-sha-512, or unset it")
+		}
+		return nil
+	}
+	if c.KafkaSASLUsername == "" {
+		return bad("KAFKA_SASL_USERNAME", "required with HITEXPORT_KAFKA_SASL_MECHANISM="+c.KafkaSASL+" (or HITEXPORT_KAFKA_SASL_USERNAME_FILE)")
+	}
+	if c.KafkaSASLPassword == "" {
+		return bad("KAFKA_SASL_PASSWORD", "required with HITEXPORT_KAFKA_SASL_MECHANISM="+c.KafkaSASL+" (or HITEXPORT_KAFKA_SASL_PASSWORD_FILE)")
+	}
+	return nil
+}
+
+// checkCAFile returns why path is not a usable PEM bundle of CA
+// certificates, or "".
+func checkCAFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "cannot read the file it names: " + errors.Unwrap(err).Error()
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return "the file holds no PEM certificate (expected one or more -----BEGIN CERTIFICATE----- blocks)"
+	}
+	return ""
+}
+
 // ParseSchedule reads "1s,3s;0s,30s" into cycles of waits.
 func ParseSchedule(s string) ([][]time.Duration, error) {
 	var out [][]time.Duration
@@ -313,6 +424,8 @@ func (c *Config) Redacted() map[string]any {
 		"kafka_brokers": c.KafkaBrokers, "kafka_topic": c.KafkaTopic, "kafka_group": c.KafkaGroup,
 		"s3_endpoint": c.S3Endpoint, "s3_bucket": c.S3Bucket, "s3_tls": c.S3TLS,
 		"s3_access_key": red(c.S3AccessKey), "s3_secret_key": red(c.S3SecretKey),
+		"kafka_tls": c.KafkaTLS, "kafka_sasl_mechanism": c.KafkaSASL,
+		"kafka_sasl_username": c.KafkaSASLUsername, "kafka_sasl_password": red(c.KafkaSASLPassword),
 		"format": c.Format, "compression": c.Compression, "key_prefix": c.KeyPrefix,
 		"window": c.Window.String(), "allowed_lateness": c.AllowedLateness.String(),
 		"idle_timeout": c.IdleTimeout.String(), "http_addr": c.HTTPAddr,
