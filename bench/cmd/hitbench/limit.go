@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hitexport/hitexport/config"
+)
+
+// limitResult is what the limit child prints on stdout.
+type limitResult struct {
+	Records int64 `json:"records"`
+	Bytes   int64 `json:"bytes"`
+	// Unix nanoseconds: readers created, first record, last record.
+	StartNs int64 `json:"start_ns"`
+	FirstNs int64 `json:"first_ns"`
+	DoneNs  int64 `json:"done_ns"`
+}
+
+// exporterDefaults are the fetch settings of the exporter: config's defaults.
+func exporterDefaults() (*config.Config, error) {
+	return config.Parse(map[string]string{"HITEXPORT_S3_ACCESS_KEY": "x", "HITEXPORT_S3_SECRET_KEY": "x"})
+}
+
+// cmdLimit reads every partition of a topic from the start to its end offset
+// with one kafka-go Reader per partition, configured as the exporter's
+// pipeline.ReadPartition configures its Readers, and does nothing with the
+// records. It runs as a child of "hitbench run" so that its CPU time and
+// peak RSS are its own.
+func cmdLimit(args []string) error {
+	fs := flag.NewFlagSet("limit", flag.ExitOnError)
+	brokers := fs.String("brokers", "127.0.0.1:9092", "")
+	topic := fs.String("topic", "", "")
+	_ = fs.Parse(args)
+	cfg, err := exporterDefaults()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	ends, err := endOffsets(ctx, &kafka.Client{Addr: kafka.TCP(*brokers), Timeout: 30 * time.Second}, *topic)
+	if err != nil {
+		return err
+	}
+	var res limitResult
+	var first atomic.Int64
+	res.StartNs = time.Now().UnixNano()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for p, end := range ends {
+		if end <= 0 {
+			continue
+		}
+		wg.Add(1)
+		go func(p int, end int64) {
+			defer wg.Done()
+			r := kafka.NewReader(kafka.ReaderConfig{
+				Brokers: []string{*brokers}, Topic: *topic, Partition: p,
+				MinBytes: cfg.KafkaMinBytes, MaxBytes: cfg.KafkaMaxBytes, MaxWait: cfg.KafkaMaxWait,
+				QueueCapacity: cfg.FetchBuffer, ReadBackoffMin: 100 * time.Millisecond, ReadBackoffMax: 2 * time.Second,
+				MaxAttempts: 3,
+			})
+			defer r.Close()
+			var n, b int64
+			defer func() {
+				mu.Lock()
+				res.Records += n
+				res.Bytes += b
+				mu.Unlock()
+			}()
+			if err := r.SetOffset(kafka.FirstOffset); err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+				return
+			}
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					mu.Lock()
+					firstErr = fmt.Errorf("partition %d: %w", p, err)
+					mu.Unlock()
+					return
+				}
+				if n == 0 {
+					first.CompareAndSwap(0, time.Now().UnixNano())
+				}
+				n++
+				b += int64(len(m.Value))
+				if m.Offset+1 >= end {
+					return
+				}
+			}
+		}(p, end)
+	}
+	wg.Wait()
+	res.DoneNs = time.Now().UnixNano()
+	res.FirstNs = first.Load()
+	if firstErr != nil {
+		return firstErr
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}

@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/hitexport/hitexport/encoders"
+	"github.com/hitexport/hitexport/store"
+	"github.com/hitexport/hitexport/verify"
+)
+
+// Result is one measurement (the median of its repeats).
+type Result struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"` // limit | exporter | peer
+	Format      string `json:"format,omitempty"`
+	Compression string `json:"compression,omitempty"`
+	Topic       string `json:"topic"`
+	Partitions  int    `json:"partitions"`
+	Hits        int    `json:"hits"`
+	InputBytes  int64  `json:"input_bytes"`
+	// WallSec: process start to every offset committed (limit: to the last
+	// record read). ActiveSec: from the moment consumption could start (the
+	// consumer group is Stable; limit: readers created) to the same end.
+	WallSec    float64 `json:"wall_seconds"`
+	ActiveSec  float64 `json:"active_seconds"`
+	HitsPerSec float64 `json:"hits_per_second"`
+	MBPerSec   float64 `json:"mb_per_second"`
+	CPUSec     float64 `json:"cpu_seconds"`
+	CPUPer1M   float64 `json:"cpu_seconds_per_million_hits"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	Objects    int     `json:"objects,omitempty"`
+	OutBytes   int64   `json:"output_bytes,omitempty"`
+	Checked    string  `json:"checked,omitempty"`
+	// Samples are the hits/s of every repeat.
+	Samples []float64 `json:"samples_hits_per_second,omitempty"`
+	Note    string    `json:"note,omitempty"`
+	// Window (scaling run): hits per window per partition.
+	WindowHits int `json:"window_hits_per_partition,omitempty"`
+}
+
+func (r *Result) finish(hits int, bytes int64, cpu float64, maxrssKiB int64) {
+	r.Hits, r.InputBytes = hits, bytes
+	if r.ActiveSec > 0 {
+		r.HitsPerSec = float64(hits) / r.ActiveSec
+		r.MBPerSec = float64(bytes) / 1e6 / r.ActiveSec
+	}
+	r.CPUSec = cpu
+	r.CPUPer1M = cpu / float64(hits) * 1e6
+	r.PeakRSSMiB = float64(maxrssKiB) / 1024
+}
+
+// median picks the repeat with the median hits/s and records every sample.
+func median(rs []Result) Result {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].HitsPerSec < rs[j].HitsPerSec })
+	m := rs[len(rs)/2]
+	m.Samples = nil
+	for _, r := range rs {
+		m.Samples = append(m.Samples, round(r.HitsPerSec, 0))
+	}
+	return m
+}
+
+func round(v float64, digits int) float64 {
+	p, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', digits, 64), 64)
+	return p
+}
+
+// proc is a measured child process.
+type proc struct {
+	cmd   *exec.Cmd
+	start time.Time
+	done  chan error
+	log   *os.File
+}
+
+func startProc(cmd *exec.Cmd, logPath string) (*proc, error) {
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Stdout == nil {
+		cmd.Stdout = f
+	}
+	cmd.Stderr = f
+	p := &proc{cmd: cmd, done: make(chan error, 1), log: f}
+	p.start = time.Now()
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	go func() { p.done <- cmd.Wait() }()
+	return p, nil
+}
+
+// stop sends SIGTERM (SIGKILL after grace) and returns the child's CPU
+// seconds (user+system) and peak RSS (KiB) from its rusage.
+func (p *proc) stop(grace time.Duration) (cpu float64, maxrss int64, err error) {
+	select {
+	case err = <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err = <-p.done:
+		case <-time.After(grace):
+			_ = p.cmd.Process.Kill()
+			err = <-p.done
+		}
+	}
+	p.log.Close()
+	ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0, 0, errors.New("no rusage")
+	}
+	cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return cpu, ru.Maxrss, err
+}
+
+// exited reports whether the child is gone (and why).
+func (p *proc) exited() (bool, error) {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+func tail(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitCommitted polls until group has committed the end offset of every
+// partition of topic. It returns when the group was first seen Stable (the
+// start of consumption) and when it finished.
+func waitCommitted(ctx context.Context, e *Env, p *proc, group, topic string) (stable, done time.Time, err error) {
+	client := kafkaClient(e)
+	client.Timeout = 10 * time.Second
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return stable, done, fmt.Errorf("not done in time: %w", ctx.Err())
+		case <-tick.C:
+		}
+		if gone, werr := p.exited(); gone {
+			return stable, done, fmt.Errorf("process exited early: %v", werr)
+		}
+		now := time.Now()
+		if stable.IsZero() {
+			resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+			if err == nil && len(resp.Groups) == 1 && resp.Groups[0].GroupState == "Stable" {
+				stable = now
+			}
+		}
+		offs, err := verify.Offsets(ctx, client, group, topic)
+		if err != nil {
+			continue
+		}
+		all := len(offs) > 0
+		for _, o := range offs {
+			if o.Committed != o.End && !(o.End == 0 && o.Committed < 0) {
+				all = false
+			}
+		}
+		if all {
+			if stable.IsZero() {
+				stable = p.start
+			}
+			return stable, time.Now(), nil
+		}
+	}
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 18080
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (e *Env) bucket() (*store.S3, error) {
+	b, err := store.NewS3(store.S3Options{Endpoint: e.S3Endpoint, Bucket: e.Bucket, AccessKey: e.AccessKey,
+		SecretKey: e.SecretKey, Region: "us-east-1"})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return b, b.MakeBucket(ctx)
+}
+
+// runLimit measures the kafka-go read limit in a child process.
+func runLimit(e *Env, l Load) (Result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return Result{}, err
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(self, "limit", "-brokers", e.Brokers, "-topic", l.Topic)
+	cmd.Stdout = &out
+	logPath := filepath.Join(e.Out, "logs", e.RunID+"-limit.log")
+	p, err := startProc(cmd, logPath)
+	if err != nil {
+		return Result{}, err
+	}
+	var werr error
+	select {
+	case werr = <-p.done:
+		p.done <- werr
+	case <-time.After(e.Timeout):
+	}
+	cpu, rss, err := p.stop(5 * time.Second)
+	if err != nil || werr != nil {
+		return Result{}, fmt.Errorf("limit reader: %v %v\n%s", err, werr, tail(logPath, 20))
+	}
+	var lr limitResult
+	if err := json.Unmarshal(out.Bytes(), &lr); err != nil {
+		return Result{}, fmt.Errorf("limit reader output: %w", err)
+	}
+	if lr.Records != int64(l.Hits) {
+		return Result{}, fmt.Errorf("limit reader read %d records, the topic holds %d", lr.Records, l.Hits)
+	}
+	r := Result{Name: "kafka-go read (limit)", Kind: "limit", Topic: l.Topic, Partitions: l.Partitions,
+		WallSec:   time.Duration(lr.DoneNs - p.start.UnixNano()).Seconds(),
+		ActiveSec: time.Duration(lr.DoneNs - lr.StartNs).Seconds(),
+		Checked:   fmt.Sprintf("%d records read", lr.Records)}
+	r.finish(l.Hits, lr.Bytes, cpu, rss)
+	return r, nil
+}
+
+// runExporter measures bin/hitexport end to end for one case.
+func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
+	name := fmt.Sprintf("%s-%s-%s-%s", e.RunID, tag, c.Format, c.Compression)
+	prefix := "hitbench/" + name + "/"
+	group := "hitbench-" + name
+	logPath := filepath.Join(e.Out, "logs", name+".log")
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HITEXPORT_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"HITEXPORT_KAFKA_BROKERS="+e.Brokers, "HITEXPORT_KAFKA_TOPIC="+l.Topic, "HITEXPORT_KAFKA_GROUP="+group,
+		"HITEXPORT_S3_ENDPOINT="+e.S3Endpoint, "HITEXPORT_S3_BUCKET="+e.Bucket,
+		"HITEXPORT_S3_ACCESS_KEY="+e.AccessKey, "HITEXPORT_S3_SECRET_KEY="+e.SecretKey,
+		"HITEXPORT_FORMAT="+c.Format, "HITEXPORT_COMPRESSION="+c.Compression, "HITEXPORT_KEY_PREFIX="+prefix,
+		"HITEXPORT_IDLE_TIMEOUT="+e.IdleTimeout, "HITEXPORT_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(freePort()))
+	if d := os.Getenv("BENCH_SPOOL_DIR"); d != "" {
+		env = append(env, "HITEXPORT_SPOOL_DIR="+d)
+	}
+	cmd := exec.Command(e.Exporter, "run")
+	cmd.Env = env
+	p, err := startProc(cmd, logPath)
+	if err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
+	defer cancel()
+	stable, done, werr := waitCommitted(ctx, e, p, group, l.Topic)
+	cpu, rss, _ := p.stop(60 * time.Second)
+	if werr != nil {
+		return Result{}, fmt.Errorf("exporter %s: %v\n%s", c, werr, tail(logPath, 20))
+	}
+	r := Result{Name: "hitexport " + c.String(), Kind: "exporter", Format: c.Format, Compression: c.Compression,
+		Topic: l.Topic, Partitions: l.Partitions,
+		WallSec: done.Sub(p.start).Seconds(), ActiveSec: done.Sub(stable).Seconds()}
+	r.finish(l.Hits, l.Bytes, cpu, rss)
+	if err := checkExporter(e, prefix, l, &r); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// checkExporter sums the record counts of the objects written (x-amz-meta-
+// record-count) and compares them with the valid hits produced; then deletes
+// the objects unless BENCH_KEEP=1.
+func checkExporter(e *Env, prefix string, l Load, r *Result) error {
+	b, err := e.bucket()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	var keys []string
+	if err := b.List(ctx, prefix, func(o store.ObjectInfo) error {
+		keys = append(keys, o.Key)
+		r.Objects++
+		r.OutBytes += o.Size
+		return nil
+	}); err != nil {
+		return err
+	}
+	var n, rejected int
+	for _, k := range keys {
+		info, err := b.Stat(ctx, k)
+		if err != nil {
+			return err
+		}
+		c, _ := strconv.Atoi(info.Metadata["record-count"])
+		if info.Metadata["kind"] == "rejected" {
+			rejected += c
+		} else {
+			n += c
+		}
+	}
+	r.Checked = fmt.Sprintf("%d hits + %d rejected in %d objects", n, rejected, len(keys))
+	if n != l.Valid || n+rejected != l.Hits {
+		return fmt.Errorf("%s: the bucket holds %d hits and %d rejected records; produced %d valid of %d", r.Name, n, rejected, l.Valid, l.Hits)
+	}
+	return e.cleanup(b, keys)
+}
+
+func (e *Env) cleanup(b store.Bucket, keys []string) error {
+	if e.Keep {
+		return nil
+	}
+	for _, k := range keys {
+		if err := b.Delete(context.Background(), k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countLines reads every object under prefix back (decompressing by
+// extension) and counts its lines.
+func countLines(e *Env, prefix string) (lines int, objects int, size int64, keys []string, err error) {
+	b, err := e.bucket()
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	ctx := context.Background()
+	err = b.List(ctx, prefix, func(o store.ObjectInfo) error {
+		keys = append(keys, o.Key)
+		size += o.Size
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	for _, k := range keys {
+		comp := encoders.None
+		switch {
+		case strings.HasSuffix(k, ".gz"):
+			comp = encoders.Gzip
+		case strings.HasSuffix(k, ".zst"):
+			comp = encoders.Zstd
+		}
+		rc, gerr := b.Get(ctx, k)
+		if gerr != nil {
+			return 0, 0, 0, nil, gerr
+		}
+		dr, derr := comp.NewReader(rc)
+		if derr != nil {
+			rc.Close()
+			return 0, 0, 0, nil, derr
+		}
+		br := bufio.NewReaderSize(dr, 1<<20)
+		for {
+			chunk, rerr := br.ReadSlice('\n')
+			if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
+				lines++
+			}
+			if rerr == bufio.ErrBufferFull {
+				continue
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				dr.Close()
+				rc.Close()
+				return 0, 0, 0, nil, fmt.Errorf("%s: %w", k, rerr)
+			}
+		}
+		dr.Close()
+		rc.Close()
+	}
+	return lines, len(keys), size, keys, nil
+}

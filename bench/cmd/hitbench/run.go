@@ -1,0 +1,288 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is what a run writes to .local/bench/.
+type Report struct {
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Machine  Machine   `json:"machine"`
+	Command  string    `json:"command"`
+	Settings any       `json:"settings"`
+	Load     *Load     `json:"load,omitempty"`
+	Results  []Result  `json:"results,omitempty"`
+	Scale    []Result  `json:"scale,omitempty"`
+	Targets  []Target  `json:"targets,omitempty"`
+}
+
+// Target is one of the issue's targets, as measured.
+type Target struct {
+	Name     string  `json:"name"`
+	Value    float64 `json:"value"`
+	Want     string  `json:"want"`
+	Met      bool    `json:"met"`
+	Measured bool    `json:"measured"`
+}
+
+func settings(e *Env) map[string]any {
+	return map[string]any{
+		"hits": e.Hits, "partitions": e.Partitions, "seed": e.Seed, "span": e.Span.String(), "late": e.Late,
+		"bad": e.Bad, "cases": fmt.Sprint(e.Cases), "repeat": e.Repeat, "peer": e.Peer,
+		"peer_compression": e.PeerComp, "connect_flush_ms": e.FlushMs, "exporter_idle_timeout": e.IdleTimeout,
+		"scale": e.Scale, "scale_hits": e.ScaleHits, "scale_partitions": e.ScaleParts, "scale_case": e.ScaleCase.String(),
+	}
+}
+
+func cmdRun(e *Env) error {
+	rep := &Report{Started: time.Now().UTC(), Machine: machine(), Command: strings.Join(os.Args, " "), Settings: settings(e)}
+	if _, err := os.Stat(e.Exporter); err != nil {
+		return fmt.Errorf("exporter binary: %w (make build)", err)
+	}
+	if _, err := e.bucket(); err != nil {
+		return fmt.Errorf("bucket %s: %w", e.Bucket, err)
+	}
+	l, err := ensureTopic(e, mainLoad(e))
+	if err != nil {
+		return err
+	}
+	rep.Load = &l
+	windows := int(math.Ceil(float64(l.Span+time.Minute)/float64(10*time.Minute))) + 1
+	maxRecords := l.Hits / (l.Partitions * windows)
+	var limits, peers []Result
+	cases := map[string][]Result{}
+	for i := 0; i < e.Repeat; i++ {
+		logf("round %d/%d: limit", i+1, e.Repeat)
+		r, err := runLimit(e, l)
+		if err != nil {
+			return err
+		}
+		logf("  %s: %.0f hits/s, %.1f CPU s/1M, %.0f MiB", r.Name, r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB)
+		limits = append(limits, r)
+		for _, c := range e.Cases {
+			r, err := runExporter(e, l, c, "main")
+			if err != nil {
+				return err
+			}
+			logf("  %s: %.0f hits/s, %.1f CPU s/1M, %.0f MiB (%s)", r.Name, r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB, r.Checked)
+			cases[c.String()] = append(cases[c.String()], r)
+		}
+		if e.Peer {
+			r, err := runConnect(e, l, maxRecords)
+			if err != nil {
+				return err
+			}
+			logf("  %s: %.0f hits/s, %.1f CPU s/1M, %.0f MiB (%s)", r.Name, r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB, r.Checked)
+			peers = append(peers, r)
+		}
+	}
+	rep.Results = append(rep.Results, median(limits))
+	for _, c := range e.Cases {
+		rep.Results = append(rep.Results, median(cases[c.String()]))
+	}
+	if len(peers) > 0 {
+		rep.Results = append(rep.Results, median(peers))
+	}
+	if e.Scale {
+		if rep.Scale, err = scaleRuns(e); err != nil {
+			return err
+		}
+	}
+	rep.Targets = targets(rep)
+	rep.Finished = time.Now().UTC()
+	printReport(os.Stdout, rep)
+	return writeReport(e, rep)
+}
+
+func cmdScale(e *Env) error {
+	rep := &Report{Started: time.Now().UTC(), Machine: machine(), Command: strings.Join(os.Args, " "), Settings: settings(e)}
+	var err error
+	if rep.Scale, err = scaleRuns(e); err != nil {
+		return err
+	}
+	rep.Targets = targets(rep)
+	rep.Finished = time.Now().UTC()
+	printReport(os.Stdout, rep)
+	return writeReport(e, rep)
+}
+
+// scaleRuns runs the exporter over loads of N hits (BENCH_SCALE_HITS) all in
+// one 10-minute window, spread over P partitions (BENCH_SCALE_PARTITIONS):
+// each partition's window holds N/P hits.
+func scaleRuns(e *Env) ([]Result, error) {
+	var out []Result
+	for _, parts := range e.ScaleParts {
+		for _, n := range e.ScaleHits {
+			l, err := ensureTopic(e, scaleLoad(e, n, parts))
+			if err != nil {
+				return nil, err
+			}
+			var rs []Result
+			for i := 0; i < e.Repeat; i++ {
+				r, err := runExporter(e, l, e.ScaleCase, fmt.Sprintf("scale-p%d-n%d", parts, n))
+				if err != nil {
+					return nil, err
+				}
+				r.WindowHits = n / parts
+				logf("  scale %d partitions, %d hits in one window: %.0f hits/s, %.1f CPU s/1M, %.0f MiB (%s)",
+					parts, n, r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB, r.Checked)
+				rs = append(rs, r)
+			}
+			out = append(out, median(rs))
+		}
+	}
+	return out, nil
+}
+
+func find(rs []Result, kind, c string) *Result {
+	for i := range rs {
+		if rs[i].Kind == kind && (c == "" || rs[i].Format+"/"+rs[i].Compression == c) {
+			return &rs[i]
+		}
+	}
+	return nil
+}
+
+func targets(rep *Report) []Target {
+	var ts []Target
+	lim := find(rep.Results, "limit", "")
+	peer := find(rep.Results, "peer", "")
+	nz := find(rep.Results, "exporter", "ndjson/zstd")
+	t := Target{Name: "ndjson+zstd end to end / kafka-go read limit (hits/s)", Want: ">= 0.80"}
+	if lim != nil && nz != nil {
+		t.Value, t.Measured = nz.HitsPerSec/lim.HitsPerSec, true
+		t.Met = t.Value >= 0.8
+	}
+	ts = append(ts, t)
+	t = Target{Name: "ndjson+zstd / Kafka Connect S3 sink (hits/s)", Want: ">= 3.0"}
+	if peer != nil && nz != nil {
+		t.Value, t.Measured = nz.HitsPerSec/peer.HitsPerSec, true
+		t.Met = t.Value >= 3
+	}
+	ts = append(ts, t)
+	t = Target{Name: "CPU per hit: ndjson+zstd / Kafka Connect", Want: "< 1.0"}
+	if peer != nil && nz != nil {
+		t.Value, t.Measured = nz.CPUPer1M/peer.CPUPer1M, true
+		t.Met = t.Value < 1
+	}
+	ts = append(ts, t)
+	// Scaling: the single-partition rows (a window of N hits in one partition).
+	var small, big *Result
+	for i := range rep.Scale {
+		r := &rep.Scale[i]
+		if r.Partitions != 1 {
+			continue
+		}
+		if small == nil || r.WindowHits < small.WindowHits {
+			small = r
+		}
+		if big == nil || r.WindowHits > big.WindowHits {
+			big = r
+		}
+	}
+	t = Target{Name: "peak RSS with the largest window, 1 partition (MiB)", Want: "<= 150"}
+	if big != nil {
+		t.Name = fmt.Sprintf("peak RSS with a %d-hit window, 1 partition (MiB)", big.WindowHits)
+		t.Value, t.Measured = big.PeakRSSMiB, true
+		t.Met = t.Value <= 150
+	}
+	ts = append(ts, t)
+	t = Target{Name: "peak RSS largest window / smallest window, 1 partition", Want: "<= 1.20"}
+	if big != nil && small != nil && big != small {
+		t.Name = fmt.Sprintf("peak RSS %d-hit window / %d-hit window, 1 partition", big.WindowHits, small.WindowHits)
+		t.Value, t.Measured = big.PeakRSSMiB/small.PeakRSSMiB, true
+		t.Met = t.Value <= 1.2
+	}
+	ts = append(ts, t)
+	return ts
+}
+
+func printReport(w io.Writer, rep *Report) {
+	m := rep.Machine
+	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), %d MiB RAM, load %s at start, %s\n", m.CPUs, m.CPUModel, m.MemoryMiB, m.Load1, m.Go)
+	if rep.Load != nil {
+		l := rep.Load
+		fmt.Fprintf(w, "load: topic %s — %d hits (%d valid), %d partitions, %.1f MB of values (avg %.0f B/hit), event time %s\n\n",
+			l.Topic, l.Hits, l.Valid, l.Partitions, float64(l.Bytes)/1e6, l.AvgBytes, (l.Span + time.Minute).String())
+		lim := find(rep.Results, "limit", "")
+		peer := find(rep.Results, "peer", "")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "measurement\thits/s\tMB/s\tCPU s/1M hits\tpeak RSS MiB\twall s\tobjects\t÷ limit\t÷ peer\tCPU ÷ peer\t")
+		for _, r := range rep.Results {
+			xl, xp, cp := "", "", ""
+			if lim != nil && r.Kind != "limit" {
+				xl = fmt.Sprintf("%.2f", r.HitsPerSec/lim.HitsPerSec)
+			}
+			if peer != nil && r.Kind == "exporter" {
+				xp = fmt.Sprintf("%.2f", r.HitsPerSec/peer.HitsPerSec)
+				cp = fmt.Sprintf("%.2f", r.CPUPer1M/peer.CPUPer1M)
+			}
+			fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.2f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t\n", r.Name, r.HitsPerSec, r.MBPerSec, r.CPUPer1M,
+				r.PeakRSSMiB, r.WallSec, objs(r), xl, xp, cp)
+		}
+		tw.Flush()
+		if peer != nil && peer.Note != "" {
+			fmt.Fprintf(w, "peer: %s\n", peer.Note)
+		}
+	}
+	if len(rep.Scale) > 0 {
+		fmt.Fprintf(w, "\nscaling (hitexport %s/%s, every hit in one 10-minute window):\n", rep.Scale[0].Format, rep.Scale[0].Compression)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "partitions\thits\twindow hits/partition\thits/s\tCPU s/1M hits\tpeak RSS MiB\tobjects\t")
+		for _, r := range rep.Scale {
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.2f\t%.0f\t%d\t\n", r.Partitions, r.Hits, r.WindowHits, r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB, r.Objects)
+		}
+		tw.Flush()
+	}
+	if len(rep.Targets) > 0 {
+		fmt.Fprintln(w, "\ntargets (issue):")
+		for _, t := range rep.Targets {
+			v := "not measured"
+			if t.Measured {
+				v = fmt.Sprintf("%.2f", t.Value)
+				if t.Met {
+					v += "  met"
+				} else {
+					v += "  NOT met"
+				}
+			}
+			fmt.Fprintf(w, "  %-62s want %-7s got %s\n", t.Name, t.Want, v)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func objs(r Result) string {
+	if r.Objects == 0 {
+		return ""
+	}
+	return fmt.Sprint(r.Objects)
+}
+
+func writeReport(e *Env, rep *Report) error {
+	if err := os.MkdirAll(e.Out, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(e.Out, "results-"+e.RunID+".json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(e.Out, "latest.json"), b, 0o644); err != nil {
+		return err
+	}
+	logf("results written to %s (and latest.json)", path)
+	return nil
+}
