@@ -103,7 +103,7 @@ func runConnect(e *Env, l Load, maxRecords int) (Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
-	stable, done, werr := waitCommitted(ctx, e, p, "connect-"+name, l.Topic)
+	stable, _, done, werr := waitCommitted(ctx, e, p, "connect-"+name, l.Topic, "", l.Hits)
 	cpu, rss, _ := p.stop(60 * time.Second)
 	if werr != nil {
 		return Result{}, fmt.Errorf("kafka connect: %v\n%s", werr, tail(logPath, 30))

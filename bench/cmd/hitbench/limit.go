@@ -23,6 +23,8 @@ type limitResult struct {
 	StartNs int64 `json:"start_ns"`
 	FirstNs int64 `json:"first_ns"`
 	DoneNs  int64 `json:"done_ns"`
+	// HWMKiB is the reader's own VmHWM at the end.
+	HWMKiB int64 `json:"vm_hwm_kib"`
 }
 
 // exporterDefaults are the fetch settings of the exporter: config's defaults.
@@ -105,6 +107,7 @@ func cmdLimit(args []string) error {
 	wg.Wait()
 	res.DoneNs = time.Now().UnixNano()
 	res.FirstNs = first.Load()
+	res.HWMKiB = vmHWM(os.Getpid())
 	if firstErr != nil {
 		return firstErr
 	}

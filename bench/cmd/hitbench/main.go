@@ -19,6 +19,7 @@
 //	hitbench scale   only the scaling grid
 //	hitbench limit   (internal) the kafka-go reader, run as a child process
 //	hitbench produce only load the topic
+//	hitbench profile FORMAT/COMPRESSION OUT.pprof   the exporter in process, with a CPU profile
 //
 // Settings come from the environment (BENCH_*; the services from
 // HITEXPORT_KAFKA_BROKERS, HITEXPORT_S3_ENDPOINT, HITEXPORT_S3_ACCESS_KEY,
@@ -48,6 +49,8 @@ func main() {
 		err = cmdScale(loadEnv())
 	case "produce":
 		_, err = ensureTopic(loadEnv(), mainLoad(loadEnv()))
+	case "profile":
+		err = cmdProfile(loadEnv(), os.Args[2:])
 	case "limit":
 		err = cmdLimit(os.Args[2:])
 	default:
@@ -86,7 +89,7 @@ type Env struct {
 	ScaleHits   []int
 	ScaleParts  []int
 	ScaleCase   Case
-	IdleTimeout string
+	IdleTimeout time.Duration
 	Keep        bool
 	RunID       string
 	Timeout     time.Duration
@@ -179,7 +182,6 @@ func loadEnv() *Env {
 		Scale:       getenv("BENCH_SCALE", "0") != "0",
 		ScaleHits:   ints("BENCH_SCALE_HITS", "10000,100000,1000000"),
 		ScaleParts:  ints("BENCH_SCALE_PARTITIONS", "1,4,16"),
-		IdleTimeout: getenv("BENCH_IDLE_TIMEOUT", "2s"),
 		Keep:        getenv("BENCH_KEEP", "0") != "0",
 		RunID:       time.Now().UTC().Format("20060102t150405"),
 		Timeout:     time.Duration(atoi("BENCH_TIMEOUT_S", 900)) * time.Second,
@@ -193,6 +195,9 @@ func loadEnv() *Env {
 	}
 	if e.Bad, err = strconv.ParseFloat(getenv("BENCH_BAD", "0"), 64); err != nil {
 		fail("BENCH_BAD: %v", err)
+	}
+	if e.IdleTimeout, err = time.ParseDuration(getenv("BENCH_IDLE_TIMEOUT", "2s")); err != nil {
+		fail("BENCH_IDLE_TIMEOUT: %v", err)
 	}
 	sc := parseCases(getenv("BENCH_SCALE_CASE", "ndjson/zstd"))
 	if len(sc) != 1 {

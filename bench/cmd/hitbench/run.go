@@ -38,7 +38,7 @@ func settings(e *Env) map[string]any {
 	return map[string]any{
 		"hits": e.Hits, "partitions": e.Partitions, "seed": e.Seed, "span": e.Span.String(), "late": e.Late,
 		"bad": e.Bad, "cases": fmt.Sprint(e.Cases), "repeat": e.Repeat, "peer": e.Peer,
-		"peer_compression": e.PeerComp, "connect_flush_ms": e.FlushMs, "exporter_idle_timeout": e.IdleTimeout,
+		"peer_compression": e.PeerComp, "connect_flush_ms": e.FlushMs, "exporter_idle_timeout": e.IdleTimeout.String(),
 		"scale": e.Scale, "scale_hits": e.ScaleHits, "scale_partitions": e.ScaleParts, "scale_case": e.ScaleCase.String(),
 	}
 }
