@@ -115,6 +115,7 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 		}
 		p.m.Paused.WithLabelValues(p.label).Set(v)
 	}
+	p.paused(false) // the gauge shows 0 from the start, not only after a failure
 	return p
 }
 
