@@ -143,7 +143,7 @@ func checkWrite(ctx context.Context, cfg *config.Config, b store.Bucket) (string
 	}
 	rc, err := b.Get(ctx, key)
 	if err != nil {
-		return "", fmt.Errorf("wrote %s but cannot read it back (s3:GetObject is needed by check only): %w", key, err)
+		return "", fmt.Errorf("wrote %s but cannot read it back (needs s3:GetObject: run reads each key's metadata before it writes, check reads the test object): %w", key, err)
 	}
 	defer rc.Close()
 	dr, err := l.Compression.NewReader(rc)
