@@ -94,6 +94,12 @@ func checkBucket(ctx context.Context, b store.Bucket) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	ok, err := b.Exists(ctx)
+	var pe *store.PermanentError
+	if errors.As(err, &pe) && pe.Code == "AccessDenied" {
+		// A HEAD answer has no body: S3 cannot say whether the keys or
+		// the permission are wrong.
+		return fmt.Errorf("bucket %q: access denied: the keys lack s3:ListBucket on it, or HITEXPORT_S3_ACCESS_KEY / HITEXPORT_S3_SECRET_KEY are wrong: %w", b.Name(), err)
+	}
 	if err != nil {
 		return fmt.Errorf("bucket %q: %w", b.Name(), err)
 	}
