@@ -481,7 +481,7 @@ func policyCases(t *testing.T, e *env, g *gateway, access, secret string, apply 
 	})
 	t.Run("without-GetObject", func(t *testing.T) {
 		apply("s3:GetObject")
-		e.wantCheck(s3, 1, "FAIL s3-write", "cannot read it back", "AccessDenied")
+		e.wantCheck(s3, 1, "FAIL s3-write", "cannot read it back (needs s3:GetObject", "AccessDenied")
 		// run needs it too: the uploader reads the key's metadata (HEAD)
 		// before every conditional write, to fence zombie writers.
 		e.produce(gen.Generate(pastHour(11, 50)))
@@ -498,7 +498,7 @@ func policyCases(t *testing.T, e *env, g *gateway, access, secret string, apply 
 	})
 	t.Run("without-ListBucket", func(t *testing.T) {
 		apply("s3:ListBucket")
-		e.wantCheck(s3, 1, "ok   kafka", fmt.Sprintf("FAIL s3       bucket %q", bucket), "AccessDenied")
+		e.wantCheck(s3, 1, "ok   kafka", fmt.Sprintf("FAIL s3       bucket %q: access denied: the keys lack s3:ListBucket", bucket), "AccessDenied")
 	})
 	t.Run("without-DeleteObject", func(t *testing.T) {
 		// check cleans up its test object only when it may; the exporter
@@ -515,7 +515,7 @@ func policyCases(t *testing.T, e *env, g *gateway, access, secret string, apply 
 		wrong := s3Env(g, bucket, access, "wrong-"+randomHex(t, 8))
 		// A HEAD answer has no body: S3 says 403 without the reason, so check
 		// cannot tell a wrong secret from a missing permission here.
-		out := e.wantCheck(wrong, 1, "FAIL s3", "AccessDenied")
+		out := e.wantCheck(wrong, 1, "FAIL s3", "access denied", "HITEXPORT_S3_SECRET_KEY are wrong")
 		if strings.Contains(out, secret) {
 			t.Errorf("check output contains the real secret")
 		}
