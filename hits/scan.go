@@ -1,0 +1,227 @@
+package hits
+
+// scanJSON validates b as one JSON value exactly as encoding/json.Valid does
+// (RFC 8259 grammar, JSON whitespace only, at most maxDepth nested arrays and
+// objects; bytes inside strings are not checked for UTF-8, Decode does that
+// first) and, in the same pass, finds the members of the top-level object
+// whose name is key: tv is the value of the last one (without surrounding
+// whitespace), n how many there are. object reports whether the value is an
+// object. It replaces json.Valid followed by a second walk over the members:
+// one pass over the bytes instead of two, and no per-byte state function
+// calls (FuzzScanJSON checks it against encoding/json).
+func scanJSON(b []byte, key string) (ok, object bool, tv []byte, n int) {
+	var stackBuf [32]byte
+	stack := stackBuf[:0] // '{' or '[' per open container
+	i := skipSpace(b, 0)
+	object = i < len(b) && b[i] == '{'
+	pending, start := false, 0 // a top-level key member's value is being read from start
+	for {
+		// A value starts at b[i] (after optional whitespace).
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return false, false, nil, 0
+		}
+		switch c := b[i]; c {
+		case '{', '[':
+			if len(stack) >= maxDepth {
+				return false, false, nil, 0
+			}
+			stack = append(stack, c)
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '}' or ']'
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if c == '{' {
+				var isKey, mok bool
+				if i, isKey, mok = scanMember(b, i, key, len(stack) == 1); !mok {
+					return false, false, nil, 0
+				}
+				if isKey {
+					pending, start = true, skipSpace(b, i)
+				}
+			}
+			continue
+		case '"':
+			if i = scanString(b, i); i < 0 {
+				return false, false, nil, 0
+			}
+		case 't':
+			if i = scanLiteral(b, i, "true"); i < 0 {
+				return false, false, nil, 0
+			}
+		case 'f':
+			if i = scanLiteral(b, i, "false"); i < 0 {
+				return false, false, nil, 0
+			}
+		case 'n':
+			if i = scanLiteral(b, i, "null"); i < 0 {
+				return false, false, nil, 0
+			}
+		default:
+			if i = scanNumber(b, i); i < 0 {
+				return false, false, nil, 0
+			}
+		}
+		// A value ended at b[i]: close containers, or go on to the next
+		// element or member.
+		for {
+			if pending && len(stack) == 1 {
+				tv, pending = b[start:i], false
+				n++
+			}
+			i = skipSpace(b, i)
+			if len(stack) == 0 {
+				if i != len(b) {
+					return false, false, nil, 0
+				}
+				return true, object, tv, n
+			}
+			if i >= len(b) {
+				return false, false, nil, 0
+			}
+			top := stack[len(stack)-1]
+			if b[i] == top+2 {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return false, false, nil, 0
+			}
+			i = skipSpace(b, i+1)
+			if top == '{' {
+				var isKey, mok bool
+				if i, isKey, mok = scanMember(b, i, key, len(stack) == 1); !mok {
+					return false, false, nil, 0
+				}
+				if isKey {
+					pending, start = true, skipSpace(b, i)
+				}
+			}
+			break
+		}
+	}
+}
+
+// maxDepth is encoding/json's limit of nested arrays and objects.
+const maxDepth = 10000
+
+// scanMember reads `"name" :` at b[i] and returns the index after the colon
+// and, when top is set, whether the name is key.
+func scanMember(b []byte, i int, key string, top bool) (next int, isKey, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false, false
+	}
+	end := scanString(b, i)
+	if end < 0 {
+		return 0, false, false
+	}
+	if top {
+		isKey = keyEquals(b[i:end], key)
+	}
+	j := skipSpace(b, end)
+	if j >= len(b) || b[j] != ':' {
+		return 0, false, false
+	}
+	return j + 1, isKey, true
+}
+
+// strPlain marks the bytes a JSON string holds as they are: everything but
+// the quote, the backslash and control characters.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// scanString returns the index after the string starting at b[i] == '"', or
+// -1 if it is not a valid JSON string.
+func scanString(b []byte, i int) int {
+	i++
+	for {
+		for i < len(b) && strPlain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			if i+1 >= len(b) {
+				return -1
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return -1
+				}
+				i += 6
+			default:
+				return -1
+			}
+		default: // a control character
+			return -1
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func scanLiteral(b []byte, i int, lit string) int {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
+}
+
+// scanNumber returns the index after the number at b[i], or -1:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func scanNumber(b []byte, i int) int {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		i++
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	return i
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -1,0 +1,73 @@
+package hits
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hitexport/hitexport/gen"
+)
+
+// reference is what Decode did before scanJSON: encoding/json.Valid, then a
+// walk over the top-level members.
+func reference(b []byte, key string) (ok, object bool, tv []byte, n int) {
+	if !json.Valid(b) {
+		return false, false, nil, 0
+	}
+	body := bytes.TrimSpace(b)
+	if len(body) == 0 || body[0] != '{' {
+		return true, false, nil, 0
+	}
+	tv, n = topLevelValue(body, key)
+	return true, true, tv, n
+}
+
+func checkScan(t *testing.T, b []byte) {
+	t.Helper()
+	ok, obj, tv, n := scanJSON(b, "time")
+	rok, robj, rtv, rn := reference(b, "time")
+	if ok != rok || obj != robj || (ok && obj && (n != rn || !bytes.Equal(tv, rtv))) {
+		t.Fatalf("scanJSON(%q) = %v %v %q %d; encoding/json and topLevelValue say %v %v %q %d", b, ok, obj, tv, n, rok, robj, rtv, rn)
+	}
+}
+
+var scanCases = []string{
+	``, ` `, `{}`, `[]`, `{ }`, `[ ]`, `{"time":"1"}`, ` {"time" : 1 } `, `{"time":1,"time":2}`, `{"a":{"time":1}}`,
+	`[{"time":1}]`, `{"time":{"x":[1,2,{"time":3}]},"y":null}`, `{"t\u0069me":"5"}`, `{"time":}`, `{"time":1,}`,
+	`{,"time":1}`, `{"time" 1}`, `{"time":1 "a":2}`, `{"a":[1,2,]}`, `{"a":[,1]}`, `[1,2`, `{"a":1`, `{"a":1}}`,
+	`{"a":1}x`, `"str"`, `"bad \x escape"`, `"\u12"`, `"\u12g4"`, `"\uABCD"`, "\"ctl \x01\"", "\"tab \t\"", `"\/\b\f\n\r\t\"\\"`,
+	`0`, `-0`, `01`, `-`, `1.`, `.5`, `1.5`, `1e5`, `1E+5`, `1e-5`, `1e`, `1e+`, `-01`, `1.5e3.2`, `2.`, `-1.0e-10`,
+	`true`, `false`, `null`, `tru`, `truex`, `nul`, `NULL`, `True`, `[true,false,null]`, `{"a":true}`, "{\n\"time\":\"1\"\r\n}",
+	"\t[1]\n", `{"a" : "b" , "time" : "1687241470" }`, `{"":1}`, `{"time":"1","time":"1"}`, `{"tim":1,"timee":2}`,
+	"\xff", `{"a":"` + "\xff\xfe" + `"}`, `[[[[[[]]]]]]`, `{"a":[{"b":[{"c":{}}]}]}`, `[1 2]`, `{"a":1 , }`, `+1`, `1_000`,
+}
+
+func TestScanJSONMatchesEncodingJSON(t *testing.T) {
+	for _, c := range scanCases {
+		checkScan(t, []byte(c))
+	}
+	checkScan(t, Sample)
+	for _, r := range gen.Generate(gen.Options{Seed: 3, Count: 3000, Start: time.Unix(1_700_000_000, 0), Span: time.Hour, BadFraction: 0.2}) {
+		checkScan(t, r.Value)
+	}
+	// Nesting at encoding/json's limit and one past it.
+	for _, d := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
+		checkScan(t, []byte(strings.Repeat("[", d)+strings.Repeat("]", d)))
+		checkScan(t, []byte(`{"time":1,"a":`+strings.Repeat("[", d-1)+strings.Repeat("]", d-1)+`}`))
+	}
+}
+
+// FuzzScanJSON: scanJSON agrees with encoding/json.Valid and topLevelValue on
+// any input.
+func FuzzScanJSON(f *testing.F) {
+	for _, c := range scanCases {
+		f.Add([]byte(c))
+	}
+	f.Add(Sample)
+	for _, r := range gen.Generate(gen.Options{Seed: 4, Count: 50, Start: time.Unix(1_700_000_000, 0), Span: time.Hour, BadFraction: 0.3}) {
+		f.Add(r.Value)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkScan(t, b) })
+}
