@@ -46,7 +46,7 @@ func Check(ctx context.Context, cfg *config.Config, out func(CheckResult)) bool 
 		report("kafka", err, "")
 		return false
 	}
-	if !report("kafka", checkKafka(ctx, cfg, ko.Transport), fmt.Sprintf("brokers %v reachable, topic %q present", cfg.KafkaBrokers, cfg.KafkaTopic)) {
+	if !report("kafka", KafkaHint(checkKafka(ctx, cfg, ko.Transport)), fmt.Sprintf("brokers %v reachable, topic %q present", cfg.KafkaBrokers, cfg.KafkaTopic)) {
 		return false
 	}
 	bucket, err := Bucket(cfg)
