@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -134,6 +135,8 @@ func KafkaHint(err error) error {
 		return fmt.Errorf("%w (TLS: the broker's certificate is not signed by a CA in %sKAFKA_CA_FILE, or by a system CA when it is unset)", err, config.Prefix)
 	case errors.As(err, &hne), errors.As(err, &cie):
 		return fmt.Errorf("%w (TLS: the broker's certificate does not fit its address; check %sKAFKA_BROKERS and the certificate's names)", err, config.Prefix)
+	case strings.Contains(msg, "tls: bad certificate"), strings.Contains(msg, "certificate required"), strings.Contains(msg, "tls: unknown certificate"):
+		return fmt.Errorf("%w (TLS: the broker refused the client certificate; check %sKAFKA_TLS_CERT_FILE and %sKAFKA_TLS_KEY_FILE)", err, config.Prefix, config.Prefix)
 	case errors.As(err, &rhe), strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return fmt.Errorf("%w (TLS: the listener does not speak TLS; unset %sKAFKA_TLS or use the broker's SSL/SASL_SSL port)", err, config.Prefix)
 	case errors.Is(err, kafka.SASLAuthenticationFailed), strings.Contains(msg, "SASL Authentication Failed"):
@@ -142,6 +145,8 @@ func KafkaHint(err error) error {
 		return fmt.Errorf("%w (SASL: the listener does not enable %sKAFKA_SASL_MECHANISM)", err, config.Prefix)
 	case errors.Is(err, kafka.IllegalSASLState):
 		return fmt.Errorf("%w (SASL: the listener may not expect SASL; check the port and %sKAFKA_SASL_MECHANISM)", err, config.Prefix)
+	case errors.Is(err, io.EOF), strings.HasSuffix(msg, ": EOF"):
+		return fmt.Errorf("%w (the broker closed the connection: check that %sKAFKA_TLS and %sKAFKA_SASL_MECHANISM match the listener at %sKAFKA_BROKERS)", err, config.Prefix, config.Prefix, config.Prefix)
 	}
 	return err
 }
