@@ -15,6 +15,15 @@
 #   KAFKA_HEAP_OPTS        JVM heap flags (default "-Xms256m -Xmx1g")
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker to be ready (default 120)
 #   LOCAL_DIR              root of all local state (default <repo>/.local)
+# Optional TLS/SASL listeners (off unless set; the PLAINTEXT listener always stays, tools use it):
+#   KAFKA_SSL_PORT         adds an SSL listener on 127.0.0.1 (certificates from scripts/tls.sh)
+#   KAFKA_SSL_CLIENT_AUTH  none|requested|required: client certificates on the SSL listener (default none)
+#   KAFKA_SASL_PORT        adds a SASL listener on 127.0.0.1 with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
+#   KAFKA_SASL_PROTOCOL    SASL_SSL (default) or SASL_PLAINTEXT
+#   KAFKA_SCRAM_USERS      name:password[,name:password...] SCRAM-SHA-256/512 users, created when the
+#                          storage is formatted (a fresh KAFKA_DIR); later: kafka-configs --alter --add-config
+#   KAFKA_PLAIN_USERS      name:password[,...] PLAIN users (JAAS of the SASL listener, in server.properties)
+#   KAFKA_TLS_DIR          the PEM files of scripts/tls.sh (default <repo>/.local/tls; generated when missing)
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,6 +37,23 @@ KAFKA_LIBS="${KAFKA_LIBS:-$LOCAL_DIR/kafka/libs}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+KAFKA_SSL_PORT="${KAFKA_SSL_PORT:-}"
+KAFKA_SSL_CLIENT_AUTH="${KAFKA_SSL_CLIENT_AUTH:-none}"
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-}"
+KAFKA_SASL_PROTOCOL="${KAFKA_SASL_PROTOCOL:-SASL_SSL}"
+KAFKA_SCRAM_USERS="${KAFKA_SCRAM_USERS:-}"
+KAFKA_PLAIN_USERS="${KAFKA_PLAIN_USERS:-}"
+KAFKA_TLS_DIR="${KAFKA_TLS_DIR:-$LOCAL_DIR/tls}"
+for v in KAFKA_SSL_PORT KAFKA_SASL_PORT; do
+  [[ -z "${!v}" || "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a port number, got '${!v}'"
+done
+[[ "$KAFKA_SSL_CLIENT_AUTH" =~ ^(none|requested|required)$ ]] || die "KAFKA_SSL_CLIENT_AUTH must be none, requested or required"
+[[ "$KAFKA_SASL_PROTOCOL" =~ ^(SASL_SSL|SASL_PLAINTEXT)$ ]] || die "KAFKA_SASL_PROTOCOL must be SASL_SSL or SASL_PLAINTEXT"
+for v in KAFKA_SCRAM_USERS KAFKA_PLAIN_USERS; do
+  # name:password pairs; restricted characters keep them safe in JAAS and in --add-scram.
+  [[ -z "${!v}" || "${!v}" =~ ^[A-Za-z0-9._-]+:[A-Za-z0-9._~+-]+(,[A-Za-z0-9._-]+:[A-Za-z0-9._~+-]+)*$ ]] ||
+    die "$v must be name:password[,name:password...] (letters, digits and ._~+- only)"
+done
 
 POM="$REPO_ROOT/deploy/local/kafka-pom.xml"
 SERVER_TEMPLATE="$REPO_ROOT/deploy/local/kafka-server.properties"
@@ -117,7 +143,56 @@ write_config() {
     -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
     -e "s|@KAFKA_DATA_DIR@|$DATA_DIR|g" \
     "$SERVER_TEMPLATE" >"$SERVER_PROPS.tmp"
+  add_secure_listeners "$SERVER_PROPS.tmp"
+  chmod 600 "$SERVER_PROPS.tmp"
   mv "$SERVER_PROPS.tmp" "$SERVER_PROPS"
+}
+
+# needs_tls: a listener uses the certificates of scripts/tls.sh.
+needs_tls() { [[ -n "$KAFKA_SSL_PORT" || (-n "$KAFKA_SASL_PORT" && "$KAFKA_SASL_PROTOCOL" == SASL_SSL) ]]; }
+
+# add_secure_listeners FILE: with KAFKA_SSL_PORT / KAFKA_SASL_PORT, add the SSL and SASL listeners to the
+# listeners, advertised listeners and protocol map of FILE, and their settings. Without them: no change.
+add_secure_listeners() {
+  local f="$1" extra="" map=""
+  [[ -n "$KAFKA_SSL_PORT" || -n "$KAFKA_SASL_PORT" ]] || return 0
+  if [[ -n "$KAFKA_SSL_PORT" ]]; then
+    extra+=",SSL://127.0.0.1:$KAFKA_SSL_PORT"
+    map+=",SSL:SSL"
+  fi
+  if [[ -n "$KAFKA_SASL_PORT" ]]; then
+    extra+=",$KAFKA_SASL_PROTOCOL://127.0.0.1:$KAFKA_SASL_PORT"
+    map+=",$KAFKA_SASL_PROTOCOL:$KAFKA_SASL_PROTOCOL"
+  fi
+  sed -i -e "s|^listeners=.*|&$extra|" -e "s|^advertised.listeners=.*|&$extra|" \
+    -e "s|^listener.security.protocol.map=.*|&$map|" "$f"
+  {
+    echo
+    echo "# ---- added by scripts/kafka.sh: TLS/SASL listeners ----"
+    if needs_tls; then
+      TLS_DIR="$KAFKA_TLS_DIR" "$SCRIPTS_DIR/tls.sh" generate
+      echo "ssl.keystore.type=PEM"
+      echo "ssl.keystore.location=$KAFKA_TLS_DIR/server-bundle.pem"
+      echo "ssl.truststore.type=PEM"
+      echo "ssl.truststore.location=$KAFKA_TLS_DIR/ca.pem"
+      echo "ssl.client.auth=none"
+    fi
+    if [[ -n "$KAFKA_SSL_PORT" ]]; then
+      echo "listener.name.ssl.ssl.client.auth=$KAFKA_SSL_CLIENT_AUTH"
+    fi
+    if [[ -n "$KAFKA_SASL_PORT" ]]; then
+      local ln pair jaas=""
+      ln="$(tr '[:upper:]' '[:lower:]' <<<"$KAFKA_SASL_PROTOCOL")"
+      echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+      echo "listener.name.$ln.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+      for pair in ${KAFKA_PLAIN_USERS//,/ }; do
+        jaas+=" user_${pair%%:*}=\"${pair#*:}\""
+      done
+      echo "listener.name.$ln.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$jaas;"
+      echo "listener.name.$ln.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+      echo "listener.name.$ln.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    fi
+  } >>"$f"
 }
 
 format_storage() {
@@ -133,8 +208,12 @@ format_storage() {
     echo "$cid" >"$CLUSTER_ID_FILE"
   fi
   log "kafka: formatting KRaft storage in $DATA_DIR (cluster id $cid)"
-  local out
-  if ! out="$(run_tool kafka.tools.StorageTool format --ignore-formatted -t "$cid" -c "$SERVER_PROPS" 2>&1)"; then
+  local out pair scram=()
+  for pair in ${KAFKA_SCRAM_USERS//,/ }; do
+    scram+=(--add-scram "SCRAM-SHA-256=[name=${pair%%:*},password=${pair#*:}]"
+      --add-scram "SCRAM-SHA-512=[name=${pair%%:*},password=${pair#*:}]")
+  done
+  if ! out="$(run_tool kafka.tools.StorageTool format --ignore-formatted -t "$cid" -c "$SERVER_PROPS" "${scram[@]}" 2>&1)"; then
     printf '%s\n' "$out" >&2
     die "kafka: storage format failed"
   fi
@@ -147,7 +226,10 @@ broker_ready() {
 
 status_line() {
   if pid_alive "$PIDFILE" "$PID_PATTERN"; then
-    echo "kafka: running, pid $(cat "$PIDFILE"), bootstrap $KAFKA_BOOTSTRAP, controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, data $DATA_DIR, log $LOGS_DIR/server.log"
+    local sec=""
+    [[ -n "$KAFKA_SSL_PORT" ]] && sec+=", SSL 127.0.0.1:$KAFKA_SSL_PORT (client auth $KAFKA_SSL_CLIENT_AUTH)"
+    [[ -n "$KAFKA_SASL_PORT" ]] && sec+=", $KAFKA_SASL_PROTOCOL 127.0.0.1:$KAFKA_SASL_PORT"
+    echo "kafka: running, pid $(cat "$PIDFILE"), bootstrap $KAFKA_BOOTSTRAP$sec, controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, data $DATA_DIR, log $LOGS_DIR/server.log"
     return 0
   fi
   if port_open "$KAFKA_PORT"; then
@@ -170,7 +252,7 @@ do_start() {
   fi
   rm -f "$PIDFILE"
   local p owner
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SSL_PORT $KAFKA_SASL_PORT; do
     if port_open "$p"; then
       owner="$(port_owner "$p")"
       if [[ "$p" == "$KAFKA_PORT" && "$owner" == *kafka.Kafka* ]] && broker_ready; then

@@ -15,6 +15,8 @@
 #   S3_VERBOSE           1 = log every request to the log file (default 0: quiet)
 #   S3_START_TIMEOUT     seconds to wait for the server to answer HTTP (default 60)
 #   VERSITYGW_VERSION    module version to install (default v1.8.0)
+#   S3_TLS_CERT          optional: serve HTTPS with this PEM certificate (e.g. server.pem of scripts/tls.sh) …
+#   S3_TLS_KEY           … and this PEM key; both or neither (default: plain HTTP)
 #   LOCAL_DIR            root of all local state (default <repo>/.local)
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -37,6 +39,11 @@ VGW_STAMP="$BIN_DIR/.versitygw.version"
 PIDFILE="$S3_DIR/versitygw.pid"
 LOGFILE="$S3_DIR/versitygw.log"
 S3_ENDPOINT="127.0.0.1:$S3_PORT"
+S3_TLS_CERT="${S3_TLS_CERT:-}"
+S3_TLS_KEY="${S3_TLS_KEY:-}"
+[[ -n "$S3_TLS_CERT" && -n "$S3_TLS_KEY" || -z "$S3_TLS_CERT$S3_TLS_KEY" ]] || die "S3_TLS_CERT and S3_TLS_KEY go together"
+S3_SCHEME=http
+[[ -z "$S3_TLS_CERT" ]] || S3_SCHEME=https
 # Text that identifies our server process in /proc/PID/cmdline.
 PID_PATTERN="posix $S3_DATA_DIR"
 
@@ -65,15 +72,16 @@ cmd_install() {
 
 # http_answers: the server returns any HTTP response on / (anonymous requests get 403 AccessDenied).
 http_answers() {
-  local url="http://$S3_ENDPOINT/" code
+  local url="$S3_SCHEME://$S3_ENDPOINT/" code
   if command -v curl >/dev/null 2>&1; then
-    code="$(curl -s -o /dev/null -m 3 -w '%{http_code}' "$url" 2>/dev/null || true)"
+    # -k: a liveness probe only (the HTTPS certificate may come from the test CA of scripts/tls.sh).
+    code="$(curl -k -s -o /dev/null -m 3 -w '%{http_code}' "$url" 2>/dev/null || true)"
     [[ "$code" =~ ^[1-5][0-9][0-9]$ ]]
   elif command -v python3 >/dev/null 2>&1; then
     python3 - "$url" <<'EOF' >/dev/null 2>&1
-import sys, urllib.request, urllib.error
+import ssl, sys, urllib.request, urllib.error
 try:
-    urllib.request.urlopen(sys.argv[1], timeout=3)
+    urllib.request.urlopen(sys.argv[1], timeout=3, context=ssl._create_unverified_context())
 except urllib.error.HTTPError:
     pass
 EOF
@@ -84,7 +92,7 @@ EOF
 
 status_line() {
   if pid_alive "$PIDFILE" "$PID_PATTERN"; then
-    echo "s3: running, pid $(cat "$PIDFILE"), endpoint http://$S3_ENDPOINT (access key $S3_ACCESS_KEY), data $S3_DATA_DIR, log $LOGFILE"
+    echo "s3: running, pid $(cat "$PIDFILE"), endpoint $S3_SCHEME://$S3_ENDPOINT (access key $S3_ACCESS_KEY), data $S3_DATA_DIR, log $LOGFILE"
     return 0
   fi
   if port_open "$S3_PORT"; then
@@ -114,7 +122,8 @@ do_start() {
   mkdir -p "$S3_DATA_DIR" "$S3_DIR"
   local args=(--port "$S3_ENDPOINT")
   [[ "$S3_VERBOSE" == 1 ]] || args+=(--quiet)
-  log "s3: starting versitygw on http://$S3_ENDPOINT (data $S3_DATA_DIR)"
+  [[ -z "$S3_TLS_CERT" ]] || args+=(--cert "$S3_TLS_CERT" --key "$S3_TLS_KEY")
+  log "s3: starting versitygw on $S3_SCHEME://$S3_ENDPOINT (data $S3_DATA_DIR)"
   echo "==== $(date -u +%FT%TZ) starting versitygw ${args[*]} posix $S3_DATA_DIR ====" >>"$LOGFILE"
   # setsid: detach from the caller's process group so the server outlives the calling script;
   # the inner bash writes its own pid, then execs versitygw (same pid).
@@ -139,7 +148,7 @@ wait_ready() {
     fi
     if ((SECONDS >= deadline)); then
       show_log_tail "$LOGFILE" 30
-      die "s3: versitygw did not answer HTTP on http://$S3_ENDPOINT within ${S3_START_TIMEOUT}s"
+      die "s3: versitygw did not answer HTTP on $S3_SCHEME://$S3_ENDPOINT within ${S3_START_TIMEOUT}s"
     fi
     sleep 0.2
   done
