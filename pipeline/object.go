@@ -123,7 +123,10 @@ func (o *object) finish() error {
 	if err := o.rw.Close(); err != nil {
 		return err
 	}
-	return o.comp.Close()
+	if err := o.comp.Close(); err != nil {
+		return err
+	}
+	return o.spool.Flush()
 }
 
 // discard releases the spool without uploading.

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -25,8 +26,12 @@ type Spool struct {
 
 	mem  bytes.Buffer
 	file *os.File
+	fbuf *bufio.Writer // buffers writes to file: one write(2) per spoolFileBuffer, not per record
 	size int64
 }
+
+// spoolFileBuffer is the write buffer of a spool that spilled to a file.
+const spoolFileBuffer = 64 << 10
 
 // NewSpool returns an empty spool that keeps up to memLimit bytes in memory
 // and spills to a file in dir (the system's temp dir when empty).
@@ -45,7 +50,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 		}
 	}
 	if s.file != nil {
-		n, err := s.file.Write(p)
+		n, err := s.fbuf.Write(p)
 		s.size += int64(n)
 		s.stats.Disk.Add(int64(n))
 		if err != nil {
@@ -76,6 +81,20 @@ func (s *Spool) spill() error {
 	s.stats.Disk.Add(int64(n))
 	s.mem = bytes.Buffer{}
 	s.file = f
+	s.fbuf = bufio.NewWriterSize(f, spoolFileBuffer)
+	return nil
+}
+
+// Flush writes buffered bytes to the spool file (a no-op in memory). Reader
+// flushes too; Flush reports a write error where it can still stop the
+// object.
+func (s *Spool) Flush() error {
+	if s.fbuf == nil {
+		return nil
+	}
+	if err := s.fbuf.Flush(); err != nil {
+		return fmt.Errorf("spool file: %w", err)
+	}
 	return nil
 }
 
@@ -89,6 +108,9 @@ func (s *Spool) OnDisk() bool { return s.file != nil }
 // a retry and reads from the start each time.
 func (s *Spool) Reader() io.ReadSeeker {
 	if s.file != nil {
+		if err := s.Flush(); err != nil {
+			return errReader{err}
+		}
 		return io.NewSectionReader(s.file, 0, s.size)
 	}
 	return bytes.NewReader(s.mem.Bytes())
@@ -99,10 +121,16 @@ func (s *Spool) Close() error {
 	if s.file != nil {
 		s.stats.Disk.Add(-s.size)
 		err := s.file.Close()
-		s.file = nil
+		s.file, s.fbuf = nil, nil
 		return err
 	}
 	s.stats.Memory.Add(-int64(s.mem.Len()))
 	s.mem = bytes.Buffer{}
 	return nil
 }
+
+// errReader fails every read with the error that kept the spool from its file.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error)       { return 0, e.err }
+func (e errReader) Seek(int64, int) (int64, error) { return 0, nil }
