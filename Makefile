@@ -28,7 +28,7 @@ test-unit:
 	$(GO) test -count=1 -timeout 10m ./...
 
 test-integration: services
-	$(GO) test -count=1 -timeout 20m -tags integration -run 'TestExport|TestCheck|TestHostile|TestSecrets|TestOps' -v ./itest/ 2>&1 | scripts/gotest-summary.sh
+	$(GO) test -count=1 -timeout 20m -tags integration -run 'TestExport|TestCheck|TestHostile|TestSecrets|TestOps|TestTLS' -v ./itest/ 2>&1 | scripts/gotest-summary.sh
 
 test-faults: services
 	FAULT_SIZE=$(FAULT_SIZE) $(GO) test -count=1 -timeout 30m -tags integration -run 'TestFault' -v ./itest/ 2>&1 | scripts/gotest-summary.sh
