@@ -33,6 +33,7 @@ func KafkaOptions(cfg *config.Config) (pipeline.KafkaOptions, error) {
 	ko := pipeline.KafkaOptions{
 		Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup,
 		MinBytes: cfg.KafkaMinBytes, MaxBytes: cfg.KafkaMaxBytes, MaxWait: cfg.KafkaMaxWait, Buffer: cfg.FetchBuffer,
+		SessionTimeout: cfg.KafkaSessionTimeout,
 	}
 	tlsCfg, mech, err := kafkaSecurity(cfg)
 	if err != nil {
