@@ -27,10 +27,7 @@ type KafkaOptions struct {
 	// fetching pauses (backpressure).
 	Buffer int
 	// SessionTimeout: the group drops a member that has not heartbeated for
-	// this long and moves its partitions (zero: 30s). It is also the
-	// rebalance timeout: with Kafka 4.1 a rebalance waits that long for a
-	// member that died (measured: a SIGKILLed member's partitions moved
-	// after the rebalance timeout, not after the session timeout).
+	// this long and moves its partitions (zero: 30s).
 	SessionTimeout time.Duration
 }
 
@@ -85,7 +82,7 @@ func (g *Group) Run(stop <-chan struct{}) error {
 		StartOffset:           kafka.FirstOffset,
 		HeartbeatInterval:     heartbeat,
 		SessionTimeout:        session,
-		RebalanceTimeout:      session,
+		RebalanceTimeout:      30 * time.Second,
 		JoinGroupBackoff:      2 * time.Second,
 		WatchPartitionChanges: true,
 		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { g.Log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
