@@ -353,6 +353,14 @@ func policyEnv(t *testing.T, g *gateway, partitions int) *env {
 	return e
 }
 
+// with returns a copy of e that reports to t (a subtest's): Fatal must be
+// called from the goroutine of the test it stops.
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 // s3Env points the exporter at the gateway with the given keys.
 func s3Env(g *gateway, bucket, access, secret string, more ...string) map[string]string {
 	m := map[string]string{
@@ -471,16 +479,18 @@ func probeActions(t *testing.T, g *gateway, bucket, access, secret string) {
 }
 
 // policyCases are the checks with one action removed that both tests run.
-func policyCases(t *testing.T, e *env, g *gateway, access, secret string, apply func(drop ...string)) {
+func policyCases(t *testing.T, e *env, g *gateway, access, secret string, apply func(t *testing.T, drop ...string)) {
 	bucket := e.bucket.Name()
 	s3 := s3Env(g, bucket, access, secret)
 
 	t.Run("without-PutObject", func(t *testing.T) {
-		apply("s3:PutObject")
+		e := e.with(t)
+		apply(t, "s3:PutObject")
 		e.wantCheck(s3, 1, "ok   s3 ", fmt.Sprintf("FAIL s3-write cannot write to bucket %q (needs s3:PutObject)", bucket), "AccessDenied")
 	})
 	t.Run("without-GetObject", func(t *testing.T) {
-		apply("s3:GetObject")
+		e := e.with(t)
+		apply(t, "s3:GetObject")
 		e.wantCheck(s3, 1, "FAIL s3-write", "cannot read it back (needs s3:GetObject", "AccessDenied")
 		// run needs it too: the uploader reads the key's metadata (HEAD)
 		// before every conditional write, to fence zombie writers.
@@ -497,21 +507,25 @@ func policyCases(t *testing.T, e *env, g *gateway, access, secret string, apply 
 		}
 	})
 	t.Run("without-ListBucket", func(t *testing.T) {
-		apply("s3:ListBucket")
+		e := e.with(t)
+		apply(t, "s3:ListBucket")
 		e.wantCheck(s3, 1, "ok   kafka", fmt.Sprintf("FAIL s3       bucket %q: access denied: the keys lack s3:ListBucket", bucket), "AccessDenied")
 	})
 	t.Run("without-DeleteObject", func(t *testing.T) {
+		e := e.with(t)
 		// check cleans up its test object only when it may; the exporter
 		// never deletes.
-		apply("s3:DeleteObject")
+		apply(t, "s3:DeleteObject")
 		e.wantCheck(s3, 0, "ok   s3-write", "(left in place: delete not permitted)")
 	})
 	t.Run("missing-bucket", func(t *testing.T) {
-		apply()
+		e := e.with(t)
+		apply(t)
 		e.wantCheck(s3Env(g, bucket+"-absent", access, secret), 1, "FAIL s3")
 	})
 	t.Run("wrong-secret", func(t *testing.T) {
-		apply()
+		e := e.with(t)
+		apply(t)
 		wrong := s3Env(g, bucket, access, "wrong-"+randomHex(t, 8))
 		// A HEAD answer has no body: S3 says 403 without the reason, so check
 		// cannot tell a wrong secret from a missing permission here.
@@ -532,7 +546,7 @@ func TestCheckPolicyBucket(t *testing.T) {
 	e := policyEnv(t, g, 2)
 	bucket := e.bucket.Name()
 	rootCore := minio.Core{Client: g.client(t, g.root, g.rootSecret)}
-	apply := func(drop ...string) {
+	apply := func(t *testing.T, drop ...string) {
 		t.Helper()
 		doc := policyDoc(t, "bucket-policy.json", bucket, access, drop...)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -546,8 +560,9 @@ func TestCheckPolicyBucket(t *testing.T) {
 	// Without the policy the user has no access at all: the test's premise.
 	e.wantCheck(s3, 1, "FAIL s3", "AccessDenied")
 
-	apply()
+	apply(t)
 	t.Run("policy", func(t *testing.T) {
+		e := e.with(t)
 		e.wantCheck(s3, 0, "ok   s3 ", "ok   s3-write", "(deleted)")
 		e.exportAndVerify(s3, 21, 1500)
 		probeActions(t, g, bucket, access, secret)
@@ -569,12 +584,13 @@ func TestCheckPolicyIdentity(t *testing.T) {
 	// A user without a policy has no access: the test's premise.
 	e.wantCheck(s3, 1, "FAIL s3", "AccessDenied")
 
-	apply := func(drop ...string) {
+	apply := func(t *testing.T, drop ...string) {
 		t.Helper()
 		g.putUserPolicy(t, user, policyDoc(t, "hitexport-policy.json", bucket, "", drop...))
 	}
-	apply()
+	apply(t)
 	t.Run("policy", func(t *testing.T) {
+		e := e.with(t)
 		e.wantCheck(s3, 0, "ok   s3 ", "ok   s3-write", "(deleted)")
 		e.exportAndVerify(s3, 22, 1500)
 		probeActions(t, g, bucket, access, secret)
