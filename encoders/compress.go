@@ -55,11 +55,14 @@ func (c Compression) ContentEncoding() string {
 
 // NewWriter wraps w so that what is written to the result is compressed into
 // w. Close flushes the compressor; it does not close w. The encoders are set up
-// for bounded memory: one goroutine, a window of at most 1 MiB for zstd.
+// for bounded memory: one goroutine, a window of 256 KiB for zstd.
 //
 // zstd runs at SpeedFastest: on realistic hits it costs about 35% less CPU
-// than SpeedDefault for objects about 1% larger, and its encoder holds about
-// 1 MiB less (see docs/performance.md, BenchmarkZstdSettings in bench/).
+// than SpeedDefault for objects about 1% larger. Its window is 256 KiB: on
+// hits (short lines whose repeats are near) it compresses as well as 1 MiB,
+// and the history an open object keeps is 384 KiB instead of 1.1 MiB — it
+// adds up with many objects open (late batches). See docs/performance.md and
+// BenchmarkZstdSettings in bench/.
 func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	switch c {
 	case None, "":
@@ -69,7 +72,7 @@ func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	case Zstd:
 		return zstd.NewWriter(w,
 			zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(1<<20),
+			zstd.WithWindowSize(256<<10),
 			zstd.WithEncoderLevel(zstd.SpeedFastest),
 			zstd.WithLowerEncoderMem(true))
 	}
