@@ -82,6 +82,9 @@ func BenchmarkZstdSettings(b *testing.B) {
 		{"default-8MiB", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(8 << 20)}},
 		{"fastest-1MiB-lowmem", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(1 << 20), zstd.WithLowerEncoderMem(true)}},
 		{"fastest-1MiB", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(1 << 20)}},
+		{"fastest-512KiB-lowmem", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(512 << 10), zstd.WithLowerEncoderMem(true)}},
+		{"fastest-256KiB-lowmem", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(256 << 10), zstd.WithLowerEncoderMem(true)}},
+		{"fastest-128KiB-lowmem", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(128 << 10), zstd.WithLowerEncoderMem(true)}},
 		{"better-1MiB", []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithWindowSize(1 << 20)}},
 	}
 	for _, tc := range cases {

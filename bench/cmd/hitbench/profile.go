@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -50,6 +51,30 @@ func cmdProfile(e *Env, args []string) error {
 	defer f.Close()
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
+	}
+	// A heap profile at the highest heap seen (BENCH_HEAP_PROFILE=FILE).
+	heapDone := make(chan struct{})
+	defer close(heapDone)
+	if hp := os.Getenv("BENCH_HEAP_PROFILE"); hp != "" {
+		go func() {
+			var peak uint64
+			for {
+				select {
+				case <-heapDone:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak {
+					peak = ms.HeapInuse
+					if hf, err := os.Create(hp); err == nil {
+						_ = pprof.Lookup("heap").WriteTo(hf, 0)
+						hf.Close()
+					}
+				}
+			}
+		}()
 	}
 	stop := make(chan struct{})
 	done := make(chan error, 1)
