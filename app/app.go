@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/encoders"
@@ -99,6 +100,8 @@ func Build(cfg *config.Config, log *slog.Logger) (*Parts, error) {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
+	// Process and Go runtime metrics (RSS, heap, GC) beside the exporter's own.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	spool := &pipeline.SpoolStats{}
 	m := pipeline.NewMetrics(reg, spool)
 	health := pipeline.NewHealth(cfg.FailureWindow, cfg.FailureThreshold, len(cfg.Retry[0]), nil)
