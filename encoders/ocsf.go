@@ -1,7 +1,7 @@
 package encoders
 
 // OCSF output: every hit becomes one OCSF 1.8.0 HTTP Activity event (class_uid
-// 4002, category_uid 4) with the security_control profile. docs/ocsf.md holds
+// 4002, category_uid 4) with the security_control profile. README.md (section OCSF) holds
 // the mapping table and the rules for severity and block_status; keep it in
 // step with this file, and bump ocsfVersion whenever the bytes written for the
 // same input change (the golden files under testdata/ocsf/ tell).

@@ -220,7 +220,7 @@ func TestOCSFGolden(t *testing.T) {
 		ocsfCheckGolden(t, name+".ocsf.ndjson", ocsfEncode(t, "ocsf", recs))
 		ocsfCheckGolden(t, name+".ocsf.json", ocsfEncode(t, "ocsf-json", recs))
 	}
-	// The pretty-printed example of docs/ocsf.md: the seed's first sample hit.
+	// The pretty-printed example of README.md (OCSF section): the seed's first sample hit.
 	recs := ocsfReadHits(t, ocsfTestdata(t, "hits.ndjson"))
 	ev := ocsfEncode(t, "ocsf", recs[:1])
 	var pretty bytes.Buffer
@@ -706,22 +706,19 @@ func FuzzOCSF(f *testing.F) {
 	})
 }
 
-// docs/ocsf.md shows the seed's first hit as an event: it must be the golden
-// one. (When the page has been merged elsewhere and removed, there is nothing
-// to compare.)
+// README.md's OCSF section shows the seed's first hit as an event: it must be
+// the golden one.
 func TestOCSFDocExample(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join(ocsfRepoRoot(t), "docs", "ocsf.md"))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Log("docs/ocsf.md not present")
-		return
-	} else if err != nil {
+	doc, err := os.ReadFile(filepath.Join(ocsfRepoRoot(t), "README.md"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(doc), "## Example")
+	_, section, ok0 := strings.Cut(string(doc), "\n## OCSF\n")
+	_, after, ok := strings.Cut(section, "### Example")
 	_, block, ok2 := strings.Cut(after, "```json\n")
 	block, _, ok3 := strings.Cut(block, "```")
-	if !ok || !ok2 || !ok3 {
-		t.Fatal("docs/ocsf.md: no json block under ## Example")
+	if !ok0 || !ok || !ok2 || !ok3 {
+		t.Fatal("README.md: no json block under ## OCSF / ### Example")
 	}
 	golden, err := os.ReadFile(ocsfTestdata(t, "seed_example.ocsf.json"))
 	if err != nil {
@@ -729,6 +726,6 @@ func TestOCSFDocExample(t *testing.T) {
 	}
 	var a, b bytes.Buffer
 	if json.Compact(&a, []byte(block)) != nil || json.Compact(&b, golden) != nil || !bytes.Equal(a.Bytes(), b.Bytes()) {
-		t.Error("the example in docs/ocsf.md differs from testdata/ocsf/seed_example.ocsf.json: copy it over")
+		t.Error("the example in README.md differs from testdata/ocsf/seed_example.ocsf.json: copy it over")
 	}
 }
