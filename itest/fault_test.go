@@ -1,0 +1,165 @@
+//go:build integration
+
+package itest
+
+// The fault suite (make test-faults; FAULT_SIZE=small|large): every scenario
+// runs against the real Kafka broker and the real S3 server, keeps producing
+// hits while the fault happens, and ends with the invariant checker: every
+// valid hit exactly once in the object of its window, every malformed record
+// in a rejected object with its reason, committed offsets at the end offsets.
+// README's guarantee promises exactly once in the bucket for each of these
+// cases, so zero duplicates is asserted too.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hitexport/hitexport/verify"
+)
+
+// TestFaultKill kills the exporter with SIGKILL over and over while hits keep
+// arriving, restarting it each time. The kills are aimed with the S3 proxy:
+// during an upload (the PUT body half sent), between upload and commit (the
+// server stored the object, its 200 is held back, the process dies before it
+// knows), right after an "object uploaded" log line, and at random moments.
+func TestFaultKill(t *testing.T) {
+	faultParallel(t)
+	sz, seed := sizeOf(t), faultSeed(t)
+	t.Logf("size %s, seed %d (FAULT_SEED to replay)", sz.name, seed)
+	r := rng(seed)
+	began := time.Now()
+	e := newEnvOn(t, sz.killParts, sharedSvc())
+	px := newS3Proxy(t, s3Addr)
+	s := sharedSvc()
+	s.s3 = px.addr
+	recs := minuteData(seed, sz.killHits, 40*time.Minute, 600)
+	f := e.feed(brokers, recs, sz.killFeed)
+	extra := faultExtra(nil)
+
+	modes := []string{"in-upload", "uploaded-not-committed", "after-log-line", "random"}
+	aimed := map[string]int{}
+	var joins []time.Duration // start to "generation joined", after a kill
+	beatCommit := 0           // after-log-line kills that landed before the commit
+	missed := map[string]int{}
+	var all []*xproc
+	for k := 0; k < sz.kills; k++ {
+		x := e.runX(fmt.Sprintf("exporter-%d", k), s, extra)
+		t0 := time.Now()
+		joined := x.hub.next(`"msg":"generation joined"`)
+		all = append(all, x)
+		mode := modes[r.IntN(len(modes))]
+		ok := true
+		var line string
+		switch mode {
+		case "in-upload":
+			px.set(armStallBody)
+			_, ok = px.wait("stalled", 40*time.Second)
+			time.Sleep(time.Duration(r.IntN(100)) * time.Millisecond)
+		case "uploaded-not-committed":
+			px.set(armHoldResponse)
+			_, ok = px.wait("held-response", 40*time.Second)
+		case "after-log-line":
+			select {
+			case line = <-x.hub.next(`"msg":"object uploaded"`):
+			case <-time.After(40 * time.Second):
+				ok = false
+			}
+		case "random":
+			time.Sleep(time.Duration(200+r.IntN(5000)) * time.Millisecond)
+		}
+		if x.exited() {
+			t.Fatalf("%s exited by itself:\n%s", x.name, tail(x.out.String(), 3000))
+		}
+		x.kill()
+		px.releaseAll()
+		if line != "" && beforeCommit(e, line) {
+			beatCommit++
+		}
+		join := "not joined"
+		select {
+		case l := <-joined:
+			if m := logTimeRe.FindStringSubmatch(l); m != nil {
+				if at, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
+					join = "joined after " + at.Sub(t0).Round(10*time.Millisecond).String()
+					if k > 0 {
+						joins = append(joins, at.Sub(t0))
+					}
+				}
+			}
+		default:
+		}
+		if testing.Verbose() {
+			t.Logf("kill %d: %s (aimed %v) after %s, %s", k, mode, ok, time.Since(t0).Round(10*time.Millisecond), join)
+		}
+		if ok {
+			aimed[mode]++
+		} else {
+			missed[mode]++
+		}
+	}
+	killsDone := time.Since(began)
+	x := e.runX("exporter-final", s, extra)
+	all = append(all, x)
+	f.finish(5 * time.Minute)
+	e.waitCommitted(3*time.Minute, x.exporter)
+	x.stop(t, 30*time.Second)
+
+	superseded, uploaded := 0, 0
+	for _, p := range all {
+		superseded += p.hub.msgs("object already in the bucket with as many or more records; not overwritten")
+		uploaded += p.hub.msgs("object uploaded")
+	}
+	rep := e.check(f.produced(), time.Minute)
+	notes := fmt.Sprintf("%d SIGKILLs in %s (aimed: %v, of the after-log-line kills %d before the commit; no upload to aim at: %v); %d objects uploaded, %d writes skipped as already in the bucket",
+		sz.kills, killsDone.Round(time.Second), aimed, beatCommit, missed, uploaded, superseded)
+	faultResult(t, "kill -9 x"+fmt.Sprint(sz.kills), rep, time.Since(began), notes)
+	mustOK(t, rep, all[len(all)-3:]...)
+	// A killed member's partitions move after HITEXPORT_KAFKA_SESSION_TIMEOUT
+	// (6 s here), not after kafka-go's default 30 s.
+	sort.Slice(joins, func(i, j int) bool { return joins[i] < joins[j] })
+	if len(joins) > 0 && joins[len(joins)/2] > 15*time.Second {
+		t.Errorf("median time from restart to partitions assigned is %s: the session timeout did not apply", joins[len(joins)/2])
+	}
+	if aimed["in-upload"] == 0 || aimed["uploaded-not-committed"] == 0 {
+		t.Errorf("no kill landed during an upload or between upload and commit: %v", aimed)
+	}
+}
+
+// beforeCommit reports whether the partition of an "object uploaded" line
+// has a committed offset at or below the object's last offset (the process
+// died before committing it).
+func beforeCommit(e *env, line string) bool {
+	var l struct {
+		Partition  int   `json:"partition"`
+		LastOffset int64 `json:"last_offset"`
+	}
+	if json.Unmarshal([]byte(line), &l) != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := verify.Offsets(ctx, e.client, e.group, e.topic)
+	if err != nil {
+		return false
+	}
+	for _, o := range offs {
+		if o.Partition == l.Partition {
+			return o.Committed <= l.LastOffset
+		}
+	}
+	return false
+}
+
+var logTimeRe = regexp.MustCompile(`^\{"time":"([^"]+)"`)
+
+var _ = context.Background
+var _ = strings.Contains
+var _ = syscall.SIGKILL
+var _ verify.Report
