@@ -67,6 +67,7 @@ func (up *Uploader) Upload(ctx context.Context, u Upload) (Outcome, error) {
 		if err == nil {
 			if up.Health != nil {
 				up.Health.Success()
+				up.syncDegraded()
 			}
 			if paused && u.OnPaused != nil {
 				u.OnPaused(false)
@@ -88,6 +89,7 @@ func (up *Uploader) Upload(ctx context.Context, u Upload) (Outcome, error) {
 		}
 		if up.Health != nil {
 			up.Health.Failure(err)
+			up.syncDegraded()
 		}
 		if up.Metrics != nil {
 			up.Metrics.UploadFailures.WithLabelValues(class).Inc()
@@ -109,6 +111,19 @@ func (up *Uploader) Upload(ctx context.Context, u Upload) (Outcome, error) {
 			return Outcome{Attempts: attempt}, err
 		}
 	}
+}
+
+// syncDegraded keeps the degraded gauge current without anyone polling
+// /readyz (one status computation per upload attempt, not per record).
+func (up *Uploader) syncDegraded() {
+	if up.Metrics == nil {
+		return
+	}
+	v := 0.0
+	if up.Health.Status().Degraded {
+		v = 1
+	}
+	up.Metrics.Degraded.Set(v)
 }
 
 // wait is the pause after the given failed attempt (1-based): the schedule's
