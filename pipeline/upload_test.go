@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/hitexport/hitexport/encoders"
@@ -538,5 +540,33 @@ func TestUploaderBytesAreTheSpool(t *testing.T) {
 	}
 	if !bytes.Equal(getObject(t, mem, "big"), data) {
 		t.Fatal("bytes differ")
+	}
+}
+
+// The degraded gauge follows the health state on every attempt, without
+// anyone polling /readyz.
+func TestUploaderDegradedGauge(t *testing.T) {
+	mem := store.NewMemory("b")
+	mem.FailPuts = 6
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	h := pipeline.NewHealth(time.Hour, 0.6, 5, clk.Now)
+	h.SetJoined(true)
+	m := pipeline.NewMetrics(nil, nil)
+	rec := &sleepRecorder{}
+	up := &pipeline.Uploader{Bucket: mem, Schedule: testSchedule, Sleep: rec.Sleep, Health: h, Metrics: m}
+	if _, err := up.Upload(context.Background(), upload(t, "k", []byte("x"), 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	// 6 failures and 1 success: ratio 6/7 ≥ 0.6 → degraded.
+	if got := testutil.ToFloat64(m.Degraded); got != 1 {
+		t.Fatalf("degraded gauge %v after 6 of 7 attempts failed", got)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := up.Upload(context.Background(), upload(t, fmt.Sprintf("k%d", i), []byte("x"), 0, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := testutil.ToFloat64(m.Degraded); got != 0 {
+		t.Fatalf("degraded gauge %v after 10 successes (6 of 17 failed)", got)
 	}
 }
