@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/verify"
 )
 
@@ -132,6 +133,144 @@ func TestFaultKill(t *testing.T) {
 	}
 }
 
+// TestFaultS3Outage stops the S3 server (a private versitygw, scripts/s3.sh
+// stop) for longer than the first retry cycle while hits keep arriving, then
+// starts it again. While it is down: memory stays bounded (VmRSS sampled),
+// consumption pauses (hitexport_partition_paused = 1, records consumed stop
+// growing, the group's lag grows), /readyz answers 503; after it is back
+// /readyz answers 200 and nothing is lost.
+func TestFaultS3Outage(t *testing.T) {
+	faultParallel(t)
+	sz, seed := sizeOf(t), faultSeed(t)
+	t.Logf("size %s, seed %d", sz.name, seed)
+	began := time.Now()
+	s3 := startPrivateS3(t, accessKey, secretKey)
+	s := s3.svc()
+	const parts = 2
+	e := newEnvOn(t, parts, s)
+	const payload = 3000
+	recs := minuteData(seed, sz.outageHits+sz.outageBurst, 40*time.Minute, payload)
+	before, during := recs[:sz.outageHits], recs[sz.outageHits:]
+	e.produce(before)
+	extra := faultExtra(map[string]string{
+		"HITEXPORT_FETCH_BUFFER":   "100",
+		"HITEXPORT_SPOOL_MEMORY":   "1048576",
+		"HITEXPORT_RETRY_SCHEDULE": "250ms,500ms,1s;2s,3s",
+	})
+	firstCycle := 1750 * time.Millisecond
+	x := e.runX("exporter", s, extra)
+	addr := x.httpAddr(t)
+	deadline := time.Now().Add(2 * time.Minute)
+	for x.hub.msgs("object uploaded") < 3 {
+		if time.Now().After(deadline) || x.exited() {
+			t.Fatalf("no uploads before the outage:\n%s", tail(x.out.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rss0 := x.rssKiB()
+	lag := func() int64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		offs, err := verify.Offsets(ctx, e.client, e.group, e.topic)
+		if err != nil {
+			return -1
+		}
+		var l int64
+		for _, o := range offs {
+			c := max(o.Committed, 0)
+			l += o.End - c
+		}
+		return l
+	}
+
+	// Down.
+	s3.stop()
+	down := time.Now()
+	f := e.feed(brokers, during, sz.outage*2/3)
+	lag0 := lag()
+	var (
+		rssPeak                   = rss0
+		saw503, sawAllPaused      bool
+		at503                     time.Time
+		reason503                 string
+		consumedAllPaused         = -1.0
+		consumedEnd, maxPausedSum float64
+	)
+	for time.Since(down) < sz.outage {
+		if r := x.rssKiB(); r > rssPeak {
+			rssPeak = r
+		}
+		code, body, err := httpGet(addr, "/readyz")
+		if err == nil && code == 503 && !saw503 {
+			saw503, at503, reason503 = true, time.Now(), body
+		}
+		if m, _, err := scrape(addr); err == nil {
+			paused := m.sum("hitexport_partition_paused")
+			maxPausedSum = max(maxPausedSum, paused)
+			consumedEnd = m.sum("hitexport_records_consumed_total")
+			if paused == parts && !sawAllPaused {
+				sawAllPaused, consumedAllPaused = true, consumedEnd
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	lag1 := lag()
+	// From the first failed attempt (its log line) to the first 503 seen.
+	first503 := time.Duration(-1)
+	if l := firstLine(x.out.String(), `"msg":"upload failed`); l != "" && saw503 {
+		if m := logTimeRe.FindStringSubmatch(l); m != nil {
+			if at, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
+				first503 = at503.Sub(at)
+			}
+		}
+	}
+	code, _, _ := httpGet(addr, "/readyz")
+	lateCode := code
+
+	// Up again.
+	s3.start()
+	up := time.Now()
+	ready := time.Duration(-1)
+	for time.Since(up) < time.Minute {
+		if code, _, err := httpGet(addr, "/readyz"); err == nil && code == 200 {
+			ready = time.Since(up)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.finish(3 * time.Minute)
+	e.waitCommitted(3*time.Minute, x.exporter)
+	m, _, _ := scrape(addr)
+	x.stop(t, 30*time.Second)
+	rep := e.check(append(append([]gen.Record(nil), before...), f.produced()...), time.Minute)
+
+	producedDown := int64(len(during)) * int64(payload+600) >> 20
+	notes := fmt.Sprintf("S3 down %s (first retry cycle %s): /readyz 503 %s after the first failed upload, partitions paused %v/%d, records consumed after all paused +%.0f, group lag %d -> %d; VmRSS %d MiB before, peak %d MiB while ~%d MiB were produced; /readyz 200 %s after S3 came back; %.0f failed upload attempts",
+		sz.outage, firstCycle, first503.Round(10*time.Millisecond), maxPausedSum, parts, consumedEnd-consumedAllPaused,
+		lag0, lag1, rss0>>10, rssPeak>>10, producedDown, ready.Round(10*time.Millisecond), m.sum("hitexport_upload_failures_total"))
+	faultResult(t, "S3 outage", rep, time.Since(began), notes)
+	mustOK(t, rep, x)
+	if !saw503 || !strings.Contains(reason503, "first retry cycle") || lateCode != 503 {
+		t.Errorf("/readyz while S3 was down: saw 503 %v (%q), at the end of the outage %d", saw503, reason503, lateCode)
+	}
+	if !sawAllPaused {
+		t.Errorf("hitexport_partition_paused never reached %d (max %v)", parts, maxPausedSum)
+	} else if consumedEnd != consumedAllPaused {
+		t.Errorf("records consumed grew from %.0f to %.0f while every partition was paused", consumedAllPaused, consumedEnd)
+	}
+	if lag1 <= lag0 {
+		t.Errorf("group lag did not grow while S3 was down: %d -> %d", lag0, lag1)
+	}
+	// Bounded by configuration, not by traffic: far less than what arrived.
+	const boundMiB = 32
+	if grew := (rssPeak - rss0) >> 10; grew > boundMiB || producedDown < 2*boundMiB {
+		t.Errorf("VmRSS grew by %d MiB while S3 was down (bound %d MiB, %d MiB produced meanwhile)", grew, boundMiB, producedDown)
+	}
+	if ready < 0 {
+		t.Errorf("/readyz not 200 within a minute after S3 came back")
+	}
+}
+
 // beforeCommit reports whether the partition of an "object uploaded" line
 // has a committed offset at or below the object's last offset (the process
 // died before committing it).
@@ -155,6 +294,16 @@ func beforeCommit(e *env, line string) bool {
 		}
 	}
 	return false
+}
+
+// firstLine is the first line of out containing substr.
+func firstLine(out, substr string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, substr) {
+			return l
+		}
+	}
+	return ""
 }
 
 var logTimeRe = regexp.MustCompile(`^\{"time":"([^"]+)"`)

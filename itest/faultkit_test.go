@@ -75,7 +75,7 @@ func sizeOf(t *testing.T) faultSize {
 	case "", "small":
 		return faultSize{name: "small",
 			killHits: 24000, kills: 22, killParts: 3, killFeed: 100 * time.Second,
-			outageHits: 6000, outageBurst: 12000, outage: 12 * time.Second,
+			outageHits: 6000, outageBurst: 20000, outage: 12 * time.Second,
 			kafkaHits: 12000, kafkaDown: 10 * time.Second,
 			rebalHits: 24000, rebalFeed: 50 * time.Second,
 			termHits: 12000}
@@ -384,8 +384,12 @@ func (x *xproc) httpAddr(t *testing.T) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if m := httpAddrRe.FindStringSubmatch(x.out.String()); m != nil {
-			return m[1]
+		// The start-up line holds the configured address (…:0) in "config"
+		// and the one listened on after it.
+		for _, m := range httpAddrRe.FindAllStringSubmatch(x.out.String(), -1) {
+			if !strings.HasSuffix(m[1], ":0") {
+				return m[1]
+			}
 		}
 		select {
 		case err := <-x.done:
