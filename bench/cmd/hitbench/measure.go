@@ -47,10 +47,10 @@ type Result struct {
 	CPUPer1M   float64 `json:"cpu_seconds_per_million_hits"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	// TailSec: from the last record read to every offset committed.
-	TailSec    float64 `json:"tail_seconds,omitempty"`
-	Objects    int     `json:"objects,omitempty"`
-	OutBytes   int64   `json:"output_bytes,omitempty"`
-	Checked    string  `json:"checked,omitempty"`
+	TailSec  float64 `json:"tail_seconds,omitempty"`
+	Objects  int     `json:"objects,omitempty"`
+	OutBytes int64   `json:"output_bytes,omitempty"`
+	Checked  string  `json:"checked,omitempty"`
 	// Samples are the hits/s of every repeat.
 	Samples []float64 `json:"samples_hits_per_second,omitempty"`
 	Note    string    `json:"note,omitempty"`
