@@ -121,6 +121,17 @@ func (g *Group) Run(stop <-chan struct{}) error {
 			g.Log.Warn("reading committed offsets failed; rejoining", "error", err.Error())
 			continue
 		}
+		// kafka-go ends the generation as soon as one function started with
+		// gen.Start returns, cancelling every other worker's context. On a
+		// soft shutdown an idle worker returns at once, which would cancel
+		// the upload another worker has in flight: so a worker that stopped
+		// for the shutdown keeps its function running until every worker of
+		// this generation has finished (or the generation or the hard
+		// deadline ends).
+		var running sync.WaitGroup
+		allStopped := make(chan struct{})
+		running.Add(len(assigned))
+		go func() { running.Wait(); close(allStopped) }()
 		for _, a := range assigned {
 			a := a
 			st := states[a.ID]
@@ -128,6 +139,16 @@ func (g *Group) Run(stop <-chan struct{}) error {
 			gen.Start(func(gctx context.Context) {
 				defer workers.Done()
 				g.runPartition(gctx, hard, stop, client, gen, a, st)
+				running.Done()
+				select {
+				case <-stop:
+					select {
+					case <-allStopped:
+					case <-gctx.Done():
+					case <-hard.Done():
+					}
+				default:
+				}
 			})
 		}
 	}
