@@ -271,6 +271,126 @@ func TestFaultS3Outage(t *testing.T) {
 	}
 }
 
+// TestFaultKafkaRestart stops the broker (a private Kafka, scripts/kafka.sh
+// stop) in the middle of the stream — records consumed but not committed,
+// objects open, uploads going on — keeps it down longer than the session
+// timeout, and starts it again. Producing pauses while the broker is down
+// (a producer without idempotence could write a record twice when its ack is
+// lost, which would show up as a duplicate that is not the exporter's).
+func TestFaultKafkaRestart(t *testing.T) {
+	faultParallel(t)
+	sz, seed := sizeOf(t), faultSeed(t)
+	t.Logf("size %s, seed %d", sz.name, seed)
+	began := time.Now()
+	k := startPrivateKafka(t)
+	t.Logf("private Kafka on %s ready after %s", k.addr, time.Since(began).Round(time.Second))
+	s := sharedSvc()
+	s.kafka = k.addr
+	e := newEnvOn(t, 3, s)
+	recs := minuteData(seed, sz.kafkaHits, 40*time.Minute, 600)
+	f := e.feed(k.addr, recs, 40*time.Second)
+	x := e.runX("exporter", s, faultExtra(nil))
+	addr := x.httpAddr(t)
+	deadline := time.Now().Add(2 * time.Minute)
+	for x.hub.msgs("object uploaded") < 5 {
+		if time.Now().After(deadline) || x.exited() {
+			t.Fatalf("no uploads before the broker stop:\n%s", tail(x.out.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.pause()
+	m0, _, _ := scrape(addr)
+	stopAt := time.Now()
+	k.stop()
+	stopped := time.Since(stopAt)
+	time.Sleep(sz.kafkaDown)
+	restartAt := time.Now()
+	k.start()
+	restarted := time.Since(restartAt)
+	f.resume()
+	if x.exited() {
+		t.Fatalf("the exporter exited while the broker was down:\n%s", tail(x.out.String(), 3000))
+	}
+	f.finish(3 * time.Minute)
+	e.waitCommitted(3*time.Minute, x.exporter)
+	m1, _, _ := scrape(addr)
+	x.stop(t, 30*time.Second)
+	rep := e.check(f.produced(), time.Minute)
+	notes := fmt.Sprintf("broker stopped after %.0f of %d records were consumed (stop took %s), down %s, start took %s; generations joined %v -> %v, commit errors %v, fetch warnings %d, %d writes skipped as already in the bucket",
+		m0.sum("hitexport_records_consumed_total"), f.count(), stopped.Round(100*time.Millisecond), sz.kafkaDown,
+		restarted.Round(100*time.Millisecond), m0.sum("hitexport_generations_total"), m1.sum("hitexport_generations_total"),
+		m1.get("hitexport_commits_total", `result="error"`), x.hub.msgs("fetch failed; retrying"),
+		x.hub.msgs("object already in the bucket with as many or more records; not overwritten"))
+	faultResult(t, "Kafka restart", rep, time.Since(began), notes)
+	mustOK(t, rep, x)
+	if m1.sum("hitexport_generations_total") <= m0.sum("hitexport_generations_total") {
+		t.Errorf("the exporter did not join a new generation after the broker restart")
+	}
+}
+
+// TestFaultSigterm sends SIGTERM while the exporter is busy (a backlog of
+// many windows, an upload in flight): it must exit within SHUTDOWN_TIMEOUT
+// plus a small margin — once with an upload that finishes within the timeout
+// (it is completed and committed), once with an upload held back longer than
+// the timeout (it is cancelled, its records stay uncommitted) — and a
+// restart must lose nothing.
+func TestFaultSigterm(t *testing.T) {
+	faultParallel(t)
+	sz, seed := sizeOf(t), faultSeed(t)
+	t.Logf("size %s, seed %d", sz.name, seed)
+	began := time.Now()
+	e := newEnvOn(t, 2, sharedSvc())
+	px := newS3Proxy(t, s3Addr)
+	s := sharedSvc()
+	s.s3 = px.addr
+	recs := minuteData(seed, sz.termHits, 40*time.Minute, 600)
+	f := e.feed(brokers, recs, 30*time.Second)
+	const timeout = 5 * time.Second
+	const margin = 3 * time.Second
+	extra := faultExtra(map[string]string{"HITEXPORT_SHUTDOWN_TIMEOUT": timeout.String()})
+	var all []*xproc
+	var times []string
+	for round, hold := range []time.Duration{time.Second, 3 * timeout} {
+		x := e.runX(fmt.Sprintf("exporter-%d", round), s, extra)
+		all = append(all, x)
+		px.set(armStallBody)
+		ev, ok := px.wait("stalled", time.Minute)
+		if !ok {
+			t.Fatalf("no upload to stop during:\n%s", tail(x.out.String(), 3000))
+		}
+		go func() { time.Sleep(hold); px.releaseAll() }()
+		took := x.stop(t, timeout+margin)
+		completed := x.hub.msgs("object uploaded")
+		cancelled := strings.Contains(x.out.String(), "shutdown timeout: cancelling in-flight uploads")
+		times = append(times, fmt.Sprintf("upload held %s: exit after %s (timeout cancelled it: %v)", hold, took.Round(10*time.Millisecond), cancelled))
+		t.Logf("SIGTERM with an upload in flight held %s: exited after %s, %d objects uploaded by this process, in-flight upload cancelled by the timeout: %v",
+			hold, took.Round(10*time.Millisecond), completed, cancelled)
+		if took > timeout+margin {
+			t.Errorf("shutdown took %s, more than SHUTDOWN_TIMEOUT %s + %s", took, timeout, margin)
+		}
+		if hold > timeout && !cancelled {
+			t.Errorf("an upload held past the shutdown timeout was not cancelled:\n%s", tail(x.out.String(), 2000))
+		}
+		finished := false
+		for _, l := range strings.Split(x.out.String(), "\n") {
+			finished = finished || (strings.Contains(l, `"msg":"object uploaded"`) && strings.Contains(l, `"key":"`+ev.key+`"`))
+		}
+		if hold < timeout && (cancelled || !finished) {
+			t.Errorf("the upload in flight (%s) could finish within the shutdown timeout but did not (cancelled %v):\n%s", ev.key, cancelled, tail(x.out.String(), 2000))
+		}
+		px.releaseAll()
+	}
+	x := e.runX("exporter-final", s, extra)
+	all = append(all, x)
+	f.finish(3 * time.Minute)
+	e.waitCommitted(3*time.Minute, x.exporter)
+	took := x.stop(t, timeout+margin)
+	times = append(times, fmt.Sprintf("idle: exit after %s", took.Round(10*time.Millisecond)))
+	rep := e.check(f.produced(), time.Minute)
+	faultResult(t, "SIGTERM", rep, time.Since(began), fmt.Sprintf("SHUTDOWN_TIMEOUT %s; %s", timeout, strings.Join(times, "; ")))
+	mustOK(t, rep, all...)
+}
+
 // beforeCommit reports whether the partition of an "object uploaded" line
 // has a committed offset at or below the object's last offset (the process
 // died before committing it).
