@@ -24,8 +24,8 @@ var connectJVM = []string{"-Xms256M", "-Xmx2G", "-server", "-XX:+UseG1GC", "-XX:
 // offsets to Kafka after each flush (offset.flush.interval.ms), and the sink
 // writes its files in that flush, so "committed at the end" means "every
 // record is in the bucket", as for the exporter.
-func runConnect(e *Env, l Load, maxRecords int) (Result, error) {
-	name := fmt.Sprintf("%s-connect-%s", e.RunID, e.PeerComp)
+func runConnect(e *Env, l Load, maxRecords, round int) (Result, error) {
+	name := fmt.Sprintf("%s-connect-%s-r%d", e.RunID, e.PeerComp, round)
 	prefix := "hitbench/" + name + "/"
 	dir := filepath.Join(e.Out, "connect-runs", name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -69,7 +69,7 @@ func cmdRun(e *Env) error {
 		logf("  %s: %.0f hits/s, %.1f CPU s/1M, %.0f MiB", r.Name, r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB)
 		limits = append(limits, r)
 		for _, c := range e.Cases {
-			r, err := runExporter(e, l, c, "main")
+			r, err := runExporter(e, l, c, fmt.Sprintf("main-r%d", i+1))
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ func cmdRun(e *Env) error {
 			cases[c.String()] = append(cases[c.String()], r)
 		}
 		if e.Peer {
-			r, err := runConnect(e, l, maxRecords)
+			r, err := runConnect(e, l, maxRecords, i+1)
 			if err != nil {
 				return err
 			}
@@ -128,7 +128,7 @@ func scaleRuns(e *Env) ([]Result, error) {
 			}
 			var rs []Result
 			for i := 0; i < e.Repeat; i++ {
-				r, err := runExporter(e, l, e.ScaleCase, fmt.Sprintf("scale-p%d-n%d", parts, n))
+				r, err := runExporter(e, l, e.ScaleCase, fmt.Sprintf("scale-p%d-n%d-r%d", parts, n, i+1))
 				if err != nil {
 					return nil, err
 				}
