@@ -115,10 +115,24 @@ func (g *Group) Run(stop <-chan struct{}) error {
 		}
 		g.Log.Info("generation joined", "generation", gen.ID, "member", gen.MemberID, "partitions", ids)
 		states, err := g.fetchStates(soft, client, ids)
+		for attempt := 1; err != nil && attempt < 5 && soft.Err() == nil; attempt++ {
+			// A broker that just restarted fails the first request on a
+			// pooled connection (unexpected EOF): try again.
+			g.Log.Warn("reading committed offsets failed; retrying", "attempt", attempt, "error", err.Error())
+			if sleepCtx(soft, time.Second) != nil {
+				break
+			}
+			states, err = g.fetchStates(soft, client, ids)
+		}
 		if err != nil {
 			// Without the resume state a worker could write duplicates; a
-			// failed fetch is treated like a failed join.
+			// failed fetch is treated like a failed join. The generation
+			// must be ended, or kafka-go keeps it (heartbeats go on) and
+			// Next never returns: the member would hold its partitions
+			// without reading them. A function started with gen.Start that
+			// returns ends the generation, and kafka-go joins again.
 			g.Log.Warn("reading committed offsets failed; rejoining", "error", err.Error())
+			gen.Start(func(context.Context) {})
 			continue
 		}
 		// kafka-go ends the generation as soon as one function started with
