@@ -287,8 +287,14 @@ func TestFaultKafkaRestart(t *testing.T) {
 	s := sharedSvc()
 	s.kafka = k.addr
 	e := newEnvOn(t, 3, s)
+	// Uploads are slowed down (each PUT waits 300 ms at the proxy) so that
+	// the exporter lags behind the producer: when the broker stops, records
+	// are waiting in Kafka, objects are open and uploads are in flight.
+	px := newS3Proxy(t, s3Addr)
+	px.slow(300 * time.Millisecond)
+	s.s3 = px.addr
 	recs := minuteData(seed, sz.kafkaHits, 40*time.Minute, 600)
-	f := e.feed(k.addr, recs, 40*time.Second)
+	f := e.feed(k.addr, recs, 20*time.Second)
 	x := e.runX("exporter", s, faultExtra(nil))
 	addr := x.httpAddr(t)
 	deadline := time.Now().Add(2 * time.Minute)
@@ -299,6 +305,7 @@ func TestFaultKafkaRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	f.pause()
+	producedAtStop := f.count()
 	m0, _, _ := scrape(addr)
 	stopAt := time.Now()
 	k.stop()
@@ -307,6 +314,7 @@ func TestFaultKafkaRestart(t *testing.T) {
 	restartAt := time.Now()
 	k.start()
 	restarted := time.Since(restartAt)
+	px.slow(0)
 	f.resume()
 	if x.exited() {
 		t.Fatalf("the exporter exited while the broker was down:\n%s", tail(x.out.String(), 3000))
@@ -316,10 +324,10 @@ func TestFaultKafkaRestart(t *testing.T) {
 	m1, _, _ := scrape(addr)
 	x.stop(t, 30*time.Second)
 	rep := e.check(f.produced(), time.Minute)
-	notes := fmt.Sprintf("broker stopped after %.0f of %d records were consumed (stop took %s), down %s, start took %s; generations joined %v -> %v, commit errors %v, fetch warnings %d, %d writes skipped as already in the bucket",
-		m0.sum("hitexport_records_consumed_total"), f.count(), stopped.Round(100*time.Millisecond), sz.kafkaDown,
+	notes := fmt.Sprintf("broker stopped when %.0f of the %d records produced so far were consumed and %.0f objects uploaded (stop took %s), down %s, start took %s; generations joined %v -> %v, commit errors %v, fetch warnings %d, offset-fetch retries %d, %d writes skipped as already in the bucket",
+		m0.sum("hitexport_records_consumed_total"), producedAtStop, m0.sum("hitexport_objects_uploaded_total"), stopped.Round(100*time.Millisecond), sz.kafkaDown,
 		restarted.Round(100*time.Millisecond), m0.sum("hitexport_generations_total"), m1.sum("hitexport_generations_total"),
-		m1.get("hitexport_commits_total", `result="error"`), x.hub.msgs("fetch failed; retrying"),
+		m1.get("hitexport_commits_total", `result="error"`), x.hub.msgs("fetch failed; retrying"), x.hub.msgs("reading committed offsets failed; retrying"),
 		x.hub.msgs("object already in the bucket with as many or more records; not overwritten"))
 	faultResult(t, "Kafka restart", rep, time.Since(began), notes)
 	mustOK(t, rep, x)

@@ -372,6 +372,13 @@ func (e *env) runX(name string, s svc, extra map[string]string, args ...string) 
 	e.t.Cleanup(func() {
 		_ = x.cmd.Process.Signal(syscall.SIGCONT)
 		x.kill()
+		if e.t.Failed() {
+			// The whole log, for the post-mortem (tests show only tails).
+			path := filepath.Join(os.TempDir(), "hitexport-"+e.name+"-"+name+".log")
+			if os.WriteFile(path, []byte(x.out.String()), 0o644) == nil {
+				e.t.Logf("%s: full log in %s", name, path)
+			}
+		}
 	})
 	return x
 }
@@ -512,6 +519,7 @@ type s3Proxy struct {
 	events  chan proxyEvent
 	status  map[int]int // status of object PUTs forwarded
 	puts    int
+	delay   time.Duration // every object PUT waits this long before it is forwarded
 }
 
 type proxyArm int
@@ -583,10 +591,17 @@ func (p *s3Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
-	arm, rel := p.arm, p.release
+	arm, rel, delay := p.arm, p.release, p.delay
 	p.arm = armNone
 	p.puts++
 	p.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	ctx := context.WithValue(r.Context(), ctxObjectPut, key)
 	switch arm {
 	case armHoldRequest:
@@ -653,6 +668,13 @@ func (p *s3Proxy) set(a proxyArm) {
 		}
 		break
 	}
+}
+
+// slow makes every object PUT wait d before it is forwarded (0: off).
+func (p *s3Proxy) slow(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
 }
 
 // wait returns the next event of kind, or false after timeout.
