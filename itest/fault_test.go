@@ -16,12 +16,14 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hitexport/hitexport/gen"
+	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
 )
 
@@ -397,6 +399,138 @@ func TestFaultSigterm(t *testing.T) {
 	rep := e.check(f.produced(), time.Minute)
 	faultResult(t, "SIGTERM", rep, time.Since(began), fmt.Sprintf("SHUTDOWN_TIMEOUT %s; %s", timeout, strings.Join(times, "; ")))
 	mustOK(t, rep, all...)
+}
+
+// TestFaultRebalance runs three replicas in one group while hits flow, kills
+// one (SIGKILL) and adds a fourth, and stages the zombie writer: replica 2's
+// next upload is held at its S3 proxy after the uploader read the key, and
+// replica 2 is frozen (SIGSTOP) past its session timeout, so its partitions
+// move and the new owner writes the same key; then the held PUT is let
+// through and replica 2 resumes (SIGCONT). The conditional write must keep
+// the new owner's object.
+func TestFaultRebalance(t *testing.T) {
+	faultParallel(t)
+	sz, seed := sizeOf(t), faultSeed(t)
+	t.Logf("size %s, seed %d", sz.name, seed)
+	began := time.Now()
+	const parts = 6
+	e := newEnvOn(t, parts, sharedSvc())
+	recs := minuteData(seed, sz.rebalHits, 40*time.Minute, 600)
+	f := e.feed(brokers, recs, sz.rebalFeed)
+	extra := faultExtra(nil)
+	proxies := map[string]*s3Proxy{}
+	var all []*xproc
+	start := func(name string) *xproc {
+		px := newS3Proxy(t, s3Addr)
+		s := sharedSvc()
+		s.s3 = px.addr
+		x := e.runX(name, s, extra)
+		proxies[name] = px
+		all = append(all, x)
+		return x
+	}
+	r1, r2, r3 := start("replica-1"), start("replica-2"), start("replica-3")
+	deadline := time.Now().Add(90 * time.Second)
+	for r1.hub.msgs("object uploaded") == 0 || r2.hub.msgs("object uploaded") == 0 || r3.hub.msgs("object uploaded") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the three replicas did not all upload: %d %d %d", r1.hub.msgs("object uploaded"), r2.hub.msgs("object uploaded"), r3.hub.msgs("object uploaded"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	addr2 := r2.httpAddr(t)
+
+	// The zombie: replica 2's next PUT is held, replica 2 frozen.
+	p2 := proxies["replica-2"]
+	p2.set(armHoldRequest)
+	ev, ok := p2.wait("held-request", 60*time.Second)
+	if !ok {
+		t.Fatalf("replica 2 made no upload to hold:\n%s", tail(r2.out.String(), 3000))
+	}
+	r2.signal(syscall.SIGSTOP)
+	frozen := time.Now()
+	zombieLast := ev.hdr.Get("X-Amz-Meta-Last-Offset")
+	cond := "If-None-Match: " + ev.hdr.Get("If-None-Match")
+	if ev.hdr.Get("If-Match") != "" {
+		cond = "If-Match: " + ev.hdr.Get("If-Match")
+	}
+	t.Logf("replica 2 frozen with its PUT of %s (last offset %s, %s) held", ev.key, zombieLast, cond)
+	// Meanwhile one replica dies and one is added.
+	r1.kill()
+	r4 := start("replica-4")
+
+	// Wait for the new owner to write the same key.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var owner store.ObjectInfo
+	for {
+		info, err := e.bucket.Stat(ctx, ev.key)
+		if err == nil {
+			owner = info
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the new owner did not write %s within 90s (last error %v)", ev.key, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	movedAfter := time.Since(frozen)
+	ownerLast := owner.Metadata["last-offset"]
+	// The zombie's write goes through now, then the zombie wakes up.
+	before412 := p2.statusCount(412)
+	p2.releaseAll()
+	deadline = time.Now().Add(10 * time.Second)
+	for p2.statusCount(412) == before412 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	zombie412 := p2.statusCount(412) - before412
+	time.Sleep(500 * time.Millisecond)
+	after, err := e.bucket.Stat(context.Background(), ev.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.signal(syscall.SIGCONT)
+	frozenFor := time.Since(frozen)
+
+	f.finish(3 * time.Minute)
+	e.waitCommitted(3*time.Minute, r2.exporter, r3.exporter, r4.exporter)
+	m2, _, _ := scrape(addr2)
+	var zombieLines []string
+	for _, l := range strings.Split(r2.out.String(), "\n") {
+		if strings.Contains(l, ev.key) {
+			zombieLines = append(zombieLines, l)
+		}
+	}
+	for _, x := range []*xproc{r2, r3, r4} {
+		x.stop(t, 30*time.Second)
+	}
+	final, _ := e.bucket.Stat(context.Background(), ev.key)
+	superseded, precondition := 0, 0
+	for _, x := range all {
+		superseded += x.hub.msgs("object already in the bucket with as many or more records; not overwritten")
+	}
+	for _, px := range proxies {
+		precondition += px.statusCount(412)
+	}
+	rep := e.check(f.produced(), time.Minute)
+	notes := fmt.Sprintf("3 replicas, 6 partitions; replica 1 SIGKILLed, replica 4 added; zombie: replica 2 frozen %s with its PUT of %s (last offset %s, %s) held, new owner wrote it (last offset %s) %s after the freeze, the zombie's PUT then got %d x 412 Precondition Failed, object unchanged: %v; replica 2 uploads_superseded_total %.0f; all replicas: %d writes skipped as already in the bucket, %d PUTs answered 412",
+		frozenFor.Round(100*time.Millisecond), ev.key, zombieLast, cond, ownerLast, movedAfter.Round(100*time.Millisecond), zombie412,
+		after.ETag == owner.ETag, m2.sum("hitexport_uploads_superseded_total"), superseded, precondition)
+	faultResult(t, "rebalance + zombie", rep, time.Since(began), notes)
+	if testing.Verbose() {
+		t.Logf("replica 2's log lines about %s:\n%s", ev.key, strings.Join(zombieLines, "\n"))
+	}
+	mustOK(t, rep, all...)
+	zl, _ := strconv.ParseInt(zombieLast, 10, 64)
+	ol, _ := strconv.ParseInt(ownerLast, 10, 64)
+	if zl <= ol && after.ETag != owner.ETag {
+		t.Errorf("the zombie's object (last offset %d) replaced the new owner's (last offset %d)", zl, ol)
+	}
+	if final.Metadata["last-offset"] < ownerLast && len(final.Metadata["last-offset"]) <= len(ownerLast) {
+		t.Errorf("%s went back from last offset %s to %s", ev.key, ownerLast, final.Metadata["last-offset"])
+	}
+	if zombie412 == 0 && zl <= ol {
+		t.Errorf("the zombie's conditional PUT was not refused (no 412 seen)")
+	}
 }
 
 // beforeCommit reports whether the partition of an "object uploaded" line

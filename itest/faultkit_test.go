@@ -21,6 +21,7 @@ package itest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -534,6 +535,7 @@ const (
 type proxyEvent struct {
 	kind string // "stalled", "held-request", "held-response"
 	key  string
+	hdr  http.Header // the PUT's headers (x-amz-meta-*, If-Match, If-None-Match)
 }
 
 type ctxKey int
@@ -605,15 +607,21 @@ func (p *s3Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), ctxObjectPut, key)
 	switch arm {
 	case armHoldRequest:
-		p.emit(proxyEvent{"held-request", key})
-		select {
-		case <-rel:
-		case <-r.Context().Done():
+		// Take the whole request first, so that once released it reaches
+		// the server complete even if its sender is frozen or gone: the
+		// late write of a zombie.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		p.emit(proxyEvent{"held-request", key, r.Header.Clone()})
+		<-rel
+		ctx = context.WithoutCancel(ctx)
 	case armStallBody:
 		r.Body = &stallBody{ReadCloser: r.Body, half: r.ContentLength / 2, rel: rel, ctx: r.Context(),
-			onStall: func() { p.emit(proxyEvent{"stalled", key}) }}
+			onStall: func() { p.emit(proxyEvent{"stalled", key, nil}) }}
 	case armHoldResponse:
 		ctx = context.WithValue(ctx, ctxHoldResponse, rel)
 	}
@@ -631,7 +639,7 @@ func (p *s3Proxy) modifyResponse(resp *http.Response) error {
 	p.mu.Unlock()
 	if rel, ok := ctx.Value(ctxHoldResponse).(chan struct{}); ok {
 		if resp.StatusCode/100 == 2 {
-			p.emit(proxyEvent{"held-response", key})
+			p.emit(proxyEvent{"held-response", key, nil})
 			select {
 			case <-rel:
 			case <-ctx.Done():
