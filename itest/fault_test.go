@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
@@ -533,29 +535,28 @@ func TestFaultRebalance(t *testing.T) {
 	}
 }
 
-// beforeCommit reports whether the partition of an "object uploaded" line
-// has a committed offset at or below the object's last offset (the process
-// died before committing it).
+// beforeCommit reports whether the process that wrote an "object uploaded"
+// line died before committing that object: the group's commit for the
+// partition neither lies past the object's last offset nor lists the
+// object's span in its resume state (the commit metadata).
 func beforeCommit(e *env, line string) bool {
 	var l struct {
-		Partition  int   `json:"partition"`
-		LastOffset int64 `json:"last_offset"`
+		Partition   int   `json:"partition"`
+		FirstOffset int64 `json:"first_offset"`
+		LastOffset  int64 `json:"last_offset"`
 	}
 	if json.Unmarshal([]byte(line), &l) != nil {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	offs, err := verify.Offsets(ctx, e.client, e.group, e.topic)
-	if err != nil {
+	resp, err := e.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: e.group, Topics: map[string][]int{e.topic: {l.Partition}}})
+	if err != nil || len(resp.Topics[e.topic]) != 1 {
 		return false
 	}
-	for _, o := range offs {
-		if o.Partition == l.Partition {
-			return o.Committed <= l.LastOffset
-		}
-	}
-	return false
+	p := resp.Topics[e.topic][0]
+	committed := p.CommittedOffset > l.LastOffset || strings.Contains(p.Metadata, fmt.Sprintf(":%d:%d", l.FirstOffset, l.LastOffset))
+	return !committed
 }
 
 // firstLine is the first line of out containing substr.
