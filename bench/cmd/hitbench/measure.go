@@ -69,15 +69,38 @@ func (r *Result) finish(hits int, bytes int64, cpu float64, maxrssKiB int64) {
 	r.PeakRSSMiB = float64(maxrssKiB) / 1024
 }
 
-// median picks the repeat with the median hits/s and records every sample.
+// median picks the repeat with the median hits/s and records every sample,
+// in round order.
 func median(rs []Result) Result {
-	sort.Slice(rs, func(i, j int) bool { return rs[i].HitsPerSec < rs[j].HitsPerSec })
-	m := rs[len(rs)/2]
-	m.Samples = nil
+	var samples []float64
 	for _, r := range rs {
-		m.Samples = append(m.Samples, round(r.HitsPerSec, 0))
+		samples = append(samples, round(r.HitsPerSec, 0))
 	}
+	sorted := append([]Result(nil), rs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].HitsPerSec < sorted[j].HitsPerSec })
+	m := sorted[len(sorted)/2]
+	m.Samples = samples
 	return m
+}
+
+// ratio is the median over rounds of a's hits/s over b's in the same round
+// (the conditions of a round are the closest there are), or the ratio of
+// the medians when the rounds do not pair up.
+func ratio(a, b *Result) float64 {
+	if len(a.Samples) < 2 || len(a.Samples) != len(b.Samples) {
+		return a.HitsPerSec / b.HitsPerSec
+	}
+	var rs []float64
+	for i := range a.Samples {
+		if b.Samples[i] > 0 {
+			rs = append(rs, a.Samples[i]/b.Samples[i])
+		}
+	}
+	if len(rs) == 0 {
+		return a.HitsPerSec / b.HitsPerSec
+	}
+	sort.Float64s(rs)
+	return rs[len(rs)/2]
 }
 
 func round(v float64, digits int) float64 {
@@ -200,7 +223,7 @@ func tail(path string, n int) string {
 func waitCommitted(ctx context.Context, e *Env, p *proc, group, topic, metricsURL string, hits int) (stable, lastRead, done time.Time, err error) {
 	client := kafkaClient(e)
 	client.Timeout = 10 * time.Second
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {

@@ -159,13 +159,13 @@ func targets(rep *Report) []Target {
 	nz := find(rep.Results, "exporter", "ndjson/zstd")
 	t := Target{Name: "ndjson+zstd end to end / kafka-go read limit (hits/s)", Want: ">= 0.80"}
 	if lim != nil && nz != nil {
-		t.Value, t.Measured = nz.HitsPerSec/lim.HitsPerSec, true
+		t.Value, t.Measured = ratio(nz, lim), true
 		t.Met = t.Value >= 0.8
 	}
 	ts = append(ts, t)
 	t = Target{Name: "ndjson+zstd / Kafka Connect S3 sink (hits/s)", Want: ">= 3.0"}
 	if peer != nil && nz != nil {
-		t.Value, t.Measured = nz.HitsPerSec/peer.HitsPerSec, true
+		t.Value, t.Measured = ratio(nz, peer), true
 		t.Met = t.Value >= 3
 	}
 	ts = append(ts, t)
@@ -229,14 +229,17 @@ func printReport(w io.Writer, rep *Report) {
 		lim := find(rep.Results, "limit", "")
 		peer := find(rep.Results, "peer", "")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		if len(rep.Results[0].Samples) > 1 {
+			fmt.Fprintf(w, "medians of %d rounds; ÷ columns: median of the per-round ratios\n", len(rep.Results[0].Samples))
+		}
 		fmt.Fprintln(tw, "measurement\thits/s\tMB/s\tCPU s/1M hits\tpeak RSS MiB\twall s\tobjects\t÷ limit\t÷ peer\tCPU ÷ peer\t")
 		for _, r := range rep.Results {
 			xl, xp, cp := "", "", ""
 			if lim != nil && r.Kind != "limit" {
-				xl = fmt.Sprintf("%.2f", r.HitsPerSec/lim.HitsPerSec)
+				xl = fmt.Sprintf("%.2f", ratio(&r, lim))
 			}
 			if peer != nil && r.Kind == "exporter" {
-				xp = fmt.Sprintf("%.2f", r.HitsPerSec/peer.HitsPerSec)
+				xp = fmt.Sprintf("%.2f", ratio(&r, peer))
 				cp = fmt.Sprintf("%.2f", r.CPUPer1M/peer.CPUPer1M)
 			}
 			fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.2f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t\n", r.Name, r.HitsPerSec, r.MBPerSec, r.CPUPer1M,
