@@ -31,7 +31,7 @@ test-integration: services
 	$(GO) test -count=1 -timeout 20m -tags integration -run 'TestExport|TestCheck|TestHostile|TestSecrets|TestOps|TestTLS' -v ./itest/ 2>&1 | scripts/gotest-summary.sh
 
 test-faults: services
-	FAULT_SIZE=$(FAULT_SIZE) $(GO) test -count=1 -timeout 30m -tags integration -run 'TestFault' -v ./itest/ 2>&1 | scripts/gotest-summary.sh
+	FAULT_SIZE=$(FAULT_SIZE) $(GO) test -count=1 -timeout $(if $(filter large,$(FAULT_SIZE)),90m,20m) -tags integration -run 'TestFault' -v ./itest/ 2>&1 | scripts/gotest-summary.sh
 
 services:
 	scripts/services.sh up

@@ -82,11 +82,11 @@ func sizeOf(t *testing.T) faultSize {
 			termHits: 12000}
 	case "large":
 		return faultSize{name: "large",
-			killHits: 200000, kills: 80, killParts: 6, killFeed: 8 * time.Minute,
-			outageHits: 40000, outageBurst: 60000, outage: 60 * time.Second,
-			kafkaHits: 100000, kafkaDown: 30 * time.Second,
-			rebalHits: 150000, rebalFeed: 3 * time.Minute,
-			termHits: 60000}
+			killHits: 120000, kills: 80, killParts: 6, killFeed: 8 * time.Minute,
+			outageHits: 20000, outageBurst: 40000, outage: 60 * time.Second,
+			kafkaHits: 80000, kafkaDown: 30 * time.Second,
+			rebalHits: 100000, rebalFeed: 3 * time.Minute,
+			termHits: 40000}
 	default:
 		t.Fatalf("FAULT_SIZE=%q: accepted small, large", s)
 		return faultSize{}
