@@ -114,6 +114,11 @@ func TestFaultKill(t *testing.T) {
 	all = append(all, x)
 	f.finish(5 * time.Minute)
 	e.waitCommitted(3*time.Minute, x.exporter)
+	// The probe behind "before the commit" must say "committed" for an
+	// upload whose commit surely landed.
+	if l := lastLine(x.out.String(), `"msg":"object uploaded"`); l == "" || beforeCommit(e, l) {
+		t.Errorf("beforeCommit misjudges a committed upload: %q", l)
+	}
 	x.stop(t, 30*time.Second)
 
 	superseded, uploaded := 0, 0
@@ -564,6 +569,17 @@ func firstLine(out, substr string) string {
 	for _, l := range strings.Split(out, "\n") {
 		if strings.Contains(l, substr) {
 			return l
+		}
+	}
+	return ""
+}
+
+// lastLine is the last line of out containing substr.
+func lastLine(out, substr string) string {
+	ls := strings.Split(out, "\n")
+	for i := len(ls) - 1; i >= 0; i-- {
+		if strings.Contains(ls[i], substr) {
+			return ls[i]
 		}
 	}
 	return ""
