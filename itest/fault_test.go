@@ -128,7 +128,7 @@ func TestFaultKill(t *testing.T) {
 	}
 	rep := e.check(f.produced(), time.Minute)
 	notes := fmt.Sprintf("%d SIGKILLs in %s (aimed: %v, of the after-log-line kills %d before the commit; no upload to aim at: %v); %d objects uploaded, %d writes skipped as already in the bucket",
-		sz.kills, killsDone.Round(time.Second), aimed, beatCommit, missed, uploaded, superseded)
+		sz.kills, killsDone.Round(time.Second), fmtCounts(aimed), beatCommit, fmtCounts(missed), uploaded, superseded)
 	faultResult(t, "kill -9 x"+fmt.Sprint(sz.kills), rep, time.Since(began), notes)
 	mustOK(t, rep, all[len(all)-3:]...)
 	// A killed member's partitions move after HITEXPORT_KAFKA_SESSION_TIMEOUT
@@ -572,6 +572,18 @@ func firstLine(out, substr string) string {
 		}
 	}
 	return ""
+}
+
+// fmtCounts renders counts as "a:1 b:2" ("none" when empty).
+func fmtCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
 }
 
 // lastLine is the last line of out containing substr.
