@@ -309,7 +309,7 @@ func (h *lineHub) Write(p []byte) (int, error) {
 	defer h.mu.Unlock()
 	h.partial = append(h.partial, p...)
 	for {
-		i := strings.IndexByte(string(h.partial), '\n')
+		i := bytes.IndexByte(h.partial, '\n')
 		if i < 0 {
 			break
 		}
