@@ -104,7 +104,7 @@ func checkBucket(ctx context.Context, b store.Bucket) error {
 		return fmt.Errorf("bucket %q: %w", b.Name(), err)
 	}
 	if !ok {
-		return fmt.Errorf("bucket %q does not exist (HITEXPORT_S3_BUCKET); create it first", b.Name())
+		return fmt.Errorf("bucket %q does not exist (HITEXPORT_S3_BUCKET; create it first), or the server does not know the access key (HITEXPORT_S3_ACCESS_KEY: some servers answer an unknown key as a missing bucket)", b.Name())
 	}
 	return nil
 }

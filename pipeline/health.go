@@ -15,8 +15,8 @@ type Health struct {
 	threshold float64
 	firstN    int // attempts in the first retry cycle
 
-	attempts      []attempt // within window, oldest first
-	consecutive   int       // failed attempts since the last success
+	attempts      []attempt      // within window, oldest first
+	failing       map[string]int // upload key -> its failed attempts so far (uploads in flight)
 	lastErr       string
 	lastErrAt     time.Time
 	joined        bool
@@ -45,16 +45,19 @@ func NewHealth(window time.Duration, threshold float64, firstCycle int, now func
 
 const maxAttempts = 100000
 
-func (h *Health) record(ok bool, err error) {
+func (h *Health) record(key string, ok bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
 	h.attempts = append(h.attempts, attempt{at: now, ok: ok})
 	h.trim(now)
+	if h.failing == nil {
+		h.failing = map[string]int{}
+	}
 	if ok {
-		h.consecutive = 0
+		delete(h.failing, key)
 	} else {
-		h.consecutive++
+		h.failing[key]++
 		if err != nil {
 			h.lastErr = err.Error()
 			h.lastErrAt = now
@@ -73,10 +76,37 @@ func (h *Health) trim(now time.Time) {
 }
 
 // Success records a successful upload attempt.
-func (h *Health) Success() { h.record(true, nil) }
+func (h *Health) Success() { h.record("", true, nil) }
 
 // Failure records a failed upload attempt.
-func (h *Health) Failure(err error) { h.record(false, err) }
+func (h *Health) Failure(err error) { h.record("", false, err) }
+
+// SuccessOf and FailureOf record an attempt of the upload of key: readiness
+// counts the failed attempts of each upload on its own, so several
+// partitions failing at once do not look like a longer outage.
+func (h *Health) SuccessOf(key string) { h.record(key, true, nil) }
+
+// FailureOf records a failed attempt of the upload of key.
+func (h *Health) FailureOf(key string, err error) { h.record(key, false, err) }
+
+// Abandon forgets the upload of key (its context ended: a rebalance or the
+// shutdown deadline), so it no longer counts against readiness.
+func (h *Health) Abandon(key string) {
+	h.mu.Lock()
+	delete(h.failing, key)
+	h.mu.Unlock()
+}
+
+// worst is the largest number of failed attempts of one upload in flight.
+func (h *Health) worst() int {
+	n := 0
+	for _, c := range h.failing {
+		if c > n {
+			n = c
+		}
+	}
+	return n
+}
 
 // SetJoined records whether the consumer group has been joined.
 func (h *Health) SetJoined(j bool) {
@@ -90,7 +120,7 @@ type Status struct {
 	Ready               bool    `json:"ready"`
 	Joined              bool    `json:"group_joined"`
 	Degraded            bool    `json:"degraded"`
-	ConsecutiveFailures int     `json:"consecutive_upload_failures"`
+	ConsecutiveFailures int     `json:"consecutive_upload_failures"` // of the longest-failing upload in flight
 	FailureRatio        float64 `json:"failure_ratio"`
 	Attempts            int     `json:"attempts_in_window"`
 	LastError           string  `json:"last_error,omitempty"`
@@ -110,7 +140,8 @@ func (h *Health) Status() Status {
 			failed++
 		}
 	}
-	s := Status{Joined: h.joined, ConsecutiveFailures: h.consecutive, Attempts: len(h.attempts), LastError: h.lastErr}
+	worst := h.worst()
+	s := Status{Joined: h.joined, ConsecutiveFailures: worst, Attempts: len(h.attempts), LastError: h.lastErr}
 	if !h.lastErrAt.IsZero() {
 		s.LastErrorAt = h.lastErrAt.UTC().Format(time.RFC3339)
 	}
@@ -121,7 +152,7 @@ func (h *Health) Status() Status {
 	switch {
 	case !h.joined:
 		s.Reason = "consumer group not joined"
-	case h.consecutive > h.firstN:
+	case worst > h.firstN:
 		s.Reason = "uploads failing past the first retry cycle"
 	default:
 		s.Ready = true

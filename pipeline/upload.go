@@ -66,7 +66,7 @@ func (up *Uploader) Upload(ctx context.Context, u Upload) (Outcome, error) {
 		out, err := up.once(ctx, u)
 		if err == nil {
 			if up.Health != nil {
-				up.Health.Success()
+				up.Health.SuccessOf(u.Key)
 				up.syncDegraded()
 			}
 			if paused && u.OnPaused != nil {
@@ -81,6 +81,9 @@ func (up *Uploader) Upload(ctx context.Context, u Upload) (Outcome, error) {
 			return out, nil
 		}
 		if ctx.Err() != nil {
+			if up.Health != nil {
+				up.Health.Abandon(u.Key)
+			}
 			return Outcome{Attempts: attempt}, ctx.Err()
 		}
 		class := "retryable"
@@ -88,7 +91,7 @@ func (up *Uploader) Upload(ctx context.Context, u Upload) (Outcome, error) {
 			class = "permanent"
 		}
 		if up.Health != nil {
-			up.Health.Failure(err)
+			up.Health.FailureOf(u.Key, err)
 			up.syncDegraded()
 		}
 		if up.Metrics != nil {
@@ -108,6 +111,9 @@ func (up *Uploader) Upload(ctx context.Context, u Upload) (Outcome, error) {
 				"key", u.Key, "attempt", attempt, "class", class, "retry_in", wait.String(), "error", err.Error())
 		}
 		if err := sleep(ctx, wait); err != nil {
+			if up.Health != nil {
+				up.Health.Abandon(u.Key)
+			}
 			return Outcome{Attempts: attempt}, err
 		}
 	}

@@ -570,3 +570,33 @@ func TestUploaderDegradedGauge(t *testing.T) {
 		t.Fatalf("degraded gauge %v after 10 successes (6 of 17 failed)", got)
 	}
 }
+
+// Readiness counts the failed attempts of each upload on its own: two
+// partitions failing three times each (six failures) are still within a
+// first cycle of five; an abandoned upload no longer counts.
+func TestHealthPerUpload(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	h := pipeline.NewHealth(time.Hour, 0.6, 5, clk.Now)
+	h.SetJoined(true)
+	for i := 0; i < 3; i++ {
+		h.FailureOf("p0", errors.New("down"))
+		h.FailureOf("p1", errors.New("down"))
+	}
+	if s := h.Status(); !s.Ready || s.ConsecutiveFailures != 3 {
+		t.Fatalf("3+3 failures: %+v", s)
+	}
+	for i := 0; i < 3; i++ {
+		h.FailureOf("p1", errors.New("down"))
+	}
+	if s := h.Status(); s.Ready || s.ConsecutiveFailures != 6 {
+		t.Fatalf("p1 failed 6 times: %+v", s)
+	}
+	h.Abandon("p1")
+	if s := h.Status(); !s.Ready || s.ConsecutiveFailures != 3 {
+		t.Fatalf("p1 abandoned: %+v", s)
+	}
+	h.SuccessOf("p0")
+	if s := h.Status(); s.ConsecutiveFailures != 0 {
+		t.Fatalf("p0 succeeded: %+v", s)
+	}
+}
