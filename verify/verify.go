@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -292,8 +293,9 @@ type PartitionOffsets struct {
 	End       int64 `json:"end"`
 }
 
-// Offsets reads the group's committed offsets and the topic's end offsets.
-func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]PartitionOffsets, error) {
+// EndOffsets returns the end offset of every partition of topic (nil, and no
+// error, when the topic does not exist).
+func EndOffsets(ctx context.Context, client *kafka.Client, topic string) (map[int]int64, error) {
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, err
@@ -301,6 +303,9 @@ func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]
 	var parts []int
 	for _, t := range md.Topics {
 		if t.Name == topic {
+			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+				return nil, nil
+			}
 			if t.Error != nil {
 				return nil, t.Error
 			}
@@ -309,7 +314,9 @@ func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]
 			}
 		}
 	}
-	sort.Ints(parts)
+	if len(parts) == 0 {
+		return nil, nil
+	}
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
 	for _, p := range parts {
 		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
@@ -325,6 +332,23 @@ func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]
 		}
 		end[p.Partition] = p.LastOffset
 	}
+	return end, nil
+}
+
+// Offsets reads the group's committed offsets and the topic's end offsets.
+func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]PartitionOffsets, error) {
+	end, err := EndOffsets(ctx, client, topic)
+	if err != nil {
+		return nil, err
+	}
+	if end == nil {
+		return nil, fmt.Errorf("topic %q: %w", topic, kafka.UnknownTopicOrPartition)
+	}
+	parts := make([]int, 0, len(end))
+	for p := range end {
+		parts = append(parts, p)
+	}
+	sort.Ints(parts)
 	of, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
 	if err != nil {
 		return nil, err

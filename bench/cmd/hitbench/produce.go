@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/gen"
+	"github.com/hitexport/hitexport/verify"
 )
 
 // Load is a reproducible set of hits in a topic.
@@ -85,43 +85,7 @@ func kafkaClient(e *Env) *kafka.Client {
 // endOffsets returns the end offset of every partition of topic (nil when the
 // topic does not exist).
 func endOffsets(ctx context.Context, c *kafka.Client, topic string) (map[int]int64, error) {
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, err
-	}
-	var parts []int
-	for _, t := range md.Topics {
-		if t.Name == topic {
-			if t.Error != nil {
-				if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
-					return nil, nil
-				}
-				return nil, t.Error
-			}
-			for _, p := range t.Partitions {
-				parts = append(parts, p.ID)
-			}
-		}
-	}
-	if len(parts) == 0 {
-		return nil, nil
-	}
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, p := range parts {
-		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
-	}
-	lo, err := c.ListOffsets(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int]int64{}
-	for _, p := range lo.Topics[topic] {
-		if p.Error != nil {
-			return nil, p.Error
-		}
-		out[p.Partition] = p.LastOffset
-	}
-	return out, nil
+	return verify.EndOffsets(ctx, c, topic)
 }
 
 // ensureTopic makes sure the topic holds exactly the load: it reuses a topic
