@@ -63,7 +63,8 @@ func (m *Memory) Put(ctx context.Context, key string, r io.Reader, size int64, o
 	sum := md5.Sum(data)
 	meta := lowerKeys(opts.Metadata)
 	m.objects[key] = memObject{data: data, info: ObjectInfo{
-		Key: key, Size: size, ETag: hex.EncodeToString(sum[:]), LastModified: time.Now(), Metadata: meta,
+		Key: key, Size: size, ETag: hex.EncodeToString(sum[:]), LastModified: time.Now(),
+		ContentType: opts.ContentType, Metadata: meta,
 	}}
 	return nil
 }
@@ -95,6 +96,7 @@ func (m *Memory) List(ctx context.Context, prefix string, fn func(ObjectInfo) er
 		if strings.HasPrefix(k, prefix) {
 			info := o.info
 			info.Metadata = nil
+			info.ContentType = ""
 			infos = append(infos, info)
 		}
 	}

@@ -2,8 +2,6 @@ package store_test
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hitexport/hitexport/store"
+	"github.com/hitexport/hitexport/store/storetest"
 )
 
 var ctx = context.Background()
@@ -34,83 +33,13 @@ func get(t *testing.T, b store.Bucket, key string) string {
 	return string(d)
 }
 
-func TestMemoryPutGetStat(t *testing.T) {
+// The Bucket contract (also run against S3 in itest).
+func TestMemoryAcceptance(t *testing.T) {
 	m := store.NewMemory("bkt")
 	var _ store.Bucket = m
-	if m.Name() != "bkt" {
-		t.Fatal(m.Name())
-	}
-	if ok, err := m.Exists(ctx); !ok || err != nil {
-		t.Fatal("Exists")
-	}
-	if _, err := m.Stat(ctx, "k"); !store.IsNotFound(err) {
-		t.Fatalf("Stat missing: %v", err)
-	}
-	if _, err := m.Get(ctx, "k"); !store.IsNotFound(err) {
-		t.Fatalf("Get missing: %v", err)
-	}
-	meta := map[string]string{"X-Amz-Meta-Last-Offset": "7", "Topic": "hits", "first-offset": "1"}
-	if err := put(m, "k", "hello", store.PutOptions{Metadata: meta, ContentType: "text/plain"}); err != nil {
-		t.Fatal(err)
-	}
-	if get(t, m, "k") != "hello" {
-		t.Fatal("content")
-	}
-	info, err := m.Stat(ctx, "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := md5.Sum([]byte("hello"))
-	if info.Key != "k" || info.Size != 5 || info.ETag != hex.EncodeToString(sum[:]) || info.LastModified.IsZero() {
-		t.Fatalf("info %+v", info)
-	}
-	want := map[string]string{"last-offset": "7", "topic": "hits", "first-offset": "1"}
-	if fmt.Sprint(info.Metadata) != fmt.Sprint(want) {
-		t.Fatalf("metadata %v, want %v (lower case, no x-amz-meta- prefix)", info.Metadata, want)
-	}
-	// Overwrite without conditions.
-	if err := put(m, "k", "bye", store.PutOptions{}); err != nil || get(t, m, "k") != "bye" {
-		t.Fatal("overwrite")
-	}
-	// Delete, also of a missing key.
-	if err := m.Delete(ctx, "k"); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Delete(ctx, "k"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Stat(ctx, "k"); !store.IsNotFound(err) {
-		t.Fatal("deleted key still there")
-	}
-}
-
-func TestMemoryConditions(t *testing.T) {
-	m := store.NewMemory("b")
-	if err := put(m, "k", "v1", store.PutOptions{IfNoneMatch: true}); err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	if err := put(m, "k", "v2", store.PutOptions{IfNoneMatch: true}); !store.IsPreconditionFailed(err) {
-		t.Fatalf("create over an existing key: %v", err)
-	}
-	info, _ := m.Stat(ctx, "k")
-	if err := put(m, "k", "v3", store.PutOptions{IfMatch: "not-the-etag"}); !store.IsPreconditionFailed(err) {
-		t.Fatalf("stale ETag: %v", err)
-	}
-	if err := put(m, "k", "v4", store.PutOptions{IfMatch: info.ETag}); err != nil {
-		t.Fatalf("matching ETag: %v", err)
-	}
-	if get(t, m, "k") != "v4" {
-		t.Fatal("content")
-	}
-	// The old ETag no longer matches.
-	if err := put(m, "k", "v5", store.PutOptions{IfMatch: info.ETag}); !store.IsPreconditionFailed(err) {
-		t.Fatalf("old ETag: %v", err)
-	}
-	if err := put(m, "missing", "x", store.PutOptions{IfMatch: info.ETag}); !store.IsPreconditionFailed(err) {
-		t.Fatalf("IfMatch on a missing key: %v", err)
-	}
-	if _, err := m.Stat(ctx, "missing"); !store.IsNotFound(err) {
-		t.Fatal("failed conditional write created the key")
+	storetest.Acceptance(t, m)
+	if len(m.Keys()) != 0 {
+		t.Fatalf("acceptance left keys behind: %v", m.Keys())
 	}
 }
 
@@ -165,38 +94,16 @@ func TestMemoryIsolation(t *testing.T) {
 	}
 }
 
-func TestMemoryList(t *testing.T) {
+// Keys lists every key in order (a test helper on Memory only).
+func TestMemoryKeys(t *testing.T) {
 	m := store.NewMemory("b")
-	for _, k := range []string{"b/2", "a/1", "b/1", "c", "b/10"} {
-		if err := put(m, k, k, store.PutOptions{Metadata: map[string]string{"x": "y"}}); err != nil {
+	for _, k := range []string{"b/2", "a/1", "c"} {
+		if err := put(m, k, k, store.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var got []string
-	err := m.List(ctx, "b/", func(o store.ObjectInfo) error {
-		if o.Metadata != nil {
-			t.Errorf("List filled metadata for %s", o.Key)
-		}
-		if o.Size != int64(len(o.Key)) {
-			t.Errorf("%s size %d", o.Key, o.Size)
-		}
-		got = append(got, o.Key)
-		return nil
-	})
-	if err != nil || strings.Join(got, ",") != "b/1,b/10,b/2" {
-		t.Fatalf("List b/: %v %v", got, err)
-	}
-	if k := m.Keys(); strings.Join(k, ",") != "a/1,b/1,b/10,b/2,c" {
+	if k := m.Keys(); strings.Join(k, ",") != "a/1,b/2,c" {
 		t.Fatalf("Keys %v", k)
-	}
-	stop := errors.New("stop")
-	n := 0
-	if err := m.List(ctx, "", func(store.ObjectInfo) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
-		t.Fatalf("List did not stop: %v after %d", err, n)
-	}
-	// fn may use the bucket (List does not hold its lock while calling fn).
-	if err := m.List(ctx, "", func(o store.ObjectInfo) error { _, err := m.Stat(ctx, o.Key); return err }); err != nil {
-		t.Fatal(err)
 	}
 }
 

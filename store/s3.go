@@ -116,7 +116,8 @@ func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 			meta[k] = v[0]
 		}
 	}
-	return ObjectInfo{Key: key, Size: oi.Size, ETag: oi.ETag, LastModified: oi.LastModified, Metadata: lowerKeys(meta)}, nil
+	return ObjectInfo{Key: key, Size: oi.Size, ETag: oi.ETag, LastModified: oi.LastModified,
+		ContentType: oi.ContentType, Metadata: lowerKeys(meta)}, nil
 }
 
 func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {

@@ -34,7 +34,9 @@ type ObjectInfo struct {
 	Size         int64
 	ETag         string
 	LastModified time.Time
-	Metadata     map[string]string
+	// ContentType is the type given to Put (Stat fills it; List does not).
+	ContentType string
+	Metadata    map[string]string
 }
 
 // Bucket is one bucket of an object store.
