@@ -107,30 +107,6 @@ func TestMemoryKeys(t *testing.T) {
 	}
 }
 
-func TestErrorClassification(t *testing.T) {
-	perm := &store.PermanentError{Code: "AccessDenied", Err: errors.New("denied")}
-	tests := []struct {
-		err                   error
-		notFound, cond, perma bool
-	}{
-		{store.ErrNotFound, true, false, false},
-		{fmt.Errorf("stat x: %w", store.ErrNotFound), true, false, false},
-		{fmt.Errorf("put x: %w", store.ErrPreconditionFailed), false, true, false},
-		{perm, false, false, true},
-		{fmt.Errorf("wrapped: %w", perm), false, false, true},
-		{errors.New("timeout"), false, false, false},
-		{nil, false, false, false},
-	}
-	for _, tc := range tests {
-		if store.IsNotFound(tc.err) != tc.notFound || store.IsPreconditionFailed(tc.err) != tc.cond || store.IsPermanent(tc.err) != tc.perma {
-			t.Errorf("%v: %v %v %v", tc.err, store.IsNotFound(tc.err), store.IsPreconditionFailed(tc.err), store.IsPermanent(tc.err))
-		}
-	}
-	if perm.Error() != "AccessDenied: denied" || !errors.Is(perm, perm.Err) {
-		t.Errorf("%q", perm.Error())
-	}
-}
-
 // Concurrent writers and readers (run with -race): conditional creates of
 // one key let exactly one writer win.
 func TestMemoryConcurrent(t *testing.T) {

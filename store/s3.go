@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 
 	"github.com/minio/minio-go/v7"
@@ -168,22 +169,91 @@ func (s *S3) MakeBucket(ctx context.Context) error {
 
 // classify wraps err with the operation and marks precondition, not-found and
 // permanent errors so callers can test them with the package's Is functions.
+// What an S3 error code means is decided once, in codeClass; ErrorClass
+// reports the same meaning.
 func classify(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, redactURL(err))
 	}
-	resp := minio.ToErrorResponse(err)
+	resp, _ := s3Response(err)
+	class := codeClass(resp.Code, resp.StatusCode)
 	switch {
 	case resp.StatusCode == http.StatusPreconditionFailed || resp.Code == "PreconditionFailed":
 		return fmt.Errorf("%s: %w", op, ErrPreconditionFailed)
-	case resp.Code == "NoSuchKey" || (resp.StatusCode == http.StatusNotFound && resp.Code != "NoSuchBucket"):
+	case class == ClassNotFound && resp.Code != "NoSuchBucket":
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
-	case resp.Code == "NoSuchBucket", resp.Code == "AccessDenied", resp.Code == "InvalidAccessKeyId",
-		resp.Code == "SignatureDoesNotMatch", resp.Code == "InvalidBucketName", resp.StatusCode == http.StatusForbidden:
-		return fmt.Errorf("%s: %w", op, &PermanentError{Code: resp.Code, Err: errors.New(resp.Message)})
+	case class == ClassAuth, class == ClassPermission, resp.Code == "NoSuchBucket", resp.Code == "InvalidBucketName":
+		return fmt.Errorf("%s: %w", op, &PermanentError{Code: resp.Code, Err: errors.New(resp.Message), class: class})
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, redactURL(err))
+}
+
+// s3Response finds the server's error response in err's chain.
+func s3Response(err error) (minio.ErrorResponse, bool) {
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) {
+		return resp, true
+	}
+	return minio.ErrorResponse{}, false
+}
+
+// redactURL drops the query of a url.Error's URL (a presigned URL carries
+// the access key and signature there); the error chain is kept.
+func redactURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil || (u.RawQuery == "" && u.User == nil) {
+		return err
+	}
+	u.RawQuery, u.User = "", nil
+	if err == error(ue) {
+		return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+	}
+	// Wrapped deeper: keep the chain for errors.Is, report a clean message.
+	return &redacted{msg: (&url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}).Error(), err: err}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }
+
+// codeClass is the one mapping from an S3 error code (or, without a known
+// code, the HTTP status) to what it means for an operator.
+func codeClass(code string, status int) string {
+	switch code {
+	case "":
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
+		"AuthorizationHeaderMalformed", "MissingSecurityHeader", "InvalidSecurity", "RequestTimeTooSkewed":
+		return ClassAuth
+	case "AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidPayer":
+		return ClassPermission
+	case "NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NoSuchVersion":
+		return ClassNotFound
+	case "SlowDown", "SlowDownRead", "SlowDownWrite", "TooManyRequests", "RequestLimitExceeded",
+		"ServiceUnavailable", "Throttling", "ThrottlingException":
+		return ClassRateLimited
+	case "RequestTimeout":
+		return ClassTimeout
+	}
+	switch status {
+	case http.StatusForbidden:
+		return ClassPermission
+	case http.StatusNotFound:
+		return ClassNotFound
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return ClassRateLimited
+	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
+		return ClassTimeout
+	}
+	return ClassOther
 }

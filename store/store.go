@@ -11,7 +11,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -69,6 +73,8 @@ var (
 type PermanentError struct {
 	Code string
 	Err  error
+	// class is ErrorClass's answer, set by classify (empty: from Code).
+	class string
 }
 
 func (e *PermanentError) Error() string { return e.Code + ": " + e.Err.Error() }
@@ -84,6 +90,59 @@ func IsPreconditionFailed(err error) bool { return errors.Is(err, ErrPreconditio
 func IsPermanent(err error) bool {
 	var p *PermanentError
 	return errors.As(err, &p)
+}
+
+// The classes ErrorClass reports (the admin API's last_error.class).
+const (
+	ClassAuth        = "auth"         // credentials refused: unknown key, bad signature, expired token
+	ClassPermission  = "permission"   // credentials accepted, access denied
+	ClassNotFound    = "not_found"    // bucket or object does not exist
+	ClassNetwork     = "network"      // the server could not be reached or the connection broke
+	ClassTimeout     = "timeout"      // a deadline passed (ours or the server's RequestTimeout)
+	ClassRateLimited = "rate_limited" // the server asks to slow down (SlowDown, 429, 503)
+	ClassOther       = "other"        // anything else, including refused conditional writes
+)
+
+// ErrorClass says what kind of failure err is, as one of the Class
+// constants. It reads errors as the S3 bucket returns them (classified) as
+// well as raw minio-go and network errors, with the same meaning of S3 error
+// codes classify uses. A nil error is ClassOther: ask only about errors.
+func ErrorClass(err error) string {
+	var p *PermanentError
+	switch {
+	case err == nil:
+		return ClassOther
+	case errors.Is(err, ErrNotFound):
+		return ClassNotFound
+	case errors.Is(err, ErrPreconditionFailed):
+		return ClassOther
+	case errors.As(err, &p):
+		if p.class != "" {
+			return p.class
+		}
+		return codeClass(p.Code, 0)
+	}
+	if resp, ok := s3Response(err); ok {
+		return codeClass(resp.Code, resp.StatusCode)
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return ClassTimeout
+	case errors.Is(err, context.Canceled):
+		return ClassOther
+	}
+	var ue *url.Error
+	var oe *net.OpError
+	var de *net.DNSError
+	switch {
+	case errors.As(err, &ue), errors.As(err, &oe), errors.As(err, &de),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return ClassNetwork
+	}
+	return ClassOther
 }
 
 func lowerKeys(m map[string]string) map[string]string {
