@@ -1,29 +1,6 @@
 #!/usr/bin/env bash
 # Local single-node Apache Kafka (KRaft, combined broker+controller) for tests and demos.
-#
-#   scripts/kafka.sh install|start|stop|restart|status|ready
-#   scripts/kafka.sh tool CLASS [ARGS...]          run a Kafka CLI class, e.g.
-#       scripts/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
-#   scripts/kafka.sh topic-create NAME [PARTITIONS]  create a topic if it does not exist (default 4 partitions)
-#
-# Jars come from Maven Central (deploy/local/kafka-pom.xml) into $LOCAL_DIR/kafka/libs; the broker runs
-# on the machine's Java 17+. Environment:
-#   KAFKA_PORT             PLAINTEXT listener on 127.0.0.1 (default 9092)
-#   KAFKA_CONTROLLER_PORT  KRaft controller listener on 127.0.0.1 (default 9093)
-#   KAFKA_DIR              config, data, logs and pid file (default <repo>/.local/kafka)
-#   KAFKA_LIBS             where the jars go (default <repo>/.local/kafka/libs)
-#   KAFKA_HEAP_OPTS        JVM heap flags (default "-Xms256m -Xmx1g")
-#   KAFKA_START_TIMEOUT    seconds to wait for the broker to be ready (default 120)
-#   LOCAL_DIR              root of all local state (default <repo>/.local)
-# Optional TLS/SASL listeners (off unless set; the PLAINTEXT listener always stays, tools use it):
-#   KAFKA_SSL_PORT         adds an SSL listener on 127.0.0.1 (certificates from scripts/tls.sh)
-#   KAFKA_SSL_CLIENT_AUTH  none|requested|required: client certificates on the SSL listener (default none)
-#   KAFKA_SASL_PORT        adds a SASL listener on 127.0.0.1 with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
-#   KAFKA_SASL_PROTOCOL    SASL_SSL (default) or SASL_PLAINTEXT
-#   KAFKA_SCRAM_USERS      name:password[,name:password...] SCRAM-SHA-256/512 users, created when the
-#                          storage is formatted (a fresh KAFKA_DIR); later: kafka-configs --alter --add-config
-#   KAFKA_PLAIN_USERS      name:password[,...] PLAIN users (JAAS of the SASL listener, in server.properties)
-#   KAFKA_TLS_DIR          the PEM files of scripts/tls.sh (default <repo>/.local/tls; generated when missing)
+# Commands and environment: scripts/kafka.sh --help (the usage text below).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -98,7 +75,7 @@ installed() {
 
 cmd_install() {
   if installed; then
-    log "kafka: jars already in $KAFKA_LIBS ($(kafka_version))"
+    log "jars already in $KAFKA_LIBS ($(kafka_version))"
     return 0
   fi
   command -v mvn >/dev/null 2>&1 || die "mvn not found: Maven is needed to fetch Kafka from Maven Central"
@@ -106,20 +83,20 @@ cmd_install() {
   local tmp="$KAFKA_LIBS.tmp.$$"
   rm -rf "$tmp"
   mkdir -p "$(dirname "$KAFKA_LIBS")"
-  log "kafka: resolving jars from Maven Central with $POM (this takes a while the first time)"
+  log "resolving jars from Maven Central with $POM (this takes a while the first time)"
   local mvnlog="$LOCAL_DIR/kafka-mvn.log"
   mkdir -p "$LOCAL_DIR"
   if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvnlog" 2>&1; then
     rm -rf "$tmp"
     show_log_tail "$mvnlog" 60
-    die "kafka: mvn dependency:copy-dependencies failed (full output: $mvnlog)"
+    die "mvn dependency:copy-dependencies failed (full output: $mvnlog)"
   fi
-  compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || { rm -rf "$tmp"; die "kafka: mvn ran but no kafka_2.13 jar was copied"; }
+  compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || { rm -rf "$tmp"; die "mvn ran but no kafka_2.13 jar was copied"; }
   stamp_value >"$tmp/.stamp"
   rm -rf "$KAFKA_LIBS"
   mv "$tmp" "$KAFKA_LIBS"
-  log "kafka: installed $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars into $KAFKA_LIBS ($(kafka_version))"
+  log "installed $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars into $KAFKA_LIBS ($(kafka_version))"
 }
 
 kafka_version() {
@@ -131,7 +108,7 @@ kafka_version() {
 
 # run_tool CLASS ARGS...: run a Kafka CLI main class with the local jars.
 run_tool() {
-  installed || die "kafka: not installed (run scripts/services.sh up or scripts/kafka.sh install)"
+  installed || die "not installed (run scripts/services.sh up or scripts/kafka.sh install)"
   local cls="$1"; shift
   timeout --foreground "${TOOL_TIMEOUT:-0}" "$(java_bin)" -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$LOG4J_TOOLS" -cp "$KAFKA_LIBS/*" "$cls" "$@"
@@ -204,10 +181,10 @@ format_storage() {
     cid="$(cat "$CLUSTER_ID_FILE")"
   else
     cid="$(run_tool kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
-    [[ "$cid" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "kafka: StorageTool random-uuid returned '$cid'"
+    [[ "$cid" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "StorageTool random-uuid returned '$cid'"
     echo "$cid" >"$CLUSTER_ID_FILE"
   fi
-  log "kafka: formatting KRaft storage in $DATA_DIR (cluster id $cid)"
+  log "formatting KRaft storage in $DATA_DIR (cluster id $cid)"
   local out pair scram=()
   for pair in ${KAFKA_SCRAM_USERS//,/ }; do
     scram+=(--add-scram "SCRAM-SHA-256=[name=${pair%%:*},password=${pair#*:}]"
@@ -215,7 +192,7 @@ format_storage() {
   done
   if ! out="$(run_tool kafka.tools.StorageTool format --ignore-formatted -t "$cid" -c "$SERVER_PROPS" "${scram[@]}" 2>&1)"; then
     printf '%s\n' "$out" >&2
-    die "kafka: storage format failed"
+    die "storage format failed"
   fi
 }
 
@@ -246,7 +223,7 @@ do_start() {
       log "$(status_line)"
       return 0
     fi
-    log "kafka: pid $(cat "$PIDFILE") is alive but port $KAFKA_PORT is not open yet; waiting"
+    log "pid $(cat "$PIDFILE") is alive but port $KAFKA_PORT is not open yet; waiting"
     wait_ready
     return 0
   fi
@@ -256,71 +233,39 @@ do_start() {
     if port_open "$p"; then
       owner="$(port_owner "$p")"
       if [[ "$p" == "$KAFKA_PORT" && "$owner" == *kafka.Kafka* ]] && broker_ready; then
-        warn "kafka: 127.0.0.1:$p is already served by another Kafka (${owner:-unknown process}); using it. Stop/start from here will not affect it."
+        warn "127.0.0.1:$p is already served by another Kafka (${owner:-unknown process}); using it. Stop/start from here will not affect it."
         return 0
       fi
-      die "kafka: port 127.0.0.1:$p is in use by ${owner:-an unknown process}; stop it or set KAFKA_PORT/KAFKA_CONTROLLER_PORT"
+      die "port 127.0.0.1:$p is in use by ${owner:-an unknown process}; stop it or set KAFKA_PORT/KAFKA_CONTROLLER_PORT"
     fi
   done
   installed || cmd_install
   check_java
   write_config
   format_storage
-  log "kafka: starting broker on $KAFKA_BOOTSTRAP (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, data $DATA_DIR)"
+  log "starting broker on $KAFKA_BOOTSTRAP (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT, data $DATA_DIR)"
   local java
   java="$(java_bin)"
   {
     echo
     echo "==== $(date -u +%FT%TZ) starting kafka.Kafka $SERVER_PROPS ===="
   } >>"$OUTFILE"
-  # setsid: detach from the caller's process group so the broker outlives the calling script;
-  # the inner bash writes its own pid, then execs java (same pid).
   # shellcheck disable=SC2086
-  _SERVICES_LOCK= setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" \
-    nohup "$java" $KAFKA_HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  start_and_wait "$PIDFILE" "$PID_PATTERN" "$KAFKA_START_TIMEOUT" 1 cmd_ready "$OUTFILE $LOGS_DIR/server.log" "$OUTFILE" \
+    "$java" $KAFKA_HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
     -Dkafka.logs.dir="$LOGS_DIR" -Dlog4j2.configurationFile="$LOG4J_BROKER" \
-    ${KAFKA_OPTS:-} -cp "$KAFKA_LIBS/*" kafka.Kafka "$SERVER_PROPS" \
-    >>"$OUTFILE" 2>&1 </dev/null &
-  local i
-  for ((i = 0; i < 50; i++)); do
-    [[ -s "$PIDFILE" ]] && break
-    sleep 0.1
-  done
-  wait_ready
+    ${KAFKA_OPTS:-} -cp "$KAFKA_LIBS/*" kafka.Kafka "$SERVER_PROPS"
+  log "ready — $(status_line)"
 }
 
+# wait_ready: the broker of PIDFILE answers a metadata request (port open first: a tool run costs a JVM).
 wait_ready() {
-  local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
-  while ! port_open "$KAFKA_PORT"; do
-    if ! pid_alive "$PIDFILE" "$PID_PATTERN"; then
-      show_log_tail "$OUTFILE" 30
-      show_log_tail "$LOGS_DIR/server.log" 40
-      rm -f "$PIDFILE"
-      die "kafka: the broker exited during startup (logs in $LOGS_DIR)"
-    fi
-    if ((SECONDS >= deadline)); then
-      show_log_tail "$LOGS_DIR/server.log" 40
-      die "kafka: port $KAFKA_PORT did not open within ${KAFKA_START_TIMEOUT}s (pid $(cat "$PIDFILE" 2>/dev/null), logs in $LOGS_DIR)"
-    fi
-    sleep 0.5
-  done
-  until broker_ready; do
-    if ! pid_alive "$PIDFILE" "$PID_PATTERN"; then
-      show_log_tail "$LOGS_DIR/server.log" 40
-      rm -f "$PIDFILE"
-      die "kafka: the broker exited during startup (logs in $LOGS_DIR)"
-    fi
-    if ((SECONDS >= deadline)); then
-      show_log_tail "$LOGS_DIR/server.log" 40
-      die "kafka: broker did not answer a metadata request within ${KAFKA_START_TIMEOUT}s (logs in $LOGS_DIR)"
-    fi
-    sleep 1
-  done
-  log "kafka: ready — $(status_line)"
+  wait_started "$PIDFILE" "$PID_PATTERN" "$KAFKA_START_TIMEOUT" 1 cmd_ready "$OUTFILE $LOGS_DIR/server.log"
+  log "ready — $(status_line)"
 }
 
-cmd_stop() { stop_pidfile kafka "$PIDFILE" "$PID_PATTERN"; }
+cmd_stop() { stop_pidfile broker "$PIDFILE" "$PID_PATTERN"; }
 
 cmd_ready() {
   port_open "$KAFKA_PORT" && broker_ready
@@ -333,8 +278,44 @@ cmd_topic_create() {
 }
 
 usage() {
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit 2
+  cat <<EOF
+Local single-node Apache Kafka (KRaft, combined broker+controller) for tests and demos.
+
+Usage: scripts/kafka.sh COMMAND
+  install                         fetch the jars (no-op when present)
+  start                           start the broker and wait until it answers (no-op when running)
+  stop | restart                  SIGTERM, SIGKILL after ${STOP_TIMEOUT}s; data is kept
+  status                          print the state (exit 0 running, 1 port taken by another process, 3 stopped)
+  ready                           exit 0 if the broker answers a metadata request
+  version                         print the installed Kafka version
+  tool CLASS [ARGS...]            run a Kafka CLI class, e.g.
+      scripts/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server $KAFKA_BOOTSTRAP --list
+  topic-create NAME [PARTITIONS]  create a topic if it does not exist (default 4 partitions)
+  -h | --help                     this text
+
+Jars come from Maven Central (deploy/local/kafka-pom.xml) into KAFKA_LIBS; the broker runs on the
+machine's Java 17+.
+
+Environment (current value in brackets):
+  KAFKA_PORT             PLAINTEXT listener on 127.0.0.1 [$KAFKA_PORT]
+  KAFKA_CONTROLLER_PORT  KRaft controller listener on 127.0.0.1 [$KAFKA_CONTROLLER_PORT]
+  KAFKA_DIR              config, data, logs and pid file [$KAFKA_DIR]
+  KAFKA_LIBS             where the jars go [$KAFKA_LIBS]
+  KAFKA_HEAP_OPTS        JVM heap flags [$KAFKA_HEAP_OPTS]
+  KAFKA_OPTS             more JVM flags for the broker [${KAFKA_OPTS:-}]
+  KAFKA_START_TIMEOUT    seconds to wait for the broker to be ready [$KAFKA_START_TIMEOUT]
+  STOP_TIMEOUT           seconds between SIGTERM and SIGKILL on stop [$STOP_TIMEOUT]
+  LOCAL_DIR              root of all local state [$LOCAL_DIR]
+Optional TLS/SASL listeners (off unless set; the PLAINTEXT listener always stays, tools use it):
+  KAFKA_SSL_PORT         adds an SSL listener on 127.0.0.1 (certificates from scripts/tls.sh) [$KAFKA_SSL_PORT]
+  KAFKA_SSL_CLIENT_AUTH  none|requested|required: client certificates on the SSL listener [$KAFKA_SSL_CLIENT_AUTH]
+  KAFKA_SASL_PORT        adds a SASL listener on 127.0.0.1 with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 [$KAFKA_SASL_PORT]
+  KAFKA_SASL_PROTOCOL    SASL_SSL or SASL_PLAINTEXT [$KAFKA_SASL_PROTOCOL]
+  KAFKA_SCRAM_USERS      name:password[,name:password...] SCRAM-SHA-256/512 users, created when the
+                         storage is formatted (a fresh KAFKA_DIR); later: kafka-configs --alter --add-config
+  KAFKA_PLAIN_USERS      name:password[,...] PLAIN users (JAAS of the SASL listener, in server.properties)
+  KAFKA_TLS_DIR          the PEM files of scripts/tls.sh, generated when missing [$KAFKA_TLS_DIR]
+EOF
 }
 
 main() {
@@ -351,9 +332,10 @@ main() {
     status) status_line ;;
     ready) cmd_ready ;;
     version) installed && kafka_version ;;
-    tool) [[ $# -ge 1 ]] || usage; run_tool "$@" ;;
+    tool) [[ $# -ge 1 ]] || { usage >&2; exit 2; }; run_tool "$@" ;;
     topic-create) cmd_topic_create "$@" ;;
-    *) usage ;;
+    -h | --help | help) usage ;;
+    *) usage >&2; exit 2 ;;
   esac
 }
 

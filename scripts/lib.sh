@@ -1,27 +1,32 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/services.sh, scripts/kafka.sh and scripts/s3.sh.
+# Shared helpers of the scripts in scripts/ (services.sh, kafka.sh, s3.sh, tls.sh, chromium.sh).
 # Source it; do not run it. Everything lives under $LOCAL_DIR (default <repo>/.local, git-ignored).
 
 # Resolve the repo root from this file's location, so the scripts work from any cwd.
 SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO_ROOT="$(cd "$SCRIPTS_DIR/.." && pwd -P)"
 LOCAL_DIR="${LOCAL_DIR:-$REPO_ROOT/.local}"
+# Resolve symlinks (a worktree's .local may point at a shared one): the service processes are matched
+# by the paths in their command lines, which are physical.
+if [[ -d "$LOCAL_DIR" ]]; then LOCAL_DIR="$(cd "$LOCAL_DIR" && pwd -P)"; fi
 # Seconds to wait for a process to exit after SIGTERM before SIGKILL.
 STOP_TIMEOUT="${STOP_TIMEOUT:-15}"
 
-log() { printf '[services] %s\n' "$*" >&2; }
-warn() { printf '[services] WARNING: %s\n' "$*" >&2; }
-die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+# Every line a script logs starts with its name: [kafka], [s3], [services], [tls], ...
+LOG_PREFIX="$(basename "$0" .sh)"
+log() { printf '[%s] %s\n' "$LOG_PREFIX" "$*" >&2; }
+warn() { printf '[%s] WARNING: %s\n' "$LOG_PREFIX" "$*" >&2; }
+die() { printf '[%s] ERROR: %s\n' "$LOG_PREFIX" "$*" >&2; exit 1; }
 
 # show_log_tail FILE [LINES]: print the end of a service log to stderr (used on failures).
 show_log_tail() {
   local f="$1" n="${2:-40}"
   if [[ -s "$f" ]]; then
-    printf '[services] ---- last %s lines of %s ----\n' "$n" "$f" >&2
+    log "---- last $n lines of $f ----"
     tail -n "$n" "$f" >&2
-    printf '[services] ---- end of %s ----\n' "$f" >&2
+    log "---- end of $f ----"
   else
-    printf '[services] (log %s is empty or missing)\n' "$f" >&2
+    log "(log $f is empty or missing)"
   fi
 }
 
@@ -56,32 +61,77 @@ port_owner() {
   printf '%s %s' "$pid" "$(tr '\0\n' '  ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-200)"
 }
 
+# start_detached PIDFILE OUTFILE CMD ARGS...: start CMD in a session of its own (setsid: it outlives
+# the calling script and its process group), stdout and stderr appended to OUTFILE; returns once
+# PIDFILE holds the pid (an inner bash writes its own pid, then execs CMD, so the pid is CMD's).
+# Environment assignments before the call reach CMD. The services lock is not passed on.
+start_detached() {
+  local pidfile="$1" out="$2" i
+  shift 2
+  _SERVICES_LOCK= setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" \
+    nohup "$@" >>"$out" 2>&1 </dev/null &
+  for ((i = 0; i < 50; i++)); do
+    [[ -s "$pidfile" ]] && return 0
+    sleep 0.1
+  done
+}
+
+# wait_started PIDFILE PATTERN TIMEOUT INTERVAL CHECK LOGS: run CHECK (a command or function) every
+# INTERVAL seconds until it succeeds. If the process of PIDFILE/PATTERN exits first, or TIMEOUT seconds
+# pass, print the tails of LOGS (space-separated files) and die.
+wait_started() {
+  local pidfile="$1" pattern="$2" timeout="$3" interval="$4" check="$5" logs f
+  read -r -a logs <<<"$6"
+  local deadline=$((SECONDS + timeout))
+  until $check; do
+    if ! pid_alive "$pidfile" "$pattern"; then
+      for f in "${logs[@]}"; do show_log_tail "$f" 40; done
+      rm -f "$pidfile"
+      die "the process exited during startup (logs: ${logs[*]})"
+    fi
+    if ((SECONDS >= deadline)); then
+      for f in "${logs[@]}"; do show_log_tail "$f" 40; done
+      die "not ready within ${timeout}s: '$check' still fails (pid $(cat "$pidfile" 2>/dev/null), logs: ${logs[*]})"
+    fi
+    sleep "$interval"
+  done
+}
+
+# start_and_wait PIDFILE PATTERN TIMEOUT INTERVAL CHECK LOGS OUTFILE CMD ARGS...: the start of a
+# service: start_detached, then wait_started.
+start_and_wait() {
+  local pidfile="$1" pattern="$2" timeout="$3" interval="$4" check="$5" logs="$6" out="$7"
+  shift 7
+  start_detached "$pidfile" "$out" "$@"
+  wait_started "$pidfile" "$pattern" "$timeout" "$interval" "$check" "$logs"
+}
+
 # stop_pidfile NAME PIDFILE PATTERN: SIGTERM, wait up to STOP_TIMEOUT s, then SIGKILL; remove pidfile.
 stop_pidfile() {
   local name="$1" pidfile="$2" pattern="$3" pid i
   if ! pid_alive "$pidfile" "$pattern"; then
     rm -f "$pidfile"
-    log "$name: not running"
+    log "$name not running"
     return 0
   fi
   pid="$(cat "$pidfile")"
-  log "$name: stopping pid $pid (SIGTERM)"
+  log "stopping $name, pid $pid (SIGTERM)"
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
   done
   if kill -0 "$pid" 2>/dev/null; then
-    warn "$name: pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
+    warn "$name pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.2
     done
-    kill -0 "$pid" 2>/dev/null && die "$name: pid $pid survived SIGKILL"
+    kill -0 "$pid" 2>/dev/null && die "$name pid $pid survived SIGKILL"
   fi
   rm -f "$pidfile"
-  log "$name: stopped"
+  log "$name stopped"
 }
 
 # lock_or_reexec NAME SCRIPT ARGS...: make sure this script runs holding the exclusive lock NAME, so
@@ -95,10 +145,10 @@ lock_or_reexec() {
   local lf="$LOCAL_DIR/locks/$name.lock" rc=0
   mkdir -p "$LOCAL_DIR/locks"
   if ! flock -n "$lf" true; then
-    log "$name: waiting for another run to finish (lock $lf)"
+    log "waiting for another run to finish (lock $lf)"
   fi
   _SERVICES_LOCK="$name" flock -o -w "${LOCK_TIMEOUT:-900}" -E 75 "$lf" "$script" "$@" || rc=$?
-  [[ $rc -eq 75 ]] && die "$name: could not take lock $lf within ${LOCK_TIMEOUT:-900}s (held by: $(lsof -t "$lf" 2>/dev/null | tr '\n' ' '))"
+  [[ $rc -eq 75 ]] && die "could not take lock $lf within ${LOCK_TIMEOUT:-900}s (held by: $(lsof -t "$lf" 2>/dev/null | tr '\n' ' '))"
   exit $rc
 }
 

@@ -1,20 +1,6 @@
 #!/usr/bin/env bash
-# Local services the project tests against, on loopback, with all state under <repo>/.local (git-ignored):
-#   Kafka 4.1 (KRaft single node)  bootstrap 127.0.0.1:${KAFKA_PORT:-9092}
-#   Versity S3 Gateway (posix)     http://127.0.0.1:${S3_PORT:-9000}, access/secret key minioadmin/minioadmin
-#
-# Usage: scripts/services.sh COMMAND
-#   up             install what is missing and start both (no-op for what already runs)
-#   down           stop both (SIGTERM, SIGKILL after ~15s); data is kept
-#   status         print the state of both (exit 0 only if both run)
-#   install        install both without starting them
-#   start-kafka | stop-kafka | restart-kafka
-#   start-s3    | stop-s3    | restart-s3
-#   env            print shell exports pointing hitexport at these services
-#   clean          stop both and delete their data (keeps downloaded jars and binaries)
-#
-# Works from any cwd. Progress goes to stderr. See scripts/kafka.sh and scripts/s3.sh for the
-# environment variables (ports, dirs, timeouts) each service understands.
+# Local services the project tests against (Kafka and an S3 server on loopback, state under .local).
+# Commands: scripts/services.sh --help (the usage text below).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,8 +9,25 @@ KAFKA="$SCRIPTS_DIR/kafka.sh"
 S3="$SCRIPTS_DIR/s3.sh"
 
 usage() {
-  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit 2
+  cat <<EOF
+Local services the project tests against, on loopback, with all state under LOCAL_DIR (git-ignored):
+  Kafka 4.1 (KRaft single node)  bootstrap 127.0.0.1:${KAFKA_PORT:-9092}
+  Versity S3 Gateway (posix)     http://127.0.0.1:${S3_PORT:-9000}, access/secret key minioadmin/minioadmin
+
+Usage: scripts/services.sh COMMAND
+  up             install what is missing and start both (no-op for what already runs)
+  down           stop both (SIGTERM, SIGKILL after ~${STOP_TIMEOUT}s); data is kept
+  status         print the state of both (exit 0 only if both run)
+  install        install both without starting them
+  start-kafka | stop-kafka | restart-kafka
+  start-s3    | stop-s3    | restart-s3
+  env            print shell exports pointing hitexport at these services
+  clean          stop both and delete their data (keeps downloaded jars and binaries)
+  -h | --help    this text
+
+Works from any cwd. Progress goes to stderr. scripts/kafka.sh --help and scripts/s3.sh --help list
+the environment variables (ports, dirs, timeouts) each service understands. LOCAL_DIR: $LOCAL_DIR
+EOF
 }
 
 cmd_status() {
@@ -82,5 +85,5 @@ case "${1:-}" in
   env) cmd_env ;;
   clean) cmd_clean ;;
   -h | --help | help) usage ;;
-  *) usage ;;
+  *) usage >&2; exit 2 ;;
 esac

@@ -1,18 +1,6 @@
 #!/usr/bin/env bash
-# Test PKI for the local TLS listeners (Kafka SSL / SASL_SSL, versitygw HTTPS) — for tests and demos only.
-#
-#   scripts/tls.sh [generate]   create what is missing (idempotent; renews certificates expiring within a day)
-#   scripts/tls.sh clean        delete the directory
-#   scripts/tls.sh env          print exports pointing hitexport at the CA
-#
-# Files in $TLS_DIR (default <repo>/.local/tls), all PEM:
-#   ca.pem, ca.key                 the test CA (RSA 2048, 30 days)
-#   server.pem, server.key         server certificate for 127.0.0.1, ::1 and localhost, signed by the CA
-#   server-bundle.pem              server.key + server.pem + ca.pem in one file (Kafka's PEM keystore)
-#   client.pem, client.key         client certificate (CN=hitexport) for listeners that require one
-#   other-ca.pem, other-ca.key     an unrelated CA (tests of "wrong CA")
-# Keys are unencrypted PKCS#8 (what Kafka's PEM keystore and Go read without a password), mode 0600.
-# Environment: TLS_DIR, TLS_DAYS (default 30), LOCAL_DIR.
+# Test PKI for the local TLS listeners (Kafka SSL / SASL_SSL, versitygw HTTPS), for tests and demos only.
+# Commands and files: scripts/tls.sh --help (the usage text below).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 TLS_DIR="${TLS_DIR:-$LOCAL_DIR/tls}"
 TLS_DAYS="${TLS_DAYS:-30}"
 
-need_openssl() { command -v openssl >/dev/null 2>&1 || die "tls: openssl not found"; }
+need_openssl() { command -v openssl >/dev/null 2>&1 || die "openssl not found"; }
 
 # fresh FILE: the certificate exists and is valid for at least one more day.
 fresh() { [[ -s "$1" ]] && openssl x509 -in "$1" -noout -checkend 86400 >/dev/null 2>&1; }
@@ -77,13 +65,34 @@ extendedKeyUsage=clientAuth"
     cat "$TLS_DIR/server.key" "$TLS_DIR/server.pem" "$TLS_DIR/ca.pem" >"$TLS_DIR/server-bundle.pem.tmp"
     chmod 600 "$TLS_DIR/server-bundle.pem.tmp"
     mv "$TLS_DIR/server-bundle.pem.tmp" "$TLS_DIR/server-bundle.pem"
-    log "tls: test CA and certificates written to $TLS_DIR (valid $TLS_DAYS days)"
+    log "test CA and certificates written to $TLS_DIR (valid $TLS_DAYS days)"
   fi
+}
+
+usage() {
+  cat <<EOF
+Test PKI for the local TLS listeners (Kafka SSL / SASL_SSL, versitygw HTTPS): tests and demos only.
+
+Usage: scripts/tls.sh [COMMAND]
+  generate       create what is missing (the default; idempotent; renews certificates expiring within a day)
+  clean          delete the directory
+  env            print exports pointing hitexport at the CA
+  -h | --help    this text
+
+Files in TLS_DIR [$TLS_DIR], all PEM:
+  ca.pem, ca.key                 the test CA (RSA 2048, TLS_DAYS days)
+  server.pem, server.key         server certificate for 127.0.0.1, ::1 and localhost, signed by the CA
+  server-bundle.pem              server.key + server.pem + ca.pem in one file (Kafka's PEM keystore)
+  client.pem, client.key         client certificate (CN=hitexport) for listeners that require one
+  other-ca.pem, other-ca.key     an unrelated CA (tests of "wrong CA")
+Keys are unencrypted PKCS#8 (what Kafka's PEM keystore and Go read without a password), mode 0600.
+Environment: TLS_DIR, TLS_DAYS [$TLS_DAYS], LOCAL_DIR [$LOCAL_DIR].
+EOF
 }
 
 case "${1:-generate}" in
   generate) cmd_generate ;;
-  clean) rm -rf "$TLS_DIR" && log "tls: removed $TLS_DIR" ;;
+  clean) rm -rf "$TLS_DIR" && log "removed $TLS_DIR" ;;
   env)
     cat <<EOF
 export HITEXPORT_KAFKA_TLS=true
@@ -92,5 +101,6 @@ export HITEXPORT_S3_TLS=true
 export HITEXPORT_S3_CA_FILE=$TLS_DIR/ca.pem
 EOF
     ;;
-  *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  -h | --help | help) usage ;;
+  *) usage >&2; exit 2 ;;
 esac
