@@ -201,7 +201,7 @@ broker_ready() {
   TOOL_TIMEOUT=60 run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" --list >/dev/null 2>&1
 }
 
-status_line() {
+cmd_status() {
   if pid_alive "$PIDFILE" "$PID_PATTERN"; then
     local sec=""
     [[ -n "$KAFKA_SSL_PORT" ]] && sec+=", SSL 127.0.0.1:$KAFKA_SSL_PORT (client auth $KAFKA_SSL_CLIENT_AUTH)"
@@ -217,10 +217,10 @@ status_line() {
   return 3
 }
 
-do_start() {
+cmd_start() {
   if pid_alive "$PIDFILE" "$PID_PATTERN"; then
     if port_open "$KAFKA_PORT"; then
-      log "$(status_line)"
+      log "$(cmd_status)"
       return 0
     fi
     log "pid $(cat "$PIDFILE") is alive but port $KAFKA_PORT is not open yet; waiting"
@@ -256,13 +256,13 @@ do_start() {
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
     -Dkafka.logs.dir="$LOGS_DIR" -Dlog4j2.configurationFile="$LOG4J_BROKER" \
     ${KAFKA_OPTS:-} -cp "$KAFKA_LIBS/*" kafka.Kafka "$SERVER_PROPS"
-  log "ready — $(status_line)"
+  log "ready — $(cmd_status)"
 }
 
 # wait_ready: the broker of PIDFILE answers a metadata request (port open first: a tool run costs a JVM).
 wait_ready() {
   wait_started "$PIDFILE" "$PID_PATTERN" "$KAFKA_START_TIMEOUT" 1 cmd_ready "$OUTFILE $LOGS_DIR/server.log"
-  log "ready — $(status_line)"
+  log "ready — $(cmd_status)"
 }
 
 cmd_stop() { stop_pidfile broker "$PIDFILE" "$PID_PATTERN"; }
@@ -318,25 +318,15 @@ Optional TLS/SASL listeners (off unless set; the PLAINTEXT listener always stays
 EOF
 }
 
-main() {
-  local cmd="${1:-}"
+cmd_other() {
+  local cmd="$1"
+  shift
   case "$cmd" in
-    install | start | stop | restart) lock_or_reexec kafka "${BASH_SOURCE[0]}" "$@" ;;
-  esac
-  [[ $# -gt 0 ]] && shift
-  case "$cmd" in
-    install) cmd_install ;;
-    start) do_start ;;
-    stop) cmd_stop ;;
-    restart) cmd_stop && do_start ;;
-    status) status_line ;;
-    ready) cmd_ready ;;
     version) installed && kafka_version ;;
     tool) [[ $# -ge 1 ]] || { usage >&2; exit 2; }; run_tool "$@" ;;
     topic-create) cmd_topic_create "$@" ;;
-    -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
   esac
 }
 
-main "$@"
+service_main kafka "$@"

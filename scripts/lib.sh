@@ -152,6 +152,36 @@ lock_or_reexec() {
   exit $rc
 }
 
+# service_main NAME ARGS...: the command line of a service script (kafka.sh, s3.sh). The script
+# defines cmd_install, cmd_start, cmd_stop, cmd_status, cmd_ready and usage, and optionally
+# cmd_other CMD ARGS... for commands of its own (it prints usage and exits 2 on an unknown one).
+# install, start, stop and restart run under the lock NAME.
+service_main() {
+  local name="$1" cmd="${2:-}"
+  shift
+  case "$cmd" in
+    install | start | stop | restart) lock_or_reexec "$name" "$0" "$@" ;;
+  esac
+  [[ $# -gt 0 ]] && shift
+  case "$cmd" in
+    install) cmd_install ;;
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    restart) cmd_stop && cmd_start ;;
+    status) cmd_status ;;
+    ready) cmd_ready ;;
+    -h | --help | help) usage ;;
+    *)
+      if declare -F cmd_other >/dev/null; then
+        cmd_other "$cmd" "$@"
+      else
+        usage >&2
+        exit 2
+      fi
+      ;;
+  esac
+}
+
 # file_sha FILE...: a content hash of the given files (used as an install stamp).
 file_sha() {
   cat "$@" | sha256sum | cut -d' ' -f1

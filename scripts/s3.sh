@@ -73,7 +73,7 @@ EOF
   fi
 }
 
-status_line() {
+cmd_status() {
   if pid_alive "$PIDFILE" "$PID_PATTERN"; then
     echo "s3: running, pid $(cat "$PIDFILE"), endpoint $S3_SCHEME://$S3_ENDPOINT (access key $S3_ACCESS_KEY), data $S3_DATA_DIR, log $LOGFILE"
     return 0
@@ -86,7 +86,7 @@ status_line() {
   return 3
 }
 
-do_start() {
+cmd_start() {
   if pid_alive "$PIDFILE" "$PID_PATTERN"; then
     wait_ready
     return 0
@@ -111,12 +111,12 @@ do_start() {
   ROOT_ACCESS_KEY="$S3_ACCESS_KEY" ROOT_SECRET_KEY="$S3_SECRET_KEY" \
     start_and_wait "$PIDFILE" "$PID_PATTERN" "$S3_START_TIMEOUT" 0.2 http_answers "$LOGFILE" "$LOGFILE" \
     "$VGW" "${args[@]}" posix "$S3_DATA_DIR"
-  log "ready — $(status_line)"
+  log "ready — $(cmd_status)"
 }
 
 wait_ready() {
   wait_started "$PIDFILE" "$PID_PATTERN" "$S3_START_TIMEOUT" 0.2 http_answers "$LOGFILE"
-  log "ready — $(status_line)"
+  log "ready — $(cmd_status)"
 }
 
 cmd_stop() { stop_pidfile versitygw "$PIDFILE" "$PID_PATTERN"; }
@@ -153,21 +153,6 @@ Environment (current value in brackets):
 EOF
 }
 
-main() {
-  local cmd="${1:-}"
-  case "$cmd" in
-    install | start | stop | restart) lock_or_reexec s3 "${BASH_SOURCE[0]}" "$@" ;;
-  esac
-  case "$cmd" in
-    install) cmd_install ;;
-    start) do_start ;;
-    stop) cmd_stop ;;
-    restart) cmd_stop && do_start ;;
-    status) status_line ;;
-    ready) http_answers ;;
-    -h | --help | help) usage ;;
-    *) usage >&2; exit 2 ;;
-  esac
-}
+cmd_ready() { http_answers; }
 
-main "$@"
+service_main s3 "$@"
