@@ -7,8 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
-[[ "$KAFKA_PORT" =~ ^[0-9]+$ ]] || die "KAFKA_PORT must be a port number, got '$KAFKA_PORT'"
-[[ "$KAFKA_CONTROLLER_PORT" =~ ^[0-9]+$ ]] || die "KAFKA_CONTROLLER_PORT must be a port number, got '$KAFKA_CONTROLLER_PORT'"
 KAFKA_DIR="${KAFKA_DIR:-$LOCAL_DIR/kafka}"
 KAFKA_LIBS="${KAFKA_LIBS:-$LOCAL_DIR/kafka/libs}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
@@ -21,9 +19,8 @@ KAFKA_SASL_PROTOCOL="${KAFKA_SASL_PROTOCOL:-SASL_SSL}"
 KAFKA_SCRAM_USERS="${KAFKA_SCRAM_USERS:-}"
 KAFKA_PLAIN_USERS="${KAFKA_PLAIN_USERS:-}"
 KAFKA_TLS_DIR="${KAFKA_TLS_DIR:-$LOCAL_DIR/tls}"
-for v in KAFKA_SSL_PORT KAFKA_SASL_PORT; do
-  [[ -z "${!v}" || "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a port number, got '${!v}'"
-done
+check_ports KAFKA_PORT KAFKA_CONTROLLER_PORT
+check_ports --optional KAFKA_SSL_PORT KAFKA_SASL_PORT
 [[ "$KAFKA_SSL_CLIENT_AUTH" =~ ^(none|requested|required)$ ]] || die "KAFKA_SSL_CLIENT_AUTH must be none, requested or required"
 [[ "$KAFKA_SASL_PROTOCOL" =~ ^(SASL_SSL|SASL_PLAINTEXT)$ ]] || die "KAFKA_SASL_PROTOCOL must be SASL_SSL or SASL_PLAINTEXT"
 for v in KAFKA_SCRAM_USERS KAFKA_PLAIN_USERS; do

@@ -30,6 +30,16 @@ show_log_tail() {
   fi
 }
 
+# check_ports [--optional] VAR...: each named variable holds a port number (with --optional: or is
+# empty); die naming the variable otherwise.
+check_ports() {
+  local empty_ok=0 v
+  [[ "${1:-}" == --optional ]] && { empty_ok=1; shift; }
+  for v; do
+    [[ "${!v}" =~ ^[0-9]+$ || ($empty_ok == 1 && -z "${!v}") ]] || die "$v must be a port number, got '${!v}'"
+  done
+}
+
 # port_open PORT [HOST]: true if something accepts TCP connections there.
 port_open() {
   local port="$1" host="${2:-127.0.0.1}"

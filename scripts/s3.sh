@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 S3_PORT="${S3_PORT:-9000}"
-[[ "$S3_PORT" =~ ^[0-9]+$ ]] || die "S3_PORT must be a port number, got '$S3_PORT'"
+check_ports S3_PORT
 S3_DATA_DIR="${S3_DATA_DIR:-$LOCAL_DIR/s3data}"
 S3_DIR="${S3_DIR:-$LOCAL_DIR/s3}"
 S3_ACCESS_KEY="${S3_ACCESS_KEY:-minioadmin}"
