@@ -100,7 +100,14 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 		po.DisableMultipart = true
 	}
 	_, err := s.client.PutObject(ctx, s.bucket, key, r, size, po)
-	return classify("put "+key, err)
+	err = classify("put "+key, err)
+	if opts.IfMatch != "" && IsNotFound(err) {
+		// S3 answers If-Match on a missing key with 404 NoSuchKey; for the
+		// Bucket contract that is the condition failing (the uploader then
+		// looks again instead of giving up on the attempt).
+		return fmt.Errorf("put %s: %w (no such key)", key, ErrPreconditionFailed)
+	}
+	return err
 }
 
 func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
