@@ -3,28 +3,9 @@
 package itest
 
 import (
-	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 )
-
-// runOnce runs the binary with the env's configuration plus extra, and
-// returns its combined output and exit code.
-func (e *env) runOnce(extra map[string]string, args ...string) (string, int) {
-	e.t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = e.baseEnv(extra)
-	out, err := cmd.CombinedOutput()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatal(err)
-	}
-	return string(out), code
-}
 
 // TestCheck is "Test integration" against the real services: it passes on a
 // good configuration (for every format) and fails with a message naming the
@@ -32,7 +13,7 @@ func (e *env) runOnce(extra map[string]string, args ...string) (string, int) {
 func TestCheck(t *testing.T) {
 	e := newEnv(t, 1)
 	for _, f := range []string{"json", "ndjson", "ocsf", "ocsf-json"} {
-		out, code := e.runOnce(map[string]string{"HITEXPORT_FORMAT": f, "HITEXPORT_COMPRESSION": "zstd"}, "check")
+		out, code := e.runCombined(map[string]string{"HITEXPORT_FORMAT": f, "HITEXPORT_COMPRESSION": "zstd"}, "check")
 		if code != 0 || !strings.Contains(out, "ok   s3-write") || !strings.Contains(out, "(deleted)") {
 			t.Fatalf("check %s: exit %d\n%s", f, code, out)
 		}
@@ -53,7 +34,7 @@ func TestCheck(t *testing.T) {
 		{"no secret", map[string]string{"HITEXPORT_S3_SECRET_KEY": ""}, 2, "HITEXPORT_S3_SECRET_KEY"},
 	}
 	for _, c := range cases {
-		out, code := e.runOnce(c.extra, "check")
+		out, code := e.runCombined(c.extra, "check")
 		if code != c.code || !strings.Contains(out, c.want) {
 			t.Errorf("%s: exit %d (want %d), output lacks %q:\n%s", c.name, code, c.code, c.want, out)
 		}

@@ -336,7 +336,7 @@ func TestFaultKafkaRestart(t *testing.T) {
 	notes := fmt.Sprintf("broker stopped when %.0f of the %d records produced so far were consumed and %.0f objects uploaded (stop took %s), down %s, start took %s; generations joined %v -> %v, commit errors %v, fetch warnings %d, offset-fetch retries %d, %d writes skipped as already in the bucket",
 		m0.sum("hitexport_records_consumed_total"), producedAtStop, m0.sum("hitexport_objects_uploaded_total"), stopped.Round(100*time.Millisecond), sz.kafkaDown,
 		restarted.Round(100*time.Millisecond), m0.sum("hitexport_generations_total"), m1.sum("hitexport_generations_total"),
-		m1.get("hitexport_commits_total", `result="error"`), x.hub.msgs("fetch failed; retrying"), x.hub.msgs("reading committed offsets failed; retrying"),
+		m1.val("hitexport_commits_total", "result", "error"), x.hub.msgs("fetch failed; retrying"), x.hub.msgs("reading committed offsets failed; retrying"),
 		x.hub.msgs("object already in the bucket with as many or more records; not overwritten"))
 	faultResult(t, "Kafka restart", rep, time.Since(began), notes)
 	mustOK(t, rep, x)

@@ -198,7 +198,7 @@ func hostileRun(t *testing.T, format, comp string) {
 		t.Errorf("invariants violated: %+v", rep)
 	}
 	for _, r := range hits.Reasons {
-		got := m.get("hitexport_records_rejected_total", `reason="`+string(r)+`"`)
+		got := m.val("hitexport_records_rejected_total", "reason", string(r))
 		if int(got) != want[r] {
 			t.Errorf("hitexport_records_rejected_total{reason=%q} = %v, want %d", r, got, want[r])
 		}

@@ -6,7 +6,6 @@
 package itest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,19 +13,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/encoders"
 	"github.com/hitexport/hitexport/gen"
@@ -35,444 +27,6 @@ import (
 	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
 )
-
-// ---------------------------------------------------------------- helpers
-
-// opsRun runs the binary once with the env's configuration plus extra and
-// returns stdout, stderr and the exit code.
-func (e *env) opsRun(extra map[string]string, args ...string) (string, string, int) {
-	e.t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = e.baseEnv(extra)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
-}
-
-// opsHTTPAddr waits for the exporter's start line and returns the address
-// its HTTP server listens on.
-func opsHTTPAddr(t *testing.T, x *exporter) string {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, line := range strings.Split(x.out.String(), "\n") {
-			var l struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"http_addr"`
-			}
-			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "hitexport starting" && l.Addr != "" {
-				return l.Addr
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("no start line with http_addr:\n%s", tail(x.out.String(), 3000))
-	return ""
-}
-
-func opsGet(t *testing.T, addr, path string) (int, string) {
-	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// opsReady is /readyz decoded.
-type opsReady struct {
-	Code                int
-	Ready               bool    `json:"ready"`
-	Joined              bool    `json:"group_joined"`
-	Degraded            bool    `json:"degraded"`
-	ConsecutiveFailures int     `json:"consecutive_upload_failures"`
-	FailureRatio        float64 `json:"failure_ratio"`
-	Attempts            int     `json:"attempts_in_window"`
-	LastError           string  `json:"last_error"`
-	Reason              string  `json:"reason"`
-}
-
-func opsReadyz(t *testing.T, addr string) opsReady {
-	t.Helper()
-	code, body := opsGet(t, addr, "/readyz")
-	var r opsReady
-	if err := json.Unmarshal([]byte(body), &r); err != nil {
-		t.Fatalf("/readyz body %q: %v", body, err)
-	}
-	r.Code = code
-	return r
-}
-
-// opsSample is one sample of the Prometheus text format.
-type opsSample struct {
-	Labels map[string]string
-	Value  float64
-}
-
-type opsMetrics map[string][]opsSample
-
-var opsLineRe = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$`)
-var opsLabelRe = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
-
-func opsScrape(t *testing.T, addr string) opsMetrics {
-	t.Helper()
-	code, body := opsGet(t, addr, "/metrics")
-	if code != 200 {
-		t.Fatalf("/metrics: %d", code)
-	}
-	m := opsMetrics{}
-	for _, line := range strings.Split(body, "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		g := opsLineRe.FindStringSubmatch(line)
-		if g == nil {
-			t.Fatalf("/metrics: unparsable line %q", line)
-		}
-		v, err := strconv.ParseFloat(g[3], 64)
-		if err != nil {
-			t.Fatalf("/metrics: value of %q: %v", line, err)
-		}
-		s := opsSample{Labels: map[string]string{}, Value: v}
-		for _, l := range opsLabelRe.FindAllStringSubmatch(g[2], -1) {
-			s.Labels[l[1]] = l[2]
-		}
-		m[g[1]] = append(m[g[1]], s)
-	}
-	return m
-}
-
-// get returns the value of the sample of name whose labels include the given
-// pairs, and whether there is one.
-func (m opsMetrics) get(name string, kv ...string) (float64, bool) {
-	for _, s := range m[name] {
-		match := true
-		for i := 0; i+1 < len(kv); i += 2 {
-			if s.Labels[kv[i]] != kv[i+1] {
-				match = false
-			}
-		}
-		if match {
-			return s.Value, true
-		}
-	}
-	return 0, false
-}
-
-func (m opsMetrics) sum(name string) float64 {
-	total := 0.0
-	for _, s := range m[name] {
-		total += s.Value
-	}
-	return total
-}
-
-// opsMetricNames reads every metric name declared in pipeline/metrics.go, so
-// a metric added there without a check here fails the test.
-func opsMetricNames(t *testing.T) []string {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join(repoRoot, "pipeline", "metrics.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	var names []string
-	for _, g := range regexp.MustCompile(`Name:\s*"([a-z0-9_]+)"`).FindAllStringSubmatch(string(src), -1) {
-		if n := "hitexport_" + g[1]; !seen[n] {
-			seen[n] = true
-			names = append(names, n)
-		}
-	}
-	if len(names) < 15 {
-		t.Fatalf("found only %d metric names in pipeline/metrics.go: %v", len(names), names)
-	}
-	return names
-}
-
-// opsMsg is a record to produce with its partition and Kafka timestamp.
-type opsMsg struct {
-	Partition int
-	Time      time.Time
-	Key       []byte
-	Value     []byte
-}
-
-// opsProduce writes messages to the partitions they name with their
-// timestamps, in order.
-func (e *env) opsProduce(msgs []opsMsg) {
-	e.t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: e.topic, BatchSize: 500, BatchTimeout: 5 * time.Millisecond,
-		RequiredAcks: kafka.RequireAll, BatchBytes: 32 << 20,
-		Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })}
-	defer w.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	batch := make([]kafka.Message, 0, 500)
-	flush := func() {
-		if len(batch) > 0 {
-			if err := w.WriteMessages(ctx, batch...); err != nil {
-				e.t.Fatalf("produce: %s", tail(err.Error(), 500))
-			}
-			batch = batch[:0]
-		}
-	}
-	for _, m := range msgs {
-		batch = append(batch, kafka.Message{Partition: m.Partition, Time: m.Time, Key: m.Key, Value: m.Value})
-		if len(batch) == cap(batch) {
-			flush()
-		}
-	}
-	flush()
-}
-
-// opsStamped spreads generated records over the partitions (by index) with
-// Kafka timestamps that follow their place in the stream — a producer that
-// sends each hit a few seconds after it happened: start + span*i/n + delay.
-func opsStamped(recs []gen.Record, o gen.Options, parts int, delay time.Duration) []opsMsg {
-	out := make([]opsMsg, len(recs))
-	for i, r := range recs {
-		at := o.Start.Add(time.Duration(float64(o.Span) * float64(i) / float64(len(recs)))).Add(delay)
-		out[i] = opsMsg{Partition: i % parts, Time: at, Key: r.Key, Value: r.Value}
-	}
-	return out
-}
-
-// opsRecord is one record read back from the topic.
-type opsRecord struct {
-	Offset int64
-	Time   time.Time // Kafka timestamp
-	Value  []byte
-	Valid  bool
-	Event  int64 // event time, Unix ms (valid hits)
-}
-
-// opsReadBack reads every record of every partition of the topic.
-func (e *env) opsReadBack() map[int][]opsRecord {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	offs, err := verify.Offsets(ctx, e.client, e.group, e.topic)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[int][]opsRecord{}
-	for _, po := range offs {
-		if po.End == 0 {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokers}, Topic: e.topic, Partition: po.Partition, MaxWait: 200 * time.Millisecond})
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				e.t.Fatalf("read back partition %d: %v", po.Partition, err)
-			}
-			rec := opsRecord{Offset: m.Offset, Time: m.Time, Value: m.Value}
-			if d, reason := hits.Decode(m.Value, m.Time, hits.Limits{MaxBytes: 1 << 20, MaxFuture: time.Hour}); reason == "" {
-				rec.Valid, rec.Event = true, d.TimeMillis
-			}
-			out[po.Partition] = append(out[po.Partition], rec)
-			if m.Offset+1 >= po.End {
-				break
-			}
-		}
-		r.Close()
-	}
-	return out
-}
-
-// opsObject is one object of a bucket with its bytes and metadata.
-type opsObject struct {
-	Key  string
-	ETag string
-	Size int64
-	Meta map[string]string
-	Data []byte
-}
-
-func opsReadAll(t *testing.T, b store.Bucket) map[string]opsObject {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out := map[string]opsObject{}
-	err := b.List(ctx, "", func(oi store.ObjectInfo) error {
-		if strings.Contains(oi.Key, "hitexport-check/") {
-			return nil
-		}
-		st, err := b.Stat(ctx, oi.Key)
-		if err != nil {
-			return err
-		}
-		rc, err := b.Get(ctx, oi.Key)
-		if err != nil {
-			return err
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-		out[oi.Key] = opsObject{Key: oi.Key, ETag: st.ETag, Size: oi.Size, Meta: st.Metadata, Data: data}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("read bucket: %v", err)
-	}
-	return out
-}
-
-func (o opsObject) int(t *testing.T, key string) int64 {
-	t.Helper()
-	v, err := strconv.ParseInt(o.Meta[key], 10, 64)
-	if err != nil {
-		t.Fatalf("%s: metadata %s=%q", o.Key, key, o.Meta[key])
-	}
-	return v
-}
-
-func opsFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// opsScript runs one of the service scripts with extra environment.
-func opsScript(t *testing.T, timeout time.Duration, env []string, script string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(repoRoot, "scripts", script), args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %v\n%s", script, strings.Join(args, " "), err, tail(string(out), 3000))
-	}
-	return string(out), nil
-}
-
-// opsS3 is an S3 server of the test's own, started and stopped with
-// scripts/s3.sh on another port and data dir, so the shared one is never
-// touched.
-type opsS3 struct {
-	t    *testing.T
-	addr string
-	envv []string
-}
-
-func opsStartS3(t *testing.T, extra ...string) *opsS3 {
-	t.Helper()
-	dir := t.TempDir()
-	port := opsFreePort(t)
-	s := &opsS3{t: t, addr: fmt.Sprintf("127.0.0.1:%d", port), envv: append([]string{
-		"S3_PORT=" + strconv.Itoa(port), "S3_DATA_DIR=" + filepath.Join(dir, "data"), "S3_DIR=" + filepath.Join(dir, "run"),
-		"S3_ACCESS_KEY=" + accessKey, "S3_SECRET_KEY=" + secretKey}, extra...)}
-	t.Cleanup(func() { _, _ = opsScript(t, time.Minute, s.envv, "s3.sh", "stop") })
-	s.start()
-	return s
-}
-
-func (s *opsS3) start() {
-	s.t.Helper()
-	if _, err := opsScript(s.t, 3*time.Minute, s.envv, "s3.sh", "start"); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-func (s *opsS3) stop() {
-	s.t.Helper()
-	if _, err := opsScript(s.t, time.Minute, s.envv, "s3.sh", "stop"); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-// opsEnvOn is newEnv with the bucket on another S3 server.
-func opsEnvOn(t *testing.T, partitions int, s3 string) *env {
-	t.Helper()
-	e := newEnv(t, partitions)
-	b, err := store.NewS3(store.S3Options{Endpoint: s3, Bucket: e.bucket.Name(), AccessKey: accessKey, SecretKey: secretKey, Region: "us-east-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := retry(ctx, func() error { return b.MakeBucket(ctx) }); err != nil {
-		t.Fatalf("make bucket: %v", err)
-	}
-	e.bucket = b
-	return e
-}
-
-func opsWait(t *testing.T, timeout time.Duration, what string, cond func() bool, logs ...*exporter) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	var out string
-	for _, x := range logs {
-		out += tail(x.out.String(), 4000)
-	}
-	t.Fatalf("timed out after %s waiting for %s\n%s", timeout, what, out)
-}
-
-func (e *env) opsCommitted() map[int]verify.PartitionOffsets {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	offs, err := verify.Offsets(ctx, e.client, e.group, e.topic)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[int]verify.PartitionOffsets{}
-	for _, o := range offs {
-		out[o.Partition] = o
-	}
-	return out
-}
-
-// opsLogLine is one JSON log line of the exporter.
-type opsLogLine map[string]any
-
-func opsLogs(t *testing.T, out string) []opsLogLine {
-	t.Helper()
-	var lines []opsLogLine
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		var l opsLogLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatalf("log line is not JSON: %q", sc.Text())
-		}
-		lines = append(lines, l)
-	}
-	return lines
-}
-
-func (l opsLogLine) str(k string) string { s, _ := l[k].(string); return s }
-func (l opsLogLine) num(k string) (int64, bool) {
-	f, ok := l[k].(float64)
-	return int64(f), ok
-}
 
 // ---------------------------------------------------------------- metrics, health, logs
 
@@ -486,7 +40,7 @@ func TestOpsMetrics(t *testing.T) {
 	opts := pastHour(31, 3000)
 	opts.LateFraction, opts.BadFraction = 0.03, 0.03
 	recs := gen.Generate(opts)
-	msgs := opsStamped(recs, opts, 2, 3*time.Second)
+	msgs := stamped(recs, opts, 2, 3*time.Second)
 	// Current window: 20 hits on partition 0 (more than SPOOL_MEMORY: spilled
 	// to disk) and 1 on partition 1 (kept in memory). Their event time is 2
 	// minutes ahead, so the window stays open for the whole test.
@@ -496,34 +50,34 @@ func TestOpsMetrics(t *testing.T) {
 		if i == len(cur)-1 {
 			p = 1
 		}
-		msgs = append(msgs, opsMsg{Partition: p, Time: time.Now(), Key: r.Key, Value: r.Value})
+		msgs = append(msgs, stampedMsg{Partition: p, Time: time.Now(), Key: r.Key, Value: r.Value})
 	}
-	e.opsProduce(msgs)
+	e.produceAt(msgs)
 	produced := map[int]int{}
 	for _, m := range msgs {
 		produced[m.Partition]++
 	}
 
 	x := e.start(map[string]string{"HITEXPORT_SPOOL_MEMORY": "4096", "HITEXPORT_IDLE_TIMEOUT": "2s", "HITEXPORT_LOG_LEVEL": "info"})
-	addr := opsHTTPAddr(t, x)
-	if code, body := opsGet(t, addr, "/healthz"); code != 200 || !strings.Contains(body, `"ok"`) {
+	addr := x.httpAddr(t)
+	if code, body := mustGet(t, addr, "/healthz"); code != 200 || !strings.Contains(body, `"ok"`) {
 		t.Fatalf("/healthz: %d %s", code, body)
 	}
-	opsWait(t, 60*time.Second, "/readyz 200 after joining", func() bool {
-		r := opsReadyz(t, addr)
+	waitFor(t, 60*time.Second, "/readyz 200 after joining", func() bool {
+		r := readyz(t, addr)
 		return r.Code == 200 && r.Ready && r.Joined
 	}, x)
 
 	// Wait until everything but the two open windows is uploaded and
 	// committed: every record consumed, both current objects open, and the
 	// commit at the first offset of each.
-	var m opsMetrics
-	opsWait(t, 2*time.Minute, "all records consumed, the past uploaded, two objects open", func() bool {
-		m = opsScrape(t, addr)
+	var m metrics
+	waitFor(t, 2*time.Minute, "all records consumed, the past uploaded, two objects open", func() bool {
+		m = mustScrape(t, addr)
 		if m.sum("hitexport_records_consumed_total") != float64(len(msgs)) || m.sum("hitexport_open_objects") != 2 {
 			return false
 		}
-		c := e.opsCommitted()
+		c := e.committedOffsets()
 		for p := 0; p < 2; p++ {
 			if v, _ := m.get("hitexport_committed_offset", "partition", strconv.Itoa(p)); int64(v) != c[p].Committed || c[p].Committed <= 0 {
 				return false
@@ -535,10 +89,10 @@ func TestOpsMetrics(t *testing.T) {
 		return true
 	}, x)
 	time.Sleep(1500 * time.Millisecond) // a tick later: gauges settle
-	_ = opsReadyz(t, addr)              // /readyz refreshes the degraded gauge
-	m = opsScrape(t, addr)
-	objs := opsReadAll(t, e.bucket)
-	committed := e.opsCommitted()
+	_ = readyz(t, addr)                 // /readyz refreshes the degraded gauge
+	m = mustScrape(t, addr)
+	objs := readObjects(t, e.bucket)
+	committed := e.committedOffsets()
 
 	// What the bucket holds, by kind and by the format label of the metrics.
 	byKind := map[string]int{}
@@ -712,7 +266,7 @@ func TestOpsMetrics(t *testing.T) {
 			return nil
 		},
 	}
-	for _, name := range opsMetricNames(t) {
+	for _, name := range metricNames(t) {
 		_, plain := m[name]
 		_, hist := m[name+"_count"]
 		if !plain && !hist {
@@ -731,7 +285,7 @@ func TestOpsMetrics(t *testing.T) {
 
 	// Logs: one info line per uploaded object with what an operator needs,
 	// and nothing per record at info.
-	lines := opsLogs(t, x.out.String())
+	lines := parseLogs(t, x.out.String())
 	uploads, info := 0, 0
 	for _, l := range lines {
 		if l.str("level") == "INFO" {
@@ -779,7 +333,7 @@ func TestOpsMetrics(t *testing.T) {
 	if took > 10*time.Second {
 		t.Errorf("shutdown took %s", took)
 	}
-	after := e.opsCommitted()
+	after := e.committedOffsets()
 	for p := 0; p < 2; p++ {
 		if after[p].Committed != committed[p].Committed {
 			t.Errorf("partition %d: committed %d after shutdown, %d before", p, after[p].Committed, committed[p].Committed)
@@ -787,7 +341,7 @@ func TestOpsMetrics(t *testing.T) {
 	}
 }
 
-func leOf(s opsSample) float64 {
+func leOf(s sample) float64 {
 	if s.Labels["le"] == "+Inf" {
 		return math.Inf(1)
 	}
@@ -804,8 +358,8 @@ func leOf(s opsSample) float64 {
 // window. Nothing is lost. Last, a SIGTERM during an outage ends the process
 // after SHUTDOWN_TIMEOUT with the failed objects uncommitted.
 func TestOpsReadiness(t *testing.T) {
-	s3 := opsStartS3(t)
-	e := opsEnvOn(t, 2, s3.addr)
+	s3 := startPrivateS3(t, accessKey, secretKey)
+	e := newEnvOn(t, 2, s3.svc())
 	const window = 6 * time.Second
 	extra := map[string]string{
 		"HITEXPORT_S3_ENDPOINT":       s3.addr,
@@ -820,12 +374,12 @@ func TestOpsReadiness(t *testing.T) {
 	batch1 := gen.Generate(o1)
 	e.produce(batch1)
 	x := e.start(extra)
-	addr := opsHTTPAddr(t, x)
+	addr := x.httpAddr(t)
 	e.waitCommitted(time.Minute, x)
-	if r := opsReadyz(t, addr); r.Code != 200 || !r.Ready {
+	if r := readyz(t, addr); r.Code != 200 || !r.Ready {
 		t.Fatalf("/readyz before the outage: %+v", r)
 	}
-	before := e.opsCommitted()
+	before := e.committedOffsets()
 
 	s3.stop()
 	stopped := time.Now()
@@ -833,26 +387,26 @@ func TestOpsReadiness(t *testing.T) {
 	o2.Seed = 42
 	batch2 := gen.Generate(o2)
 	e.produce(batch2)
-	var r opsReady
-	opsWait(t, time.Minute, "/readyz 503: uploads failing past the first retry cycle", func() bool {
-		r = opsReadyz(t, addr)
+	var r readyState
+	waitFor(t, time.Minute, "/readyz 503: uploads failing past the first retry cycle", func() bool {
+		r = readyz(t, addr)
 		return r.Code == 503 && r.ConsecutiveFailures > 3 && strings.Contains(r.Reason, "uploads failing")
 	}, x)
 	t.Logf("not ready %s after the S3 server stopped: %+v", time.Since(stopped).Round(time.Millisecond), r)
 	if r.LastError == "" || strings.Contains(r.LastError, secretKey) {
 		t.Errorf("last_error %q: want the cause, without secrets", r.LastError)
 	}
-	if code, _ := opsGet(t, addr, "/healthz"); code != 200 {
+	if code, _ := mustGet(t, addr, "/healthz"); code != 200 {
 		t.Errorf("/healthz during the outage: %d (the process is alive)", code)
 	}
-	opsWait(t, 30*time.Second, "degraded=1, a paused partition, failures and retries counted", func() bool {
-		_ = opsReadyz(t, addr)
-		m := opsScrape(t, addr)
+	waitFor(t, 30*time.Second, "degraded=1, a paused partition, failures and retries counted", func() bool {
+		_ = readyz(t, addr)
+		m := mustScrape(t, addr)
 		fails, _ := m.get("hitexport_upload_failures_total", "class", "retryable")
 		deg, _ := m.get("hitexport_degraded")
 		return deg == 1 && m.sum("hitexport_partition_paused") >= 1 && fails > 3 && m.sum("hitexport_upload_retries_total") > 3
 	}, x)
-	during := e.opsCommitted()
+	during := e.committedOffsets()
 	for p, o := range during {
 		if o.Committed != before[p].Committed || o.End <= o.Committed {
 			t.Errorf("partition %d during the outage: committed %d (before %d), end %d: nothing may be committed past failed objects", p, o.Committed, before[p].Committed, o.End)
@@ -866,13 +420,13 @@ func TestOpsReadiness(t *testing.T) {
 	// FAILURE_WINDOW.
 	var readyAfter, healthyAfter time.Duration
 	sawDegraded := false
-	opsWait(t, window+30*time.Second, "/readyz 200 and no longer degraded after the S3 server returned", func() bool {
-		r = opsReadyz(t, addr)
+	waitFor(t, window+30*time.Second, "/readyz 200 and no longer degraded after the S3 server returned", func() bool {
+		r = readyz(t, addr)
 		if r.Code == 200 && readyAfter == 0 {
 			readyAfter = time.Since(restarted)
 		}
 		if r.Code == 200 && r.Degraded && r.ConsecutiveFailures == 0 && strings.Contains(r.Reason, "degraded") {
-			if deg, _ := opsScrape(t, addr).get("hitexport_degraded"); deg == 1 {
+			if deg, _ := mustScrape(t, addr).get("hitexport_degraded"); deg == 1 {
 				sawDegraded = true
 			}
 		}
@@ -893,7 +447,7 @@ func TestOpsReadiness(t *testing.T) {
 	if healthyAfter < window/2 || healthyAfter > window+15*time.Second {
 		t.Errorf("degraded for %s after recovery; want about FAILURE_WINDOW (%s)", healthyAfter, window)
 	}
-	m := opsScrape(t, addr)
+	m := mustScrape(t, addr)
 	if deg, _ := m.get("hitexport_degraded"); deg != 0 || m.sum("hitexport_partition_paused") != 0 {
 		t.Errorf("after recovery: degraded %v, paused %v", deg, m.sum("hitexport_partition_paused"))
 	}
@@ -903,7 +457,7 @@ func TestOpsReadiness(t *testing.T) {
 		t.Fatalf("after the outage: %+v\n%s", rep, tail(x.out.String(), 3000))
 	}
 	warns := 0
-	for _, l := range opsLogs(t, x.out.String()) {
+	for _, l := range parseLogs(t, x.out.String()) {
 		if strings.HasPrefix(l.str("msg"), "upload failed") {
 			warns++
 			if l.str("key") == "" || l.str("retry_in") == "" || l.str("error") == "" {
@@ -921,8 +475,8 @@ func TestOpsReadiness(t *testing.T) {
 	o3 := o1
 	o3.Seed = 43
 	e.produce(gen.Generate(o3))
-	opsWait(t, time.Minute, "failing uploads again", func() bool { return opsReadyz(t, addr).Code == 503 }, x)
-	pre := e.opsCommitted()
+	waitFor(t, time.Minute, "failing uploads again", func() bool { return readyz(t, addr).Code == 503 }, x)
+	pre := e.committedOffsets()
 	took := x.stop(t, 40*time.Second)
 	t.Logf("shutdown during an S3 outage (SHUTDOWN_TIMEOUT 3s): %s", took)
 	if took < 2500*time.Millisecond || took > 15*time.Second {
@@ -931,7 +485,7 @@ func TestOpsReadiness(t *testing.T) {
 	if !strings.Contains(x.out.String(), "shutdown timeout") {
 		t.Errorf("no shutdown-timeout line:\n%s", tail(x.out.String(), 2000))
 	}
-	for p, o := range e.opsCommitted() {
+	for p, o := range e.committedOffsets() {
 		if o.Committed != pre[p].Committed || o.Committed >= o.End {
 			t.Errorf("partition %d: committed %d (before SIGTERM %d, end %d)", p, o.Committed, pre[p].Committed, o.End)
 		}
@@ -942,11 +496,11 @@ func TestOpsReadiness(t *testing.T) {
 
 // opsLiveObject is an object of the live run with the records it holds.
 type opsLiveObject struct {
-	opsObject
+	object
 	Partition int
 	Kind      pipeline.Kind
 	Window    int64 // ms (hits, late)
-	Records   []opsRecord
+	Records   []record
 }
 
 // opsExpected is what a replay of [S, E) must write for one live object:
@@ -955,17 +509,17 @@ type opsExpected struct {
 	Live      *opsLiveObject
 	Key       string
 	Kind      pipeline.Kind
-	Records   []opsRecord
+	Records   []record
 	Identical bool // all of the live object's records are in the range
 }
 
 // opsLiveObjects maps the live bucket's objects to the records they hold
 // (from the records read back: same partition, offset span and window).
-func opsLiveObjects(t *testing.T, objs map[string]opsObject, back map[int][]opsRecord, window time.Duration) []*opsLiveObject {
+func opsLiveObjects(t *testing.T, objs map[string]object, back map[int][]record, window time.Duration) []*opsLiveObject {
 	t.Helper()
 	var out []*opsLiveObject
 	for _, o := range objs {
-		lo := &opsLiveObject{opsObject: o, Kind: pipeline.Kind(o.Meta["kind"])}
+		lo := &opsLiveObject{object: o, Kind: pipeline.Kind(o.Meta["kind"])}
 		lo.Partition = int(o.int(t, "partition"))
 		first, last := o.int(t, "first-offset"), o.int(t, "last-offset")
 		ws, err := time.Parse(time.RFC3339, o.Meta["window-start"])
@@ -1000,8 +554,8 @@ func opsLiveObjects(t *testing.T, objs map[string]opsObject, back map[int][]opsR
 // "late" when the records of the range before it already closed the window
 // (a hit ALLOWED_LATENESS past its end), else "hits" (a replay starts with
 // no watermark). Identical when every record is in the range.
-func opsExpect(t *testing.T, l pipeline.Layout, topic string, lo *opsLiveObject, part []opsRecord, s, e int64, lateness time.Duration) *opsExpected {
-	var in []opsRecord
+func opsExpect(t *testing.T, l pipeline.Layout, topic string, lo *opsLiveObject, part []record, s, e int64, lateness time.Duration) *opsExpected {
+	var in []record
 	for _, r := range lo.Records {
 		if r.Offset >= s && r.Offset < e {
 			in = append(in, r)
@@ -1030,7 +584,7 @@ func opsExpect(t *testing.T, l pipeline.Layout, topic string, lo *opsLiveObject,
 }
 
 // opsCheckReplayed compares the objects a replay wrote with the expectation.
-func opsCheckReplayed(t *testing.T, got map[string]opsObject, want []*opsExpected, comp encoders.Compression) (identical, partial int) {
+func opsCheckReplayed(t *testing.T, got map[string]object, want []*opsExpected, comp encoders.Compression) (identical, partial int) {
 	t.Helper()
 	for _, x := range want {
 		o, ok := got[x.Key]
@@ -1099,7 +653,7 @@ func opsCheckReplayed(t *testing.T, got map[string]opsObject, want []*opsExpecte
 // back (independently of Kafka's time index): the first offset whose
 // timestamp is at or after from, and the first at or after to (the end when
 // there is none).
-func opsRanges(back map[int][]opsRecord, from, to time.Time) map[int][2]int64 {
+func opsRanges(back map[int][]record, from, to time.Time) map[int][2]int64 {
 	out := map[int][2]int64{}
 	for p, recs := range back {
 		end := recs[len(recs)-1].Offset + 1
@@ -1135,7 +689,7 @@ func TestOpsReplay(t *testing.T) {
 	opts.LateFraction, opts.BadFraction = 0.03, 0.01
 	recs := gen.Generate(opts)
 	const delay = 5 * time.Second
-	e.opsProduce(opsStamped(recs, opts, parts, delay))
+	e.produceAt(stamped(recs, opts, parts, delay))
 	extra := map[string]string{"HITEXPORT_COMPRESSION": "zstd", "HITEXPORT_IDLE_TIMEOUT": "10s"}
 	x := e.start(extra)
 	e.waitCommitted(2*time.Minute, x)
@@ -1143,12 +697,12 @@ func TestOpsReplay(t *testing.T) {
 	if rep := e.check(recs, 10*time.Minute); !rep.OK() {
 		t.Fatalf("live run: %+v", rep)
 	}
-	back := e.opsReadBack()
-	liveObjs := opsReadAll(t, e.bucket)
+	back := e.readBack()
+	liveObjs := readObjects(t, e.bucket)
 	window, lateness := 10*time.Minute, time.Minute
 	live := opsLiveObjects(t, liveObjs, back, window)
 	l := pipeline.Layout{Encoder: mustEncoder(t, "ndjson"), Compression: encoders.Zstd, Window: window}
-	groupBefore := e.opsCommitted()
+	groupBefore := e.committedOffsets()
 
 	// A: delete the windows [F, F+20m) and replay [F-5m, F+25m).
 	F := opts.Start.Add(20 * time.Minute)
@@ -1165,7 +719,7 @@ func TestOpsReplay(t *testing.T) {
 		t.Fatalf("only %d objects in the deleted windows", len(deleted))
 	}
 	fromA, toA := F.Add(-5*time.Minute), F.Add(25*time.Minute)
-	stdout, stderr, code := e.opsRun(extra, "replay", "--from", fromA.UTC().Format(time.RFC3339), "--to", strconv.FormatInt(toA.Unix(), 10))
+	stdout, stderr, code := e.runOnce(extra, "replay", "--from", fromA.UTC().Format(time.RFC3339), "--to", strconv.FormatInt(toA.Unix(), 10))
 	if code != 0 {
 		t.Fatalf("replay A: exit %d\n%s\n%s", code, stdout, tail(stderr, 3000))
 	}
@@ -1189,7 +743,7 @@ func TestOpsReplay(t *testing.T) {
 			missing += len(lo.Records)
 		}
 	}
-	afterA := opsReadAll(t, e.bucket)
+	afterA := readObjects(t, e.bucket)
 	identical, partial := opsCheckReplayed(t, afterA, wantA, encoders.Zstd)
 	t.Logf("replay A: %d deleted objects; %d back byte for byte, %d with the records of the range only, %d records outside the range not restored",
 		len(deleted), identical, partial, missing)
@@ -1228,7 +782,7 @@ func TestOpsReplay(t *testing.T) {
 	}
 	fromB, toB := F.Add(2*time.Minute+17*time.Second), F.Add(15*time.Minute)
 	extraB := map[string]string{"HITEXPORT_COMPRESSION": "zstd", "HITEXPORT_S3_BUCKET": b2, "HITEXPORT_KAFKA_GROUP": e.group + "-unused"}
-	stdout, stderr, code = e.opsRun(extraB, "replay", "--from", strconv.FormatInt(fromB.Unix(), 10), "--to", toB.UTC().Format(time.RFC3339))
+	stdout, stderr, code = e.runOnce(extraB, "replay", "--from", strconv.FormatInt(fromB.Unix(), 10), "--to", toB.UTC().Format(time.RFC3339))
 	if code != 0 {
 		t.Fatalf("replay B: exit %d\n%s\n%s", code, stdout, tail(stderr, 3000))
 	}
@@ -1240,7 +794,7 @@ func TestOpsReplay(t *testing.T) {
 			wantB = append(wantB, x)
 		}
 	}
-	gotB := opsReadAll(t, bucket2)
+	gotB := readObjects(t, bucket2)
 	identical, partial = opsCheckReplayed(t, gotB, wantB, encoders.Zstd)
 	t.Logf("replay B: %d objects; %d byte for byte, %d cut by the range edges", len(gotB), identical, partial)
 	if len(gotB) != len(wantB) {
@@ -1267,7 +821,7 @@ func TestOpsReplay(t *testing.T) {
 
 	// No group commits: the live group is where it was, the replay's
 	// configured group has none.
-	for p, o := range e.opsCommitted() {
+	for p, o := range e.committedOffsets() {
 		if o.Committed != groupBefore[p].Committed {
 			t.Errorf("partition %d: the group's committed offset moved from %d to %d", p, groupBefore[p].Committed, o.Committed)
 		}
@@ -1285,11 +839,11 @@ func TestOpsReplay(t *testing.T) {
 	}
 
 	// A replay over an intact bucket writes nothing.
-	stdout, _, code = e.opsRun(extraB, "replay", "--from", strconv.FormatInt(fromB.Unix(), 10), "--to", toB.UTC().Format(time.RFC3339))
+	stdout, _, code = e.runOnce(extraB, "replay", "--from", strconv.FormatInt(fromB.Unix(), 10), "--to", toB.UTC().Format(time.RFC3339))
 	if code != 0 || !strings.Contains(stdout, ": 0 objects written") {
 		t.Errorf("second replay B: exit %d, want 0 objects written:\n%s", code, stdout)
 	}
-	again := opsReadAll(t, bucket2)
+	again := readObjects(t, bucket2)
 	for k, o := range again {
 		if gotB[k].ETag != o.ETag {
 			t.Errorf("%s rewritten by a repeated replay", k)
@@ -1330,7 +884,7 @@ type opsOffsetsJSON struct {
 
 func (e *env) opsOffsets(args ...string) (opsOffsetsJSON, string, int) {
 	e.t.Helper()
-	stdout, stderr, code := e.opsRun(nil, append([]string{"offsets", "--json"}, args...)...)
+	stdout, stderr, code := e.runOnce(nil, append([]string{"offsets", "--json"}, args...)...)
 	var o opsOffsetsJSON
 	if err := json.Unmarshal([]byte(stdout), &o); err != nil {
 		e.t.Fatalf("offsets %v: exit %d, not JSON: %v\n%s\n%s", args, code, err, stdout, stderr)
@@ -1347,10 +901,10 @@ func TestOpsOffsets(t *testing.T) {
 	e := newEnv(t, parts)
 	opts := pastHour(61, 2000)
 	recs := gen.Generate(opts)
-	e.opsProduce(opsStamped(recs, opts, parts, 5*time.Second))
+	e.produceAt(stamped(recs, opts, parts, 5*time.Second))
 	x := e.start(nil)
 	e.waitCommitted(2*time.Minute, x)
-	back := e.opsReadBack()
+	back := e.readBack()
 
 	o, _, code := e.opsOffsets()
 	if code != 0 || o.State != "Stable" || len(o.Members) != 1 || len(o.Partitions) != parts {
@@ -1364,7 +918,7 @@ func TestOpsOffsets(t *testing.T) {
 			t.Errorf("partition %d: resume state not decoded from %q", p.Partition, p.Metadata)
 		}
 	}
-	text, _, code := e.opsRun(nil, "offsets")
+	text, _, code := e.runOnce(nil, "offsets")
 	if code != 0 || !strings.Contains(text, "PARTITION") || !strings.Contains(text, "LAG") || !strings.Contains(text, "1 active member") {
 		t.Errorf("offsets table: exit %d\n%s", code, text)
 	}
@@ -1374,7 +928,7 @@ func TestOpsOffsets(t *testing.T) {
 	if code == 0 || !refused.Refused || refused.Applied || !strings.Contains(stderr, "active member") || !strings.Contains(stderr, "stop every hitexport replica") {
 		t.Errorf("--apply with a running replica: exit %d, %+v\n%s", code, refused, stderr)
 	}
-	for p, c := range e.opsCommitted() {
+	for p, c := range e.committedOffsets() {
 		if c.Committed != c.End {
 			t.Errorf("partition %d moved to %d by a refused reset", p, c.Committed)
 		}
@@ -1393,7 +947,7 @@ func TestOpsOffsets(t *testing.T) {
 			t.Errorf("partition %d: target %v, want %d (first offset at or after %s)", p.Partition, p.Target, want[p.Partition][0], at)
 		}
 	}
-	for p, c := range e.opsCommitted() {
+	for p, c := range e.committedOffsets() {
 		if c.Committed != c.End {
 			t.Errorf("dry run moved partition %d to %d", p, c.Committed)
 		}
@@ -1403,7 +957,7 @@ func TestOpsOffsets(t *testing.T) {
 		t.Fatalf("--apply: exit %d, %+v", code, applied)
 	}
 	var toRead int64
-	for p, c := range e.opsCommitted() {
+	for p, c := range e.committedOffsets() {
 		if c.Committed != want[p][0] {
 			t.Errorf("partition %d: committed %d after the reset, want %d", p, c.Committed, want[p][0])
 		}
@@ -1419,9 +973,9 @@ func TestOpsOffsets(t *testing.T) {
 	// The exporter reads from the targets: it consumes exactly what lies
 	// between them and the end, and loses nothing.
 	x = e.start(nil)
-	addr := opsHTTPAddr(t, x)
+	addr := x.httpAddr(t)
 	e.waitCommitted(2*time.Minute, x)
-	if got := opsScrape(t, addr).sum("hitexport_records_consumed_total"); got != float64(toRead) {
+	if got := mustScrape(t, addr).sum("hitexport_records_consumed_total"); got != float64(toRead) {
 		t.Errorf("after the reset the exporter consumed %v records, want %d", got, toRead)
 	}
 	x.stop(t, 30*time.Second)
@@ -1433,14 +987,14 @@ func TestOpsOffsets(t *testing.T) {
 	if o, _, code := e.opsOffsets("--to-earliest", "--partitions", "1", "--apply"); code != 0 || !o.Applied || len(o.Partitions) != 1 {
 		t.Fatalf("--to-earliest --partitions 1: exit %d %+v", code, o)
 	}
-	c := e.opsCommitted()
+	c := e.committedOffsets()
 	if c[1].Committed != 0 || c[0].Committed != c[0].End {
 		t.Errorf("after resetting partition 1 to earliest: %+v", c)
 	}
 	if o, _, code := e.opsOffsets("--to-latest", "--apply"); code != 0 || !o.Applied {
 		t.Fatalf("--to-latest: exit %d %+v", code, o)
 	}
-	for p, c := range e.opsCommitted() {
+	for p, c := range e.committedOffsets() {
 		if c.Committed != c.End {
 			t.Errorf("partition %d: %d after --to-latest, end %d", p, c.Committed, c.End)
 		}
@@ -1453,13 +1007,13 @@ func TestOpsOffsets(t *testing.T) {
 		}
 	}
 	// Usage errors exit 2.
-	if _, _, code := e.opsRun(nil, "offsets", "--to-earliest", "--to-latest"); code != 2 {
+	if _, _, code := e.runOnce(nil, "offsets", "--to-earliest", "--to-latest"); code != 2 {
 		t.Errorf("two targets: exit %d", code)
 	}
-	if _, _, code := e.opsRun(nil, "offsets", "--apply"); code != 2 {
+	if _, _, code := e.runOnce(nil, "offsets", "--apply"); code != 2 {
 		t.Errorf("--apply without target: exit %d", code)
 	}
-	if _, stderr, code := e.opsRun(nil, "replay", "--from", "yesterday"); code != 2 || !strings.Contains(stderr, "RFC 3339") {
+	if _, stderr, code := e.runOnce(nil, "replay", "--from", "yesterday"); code != 2 || !strings.Contains(stderr, "RFC 3339") {
 		t.Errorf("bad --from: exit %d %s", code, stderr)
 	}
 }

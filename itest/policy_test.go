@@ -25,7 +25,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -43,7 +42,6 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/signer"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/store"
@@ -323,34 +321,7 @@ func policyDoc(t *testing.T, file, bucket, principal string, drop ...string) []b
 // root user, on the test's own gateway.
 func policyEnv(t *testing.T, g *gateway, partitions int) *env {
 	t.Helper()
-	name := fmt.Sprintf("%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano()%1e9)
-	if len(name) > 50 {
-		name = name[len(name)-50:]
-	}
-	name = strings.Trim(strings.ReplaceAll(name, "_", "-"), "-")
-	e := &env{t: t, name: name, topic: "hits-" + name, group: "hitexport-" + name, parts: partitions,
-		client: &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 20 * time.Second}}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := e.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: e.topic, NumPartitions: partitions, ReplicationFactor: 1}}})
-	if err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	for _, err := range resp.Errors {
-		if err != nil {
-			t.Fatalf("create topic: %v", err)
-		}
-	}
-	b, err := store.NewS3(store.S3Options{Endpoint: g.addr, Bucket: "p" + name, AccessKey: g.root, SecretKey: g.rootSecret, Region: "us-east-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := retry(ctx, func() error { return b.MakeBucket(ctx) }); err != nil {
-		t.Fatalf("make bucket: %v", err)
-	}
-	e.bucket = b
-	return e
+	return newEnvOn(t, partitions, svc{kafka: brokers, s3: g.addr, ak: g.root, sk: g.rootSecret})
 }
 
 // with returns a copy of e that reports to t (a subtest's): Fatal must be
@@ -373,28 +344,10 @@ func s3Env(g *gateway, bucket, access, secret string, more ...string) map[string
 	return m
 }
 
-// runCommand runs the exporter binary with a subcommand to its end and
-// returns its output and exit code.
-func (e *env) runCommand(extra map[string]string, args ...string) (string, int) {
-	e.t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = e.baseEnv(extra)
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return string(out), 0
-	case errors.As(err, &ee):
-		return string(out), ee.ExitCode()
-	}
-	e.t.Fatalf("%s %v: %v", binary, args, err)
-	return "", -1
-}
-
 // wantCheck runs check and requires the exit code and every line in want.
 func (e *env) wantCheck(extra map[string]string, code int, want ...string) string {
 	e.t.Helper()
-	out, got := e.runCommand(extra, "check")
+	out, got := e.runCombined(extra, "check")
 	e.t.Logf("check (exit %d):\n%s", got, out)
 	if got != code {
 		e.t.Errorf("check exited %d, want %d", got, code)
@@ -430,7 +383,7 @@ func (e *env) exportAndVerify(s3 map[string]string, seed uint64, n int) {
 		e.t.Fatalf("invariants violated under the policy: %+v\n%s", rep, tail(x.out.String(), 3000))
 	}
 	e.t.Logf("run under the policy: %d hits, %d rejected records exported", rep.HitsInBucket, rep.RejectedInBucket)
-	out, code := e.runCommand(s3, "verify", "-wait", "30s")
+	out, code := e.runCombined(s3, "verify", "-wait", "30s")
 	if code != 0 {
 		e.t.Fatalf("hitexport verify with the policy's keys exited %d:\n%s", code, tail(out, 3000))
 	}

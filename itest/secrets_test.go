@@ -99,7 +99,7 @@ func TestSecrets(t *testing.T) {
 	wrongAccess := good
 	wrongAccess.ak = akWrong
 	unreachable := good
-	unreachable.s3 = fmt.Sprintf("127.0.0.1:%d", fkFreePort(t))
+	unreachable.s3 = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	dir := t.TempDir()
 	skFile := filepath.Join(dir, "s3-secret-key")
 	if err := os.WriteFile(skFile, []byte(sk+"\n"), 0o600); err != nil {

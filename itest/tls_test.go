@@ -46,9 +46,9 @@ func startTLSKafka(t *testing.T, tlsDir string, scramUser, scramPW, plainUser, p
 	ports := map[string]int{}
 	used := map[int]bool{}
 	for _, n := range []string{"plain", "controller", "ssl", "sasl"} {
-		p := opsFreePort(t)
+		p := freePort(t)
 		for used[p] {
-			p = opsFreePort(t)
+			p = freePort(t)
 		}
 		used[p] = true
 		ports[n] = p
@@ -61,9 +61,9 @@ func startTLSKafka(t *testing.T, tlsDir string, scramUser, scramPW, plainUser, p
 		"KAFKA_TLS_DIR=" + tlsDir, "KAFKA_DIR=" + filepath.Join(t.TempDir(), "kafka"),
 		"KAFKA_HEAP_OPTS=-Xms128m -Xmx384m", "KAFKA_START_TIMEOUT=240",
 	}
-	t.Cleanup(func() { _, _ = opsScript(t, 2*time.Minute, envv, "kafka.sh", "stop") })
+	t.Cleanup(func() { _, _ = runScript(t, 2*time.Minute, envv, "kafka.sh", "stop") })
 	start := time.Now()
-	out, err := opsScript(t, 5*time.Minute, envv, "kafka.sh", "start")
+	out, err := runScript(t, 5*time.Minute, envv, "kafka.sh", "start")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,13 +83,13 @@ func startTLSKafka(t *testing.T, tlsDir string, scramUser, scramPW, plainUser, p
 // message naming the setting, and no password ever appears in the output.
 func TestTLS(t *testing.T) {
 	tlsDir := filepath.Join(t.TempDir(), "tls")
-	if out, err := opsScript(t, time.Minute, []string{"TLS_DIR=" + tlsDir}, "tls.sh", "generate"); err != nil {
+	if out, err := runScript(t, time.Minute, []string{"TLS_DIR=" + tlsDir}, "tls.sh", "generate"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	ca, otherCA := filepath.Join(tlsDir, "ca.pem"), filepath.Join(tlsDir, "other-ca.pem")
 	scramPW, plainPW, wrongPW := tlsSecret(t), tlsSecret(t), tlsSecret(t)
 	k := startTLSKafka(t, tlsDir, "alice", scramPW, "bob", plainPW)
-	s3 := opsStartS3(t, "S3_TLS_CERT="+filepath.Join(tlsDir, "server.pem"), "S3_TLS_KEY="+filepath.Join(tlsDir, "server.key"))
+	s3 := startPrivateS3(t, accessKey, secretKey, "S3_TLS_CERT="+filepath.Join(tlsDir, "server.pem"), "S3_TLS_KEY="+filepath.Join(tlsDir, "server.key"))
 
 	// The env: topic on the own Kafka (admin over its PLAINTEXT listener),
 	// bucket on the HTTPS server.
@@ -142,7 +142,7 @@ func TestTLS(t *testing.T) {
 	}
 	check := func(t *testing.T, extra map[string]string, wantCode int, want ...string) string {
 		t.Helper()
-		stdout, stderr, code := e.opsRun(extra, "check")
+		stdout, stderr, code := e.runOnce(extra, "check")
 		out := stdout + stderr
 		noSecrets(t, out)
 		if code != wantCode {
@@ -210,7 +210,7 @@ func TestTLS(t *testing.T) {
 			{with("HITEXPORT_S3_CA_FILE", notPEM), "HITEXPORT_S3_CA_FILE: the file holds no PEM certificate"},
 			{with("HITEXPORT_S3_TLS", "false"), "HITEXPORT_S3_CA_FILE: set, but HITEXPORT_S3_TLS is false"},
 		} {
-			stdout, stderr, code := e.opsRun(c.extra, "check")
+			stdout, stderr, code := e.runOnce(c.extra, "check")
 			out := stdout + stderr
 			noSecrets(t, out)
 			if code != 2 || !strings.Contains(out, c.want) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
@@ -248,9 +248,9 @@ func TestTLS(t *testing.T) {
 		w.Close()
 
 		x := e.start(good)
-		addr := opsHTTPAddr(t, x)
+		addr := x.httpAddr(t)
 		e.waitCommitted(2*time.Minute, x)
-		if r := opsReadyz(t, addr); r.Code != 200 || !r.Joined {
+		if r := readyz(t, addr); r.Code != 200 || !r.Joined {
 			t.Errorf("/readyz over TLS+SCRAM: %+v", r)
 		}
 		x.stop(t, 30*time.Second)
@@ -261,7 +261,7 @@ func TestTLS(t *testing.T) {
 		}
 
 		// offsets and replay use the same Dialer and Transport.
-		stdout, stderr, code := e.opsRun(good, "offsets", "--json")
+		stdout, stderr, code := e.runOnce(good, "offsets", "--json")
 		var o struct {
 			Partitions []struct {
 				Committed int64 `json:"committed"`
@@ -276,7 +276,7 @@ func TestTLS(t *testing.T) {
 				t.Errorf("offsets over TLS: %+v", o)
 			}
 		}
-		stdout, stderr, code = e.opsRun(good, "replay", "--from", "0")
+		stdout, stderr, code = e.runOnce(good, "replay", "--from", "0")
 		if code != 0 || !strings.Contains(stdout, ": 0 objects written") || !strings.Contains(stdout, "1500 records") {
 			t.Errorf("replay over TLS+SCRAM: exit %d\n%s\n%s", code, stdout, tail(stderr, 2000))
 		}
@@ -285,11 +285,11 @@ func TestTLS(t *testing.T) {
 
 	t.Run("run-with-wrong-password", func(t *testing.T) {
 		x := e.start(with("HITEXPORT_KAFKA_SASL_PASSWORD", wrongPW, "HITEXPORT_KAFKA_GROUP", e.group+"-wrong"))
-		addr := opsHTTPAddr(t, x)
-		opsWait(t, time.Minute, "a log line naming the failed SASL authentication", func() bool {
+		addr := x.httpAddr(t)
+		waitFor(t, time.Minute, "a log line naming the failed SASL authentication", func() bool {
 			return strings.Contains(x.out.String(), "SASL Authentication")
 		}, x)
-		if r := opsReadyz(t, addr); r.Code != 503 || r.Joined {
+		if r := readyz(t, addr); r.Code != 503 || r.Joined {
 			t.Errorf("/readyz with a wrong password: %+v", r)
 		}
 		x.stop(t, 40*time.Second)
