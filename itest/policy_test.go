@@ -27,7 +27,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -80,25 +79,11 @@ func versitygw(t *testing.T) string {
 	}
 	bin := filepath.Join(local, "bin", "versitygw")
 	if _, err := os.Stat(bin); err != nil {
-		cmd := exec.Command(filepath.Join(repoRoot, "scripts", "s3.sh"), "install")
-		cmd.Dir = repoRoot
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("scripts/s3.sh install: %v\n%s", err, tail(string(out), 2000))
+		if _, err := runScript(t, 10*time.Minute, nil, "s3.sh", "install"); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return bin
-}
-
-// freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // startProcess starts a server process in its own process group, logging to
@@ -169,12 +154,12 @@ func startGateway(t *testing.T, standalone bool) *gateway {
 	if err := os.MkdirAll(filepath.Join(dir, "iam"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{addr: freeAddr(t), root: "root" + randomHex(t, 6), rootSecret: randomHex(t, 20)}
+	g := &gateway{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), root: "root" + randomHex(t, 6), rootSecret: randomHex(t, 20)}
 	// Keys go through the environment, not argv, so ps does not show them.
 	keys := []string{"ROOT_ACCESS_KEY=" + g.root, "ROOT_SECRET_KEY=" + g.rootSecret}
 	args := []string{"--port", g.addr, "--quiet"}
 	if standalone {
-		g.iamAddr = freeAddr(t)
+		g.iamAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		sock := filepath.Join(dir, "iam.sock")
 		iamLog := filepath.Join(dir, "iam.log")
 		exited := startProcess(t, iamLog, keys, bin, "--port", g.iamAddr, "--health", "/healthz", "--quiet",
