@@ -134,13 +134,13 @@ func Acceptance(t *testing.T, b store.Bucket) {
 		lp := p + "list/"
 		keys := []string{"b/2", "a/1", "b/1", "c", "b/10", "bb"}
 		for _, k := range keys {
-			mustPut(t, b, lp+k, k, store.PutOptions{Metadata: map[string]string{"x": "y"}})
+			mustPut(t, b, lp+k, k, store.PutOptions{Metadata: map[string]string{"x": "y"}, ContentType: "text/plain"})
 		}
 		list := func(prefix string) []string {
 			var got []string
 			err := b.List(ctx(t), lp+prefix, func(o store.ObjectInfo) error {
-				if o.Metadata != nil {
-					t.Errorf("List filled metadata for %s", o.Key)
+				if o.Metadata != nil || o.ContentType != "" {
+					t.Errorf("List filled metadata or content type for %s", o.Key)
 				}
 				if name := strings.TrimPrefix(o.Key, lp); o.Size != int64(len(name)) || o.ETag == "" {
 					t.Errorf("List %s: size %d, ETag %q", o.Key, o.Size, o.ETag)
