@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/hitexport/hitexport/kafkaadmin"
 )
 
 // KafkaOptions say how to reach Kafka and how to fetch.
@@ -16,8 +18,9 @@ type KafkaOptions struct {
 	Brokers []string
 	Topic   string
 	Group   string
-	// Dialer carries TLS and SASL for the group and readers; Transport the
-	// same for the admin client (offset fetch and commit). Nil: plain TCP.
+	// Dialer carries the client id, TLS and SASL for the group and readers;
+	// Transport the same for the admin client (offset fetch and commit).
+	// Both come from a kafkaadmin.Conn; nil: kafka-go's plain defaults.
 	Dialer    *kafka.Dialer
 	Transport *kafka.Transport
 	MinBytes  int
@@ -48,11 +51,7 @@ type Group struct {
 
 // Client returns the admin client for offset fetch and commit.
 func (g *Group) Client() *kafka.Client {
-	c := &kafka.Client{Addr: kafka.TCP(g.Kafka.Brokers...), Timeout: 10 * time.Second}
-	if g.Kafka.Transport != nil {
-		c.Transport = g.Kafka.Transport
-	}
-	return c
+	return kafkaadmin.NewClient(g.Kafka.Brokers, g.Kafka.Transport, 10*time.Second)
 }
 
 // Run consumes until stop is closed, then shuts down softly: every worker
@@ -192,27 +191,17 @@ func (g *Group) fetchStates(ctx context.Context, client *kafka.Client, parts []i
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: g.Kafka.Group, Topics: map[string][]int{g.Kafka.Topic: parts}})
+	committed, err := kafkaadmin.FetchCommitted(ctx, client, g.Kafka.Group, g.Kafka.Topic, parts)
 	if err != nil {
 		return nil, err
 	}
-	if resp.Error != nil {
-		return nil, resp.Error
-	}
-	for _, p := range resp.Topics[g.Kafka.Topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("partition %d: %w", p.Partition, p.Error)
-		}
-		off := p.CommittedOffset
+	for _, id := range parts {
+		c := committed[id]
+		off := c.Offset
 		if off < 0 {
 			off = kafka.FirstOffset
 		}
-		out[p.Partition] = resumeState{offset: off, state: DecodeCommitState(p.Metadata)}
-	}
-	for _, id := range parts {
-		if _, ok := out[id]; !ok {
-			out[id] = resumeState{offset: kafka.FirstOffset}
-		}
+		out[id] = resumeState{offset: off, state: DecodeCommitState(c.Metadata)}
 	}
 	return out, nil
 }
@@ -226,19 +215,8 @@ func (g *Group) runPartition(gctx, hard context.Context, stop <-chan struct{}, c
 	commit := func(ctx context.Context, offset int64, st CommitState) error {
 		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 		defer ccancel()
-		resp, err := client.OffsetCommit(cctx, &kafka.OffsetCommitRequest{
-			GroupID: g.Kafka.Group, GenerationID: int(gen.ID), MemberID: gen.MemberID,
-			Topics: map[string][]kafka.OffsetCommit{g.Kafka.Topic: {{Partition: a.ID, Offset: offset, Metadata: st.Encode()}}},
-		})
-		if err != nil {
-			return err
-		}
-		for _, p := range resp.Topics[g.Kafka.Topic] {
-			if p.Error != nil {
-				return p.Error
-			}
-		}
-		return nil
+		return kafkaadmin.Commit(cctx, client, g.Kafka.Group, g.Kafka.Topic, kafkaadmin.Member{Generation: int(gen.ID), ID: gen.MemberID},
+			[]kafkaadmin.Offset{{Partition: a.ID, Offset: offset, Metadata: st.Encode()}})
 	}
 	_ = ReadPartition(ctx, stop, g.Kafka, a.ID, rs.offset, log, func(hwm func() int64) *Partition {
 		return NewPartition(g.Kafka.Topic, a.ID, g.Settings, PartitionDeps{

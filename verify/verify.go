@@ -29,6 +29,7 @@ import (
 	"github.com/hitexport/hitexport/encoders"
 	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/hits"
+	"github.com/hitexport/hitexport/kafkaadmin"
 	"github.com/hitexport/hitexport/store"
 )
 
@@ -296,46 +297,15 @@ type PartitionOffsets struct {
 // EndOffsets returns the end offset of every partition of topic (nil, and no
 // error, when the topic does not exist).
 func EndOffsets(ctx context.Context, client *kafka.Client, topic string) (map[int]int64, error) {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, err
-	}
-	var parts []int
-	for _, t := range md.Topics {
-		if t.Name == topic {
-			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
-				return nil, nil
-			}
-			if t.Error != nil {
-				return nil, t.Error
-			}
-			for _, p := range t.Partitions {
-				parts = append(parts, p.ID)
-			}
-		}
-	}
-	if len(parts) == 0 {
+	end, err := kafkaadmin.EndOffsets(ctx, client, topic, nil)
+	if errors.Is(err, kafkaadmin.ErrUnknownTopic) {
 		return nil, nil
 	}
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, p := range parts {
-		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
-	}
-	lo, err := client.ListOffsets(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	end := map[int]int64{}
-	for _, p := range lo.Topics[topic] {
-		if p.Error != nil {
-			return nil, p.Error
-		}
-		end[p.Partition] = p.LastOffset
-	}
-	return end, nil
+	return end, err
 }
 
-// Offsets reads the group's committed offsets and the topic's end offsets.
+// Offsets reads the group's committed offsets (-1: none) and the topic's
+// end offsets. Every error of the answers is returned, none is dropped.
 func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]PartitionOffsets, error) {
 	end, err := EndOffsets(ctx, client, topic)
 	if err != nil {
@@ -349,17 +319,13 @@ func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]
 		parts = append(parts, p)
 	}
 	sort.Ints(parts)
-	of, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	committed, err := kafkaadmin.FetchCommitted(ctx, client, group, topic, parts)
 	if err != nil {
 		return nil, err
 	}
-	committed := map[int]int64{}
-	for _, p := range of.Topics[topic] {
-		committed[p.Partition] = p.CommittedOffset
-	}
 	out := make([]PartitionOffsets, 0, len(parts))
 	for _, p := range parts {
-		out = append(out, PartitionOffsets{Partition: p, Committed: committed[p], End: end[p]})
+		out = append(out, PartitionOffsets{Partition: p, Committed: committed[p].Offset, End: end[p]})
 	}
 	return out, nil
 }
