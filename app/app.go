@@ -47,7 +47,7 @@ func Layout(cfg *config.Config) (pipeline.Layout, error) {
 	if err != nil {
 		return pipeline.Layout{}, err
 	}
-	return pipeline.Layout{Encoder: enc, Compression: comp, KeyPrefix: cfg.KeyPrefix, Window: cfg.Window}, nil
+	return pipeline.Layout{Encoder: enc, Compression: comp, Window: cfg.Window}, nil
 }
 
 // Settings builds the partition workers' settings.
@@ -105,7 +105,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*Parts, error) {
 	spool := &pipeline.SpoolStats{}
 	m := pipeline.NewMetrics(reg, spool)
 	health := pipeline.NewHealth(cfg.FailureWindow, cfg.FailureThreshold, len(cfg.Retry[0]), nil)
-	up := &pipeline.Uploader{Bucket: bucket, Schedule: cfg.Retry, AttemptTimeout: 2 * time.Minute, Log: log, Metrics: m, Health: health}
+	up := &pipeline.Uploader{Bucket: store.WithPrefix(bucket, cfg.KeyPrefix), Schedule: cfg.Retry, AttemptTimeout: 2 * time.Minute, Log: log, Metrics: m, Health: health}
 	g := &pipeline.Group{
 		Kafka: ko, Settings: Settings(cfg, layout), Uploader: up, Log: log, Metrics: m, Health: health,
 		Spool: spool, ShutdownTimeout: cfg.ShutdownTimeout,

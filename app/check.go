@@ -6,14 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"time"
+		"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/encoders"
 	"github.com/hitexport/hitexport/hits"
+	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
 )
 
@@ -138,7 +138,8 @@ func checkWrite(ctx context.Context, cfg *config.Config, b store.Bucket) (string
 	if err := cw.Close(); err != nil {
 		return "", err
 	}
-	key := cfg.KeyPrefix + "hitexport-check/hitlogs-" + strconv.FormatInt(time.Now().Unix(), 10) + "-check" + l.Ext()
+	b = store.WithPrefix(b, cfg.KeyPrefix)
+	key := pipeline.CheckKey(time.Now(), l.Ext())
 	data := buf.Bytes()
 	err = b.Put(ctx, key, bytes.NewReader(data), int64(len(data)), store.PutOptions{
 		ContentType: l.Encoder.ContentType(), ContentEncoding: l.Compression.ContentEncoding(),

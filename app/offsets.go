@@ -136,8 +136,7 @@ func Offsets(ctx context.Context, cfg *config.Config, o OffsetsOptions, out io.W
 			from = row.Earliest
 		}
 		row.Lag = row.End - from
-		if strings.HasPrefix(c.metadata, "hx1 ") {
-			st := pipeline.DecodeCommitState(c.metadata)
+		if st, ok := pipeline.ParseCommitState(c.metadata); ok {
 			rs := &ResumeState{Spans: st.Ranges}
 			if st.MaxEvent > 0 {
 				rs.MaxEvent = time.UnixMilli(st.MaxEvent).UTC().Format(time.RFC3339)

@@ -157,10 +157,11 @@ func Replay(ctx context.Context, cfg *config.Config, o ReplayOptions, log *slog.
 		return sum, nil
 	}
 
-	bucket, err := Bucket(cfg)
+	s3, err := Bucket(cfg)
 	if err != nil {
 		return nil, err
 	}
+	bucket := store.WithPrefix(s3, cfg.KeyPrefix)
 	layout, err := Layout(cfg)
 	if err != nil {
 		return nil, err
@@ -387,12 +388,13 @@ func knownSpans(ctx context.Context, b store.Bucket, cfg *config.Config, parts [
 		windowSec int64
 	}
 	var cands []cand
-	for _, prefix := range []string{cfg.KeyPrefix + "hitlogs-", cfg.KeyPrefix + "rejected/hitlogs-"} {
+	for _, prefix := range []string{"hitlogs-", "rejected/hitlogs-"} {
 		err := b.List(ctx, prefix, func(oi store.ObjectInfo) error {
-			rejected, ws, part, first, ok := ParseObjectKey(oi.Key, cfg.KeyPrefix, cfg.KafkaTopic)
-			if !ok {
+			k, ok := pipeline.ParseKey(oi.Key)
+			if !ok || k.Topic != cfg.KafkaTopic {
 				return nil
 			}
+			rejected, ws, part, first := k.Kind == pipeline.KindRejected, k.Window/1000, k.Partition, k.First
 			rp, ok := byPart[part]
 			if !ok || first >= rp.To {
 				return nil
@@ -432,46 +434,6 @@ func knownSpans(ctx context.Context, b store.Bucket, cfg *config.Config, parts [
 		out[c.part] = append(out[c.part], pipeline.Range{Window: c.window, First: first, Last: last})
 	}
 	return out, nil
-}
-
-// ParseObjectKey parses a key the exporter writes for topic:
-// <prefix>[rejected/]hitlogs-<window start s>-<topic>-<partition>-<first offset>.<ext>.
-func ParseObjectKey(key, prefix, topic string) (rejected bool, windowSec int64, partition int, first int64, ok bool) {
-	rest, found := strings.CutPrefix(key, prefix)
-	if !found {
-		return
-	}
-	rest, rejected = strings.CutPrefix(rest, "rejected/")
-	if rest, found = strings.CutPrefix(rest, "hitlogs-"); !found {
-		return
-	}
-	ws, rest, found := strings.Cut(rest, "-")
-	if !found {
-		return
-	}
-	var err error
-	if windowSec, err = strconv.ParseInt(ws, 10, 64); err != nil {
-		return
-	}
-	if rest, found = strings.CutPrefix(rest, topic+"-"); !found {
-		return
-	}
-	ps, rest, found := strings.Cut(rest, "-")
-	if !found {
-		return
-	}
-	if partition, err = strconv.Atoi(ps); err != nil || partition < 0 {
-		return
-	}
-	fs, _, found := strings.Cut(rest, ".")
-	if !found {
-		return
-	}
-	if first, err = strconv.ParseInt(fs, 10, 64); err != nil || first < 0 {
-		return
-	}
-	ok = true
-	return
 }
 
 func printReplay(out io.Writer, sum *ReplaySummary, ran bool) {

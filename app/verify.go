@@ -15,15 +15,14 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/config"
-	"github.com/hitexport/hitexport/encoders"
-	"github.com/hitexport/hitexport/gen"
+	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
 )
 
 // VerifyOptions are the flags of "hitexport verify".
 type VerifyOptions struct {
-	Manifest string        // NDJSON of gen.Expect; empty: only the bucket and offsets are checked
+	Manifest string        // NDJSON of verify.Expect; empty: only the bucket and offsets are checked
 	Wait     time.Duration // wait up to this long for the committed offsets to reach the end offsets
 	List     bool          // print every object
 	Sample   int           // print this many decoded records of the first object
@@ -61,7 +60,7 @@ func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Wri
 	if err != nil {
 		return false, err
 	}
-	var manifest []gen.Expect
+	var manifest []verify.Expect
 	if o.Manifest != "" {
 		if manifest, err = readManifest(o.Manifest); err != nil {
 			return false, err
@@ -117,17 +116,17 @@ func duplicates(c *verify.Contents) int {
 	return n
 }
 
-func readManifest(path string) ([]gen.Expect, error) {
+func readManifest(path string) ([]verify.Expect, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out []gen.Expect
+	var out []verify.Expect
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var e gen.Expect
+		var e verify.Expect
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", path, err)
 		}
@@ -165,14 +164,7 @@ func sample(ctx context.Context, b store.Bucket, cfg *config.Config, c *verify.C
 		return
 	}
 	defer rc.Close()
-	comp := encoders.None
-	switch {
-	case strings.HasSuffix(key, ".gz"):
-		comp = encoders.Gzip
-	case strings.HasSuffix(key, ".zst"):
-		comp = encoders.Zstd
-	}
-	dr, err := comp.NewReader(rc)
+	dr, err := pipeline.CompressionOf(key).NewReader(rc)
 	if err != nil {
 		return
 	}

@@ -60,7 +60,6 @@ type Partition struct {
 	label    string
 	consumed prometheus.Counter // Metrics.Consumed of this partition, looked up once
 	paused   func(bool)
-	enc      encoders.Encoder
 	wm       *Watermark
 	offs     *Offsets
 	open     map[int64]*object // hits and late objects, by window start
@@ -102,7 +101,7 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 	}
 	p := &Partition{
 		Topic: topic, ID: id, s: s, up: d.Uploader, commit: d.Commit, m: d.Metrics, spool: d.Spool,
-		now: d.Now, hwm: d.HighWatermark, label: partLabel(id), enc: s.Layout.Encoder,
+		now: d.Now, hwm: d.HighWatermark, label: partLabel(id),
 		log:  d.Log.With("topic", topic, "partition", id),
 		wm:   NewWatermark(s.Layout.Window, s.AllowedLateness),
 		open: map[int64]*object{},
@@ -204,7 +203,7 @@ func (p *Partition) Handle(ctx context.Context, msg Message) error {
 			kind = KindLate
 		}
 		var err error
-		if obj, err = p.openObject(kind, w, msg.Offset); err != nil {
+		if obj, err = p.openObject(kind, w, w, msg.Offset); err != nil {
 			return err
 		}
 		p.open[w] = obj
@@ -244,7 +243,7 @@ func (p *Partition) reject(ctx context.Context, msg Message, reason hits.Reason)
 		if msg.Time.IsZero() || kt < 0 {
 			kt = 0
 		}
-		if p.rejected, err = p.openObject(KindRejected, WindowStart(kt, p.s.Layout.Window), msg.Offset); err != nil {
+		if p.rejected, err = p.openObject(KindRejected, WindowStart(kt, p.s.Layout.Window), RejectedWindow, msg.Offset); err != nil {
 			return err
 		}
 	}
@@ -257,8 +256,8 @@ func (p *Partition) reject(ctx context.Context, msg Message, reason hits.Reason)
 	return nil
 }
 
-func (p *Partition) openObject(kind Kind, window, first int64) (*object, error) {
-	o, err := newObject(kind, window, first, p.now(), p.s.Layout, NewSpool(p.s.SpoolMemory, p.s.SpoolDir, p.spool))
+func (p *Partition) openObject(kind Kind, window, span, first int64) (*object, error) {
+	o, err := newObject(kind, window, span, first, p.now(), p.s.Layout, NewSpool(p.s.SpoolMemory, p.s.SpoolDir, p.spool))
 	if err != nil {
 		return nil, err
 	}
@@ -376,23 +375,14 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 	}
 	defer o.spool.Close()
 	l := p.s.Layout
-	window := o.window
-	if o.kind == KindRejected {
-		window = RejectedWindow
-	}
-	format := p.enc.Format()
-	ctype, cenc := p.enc.ContentType(), l.Compression.ContentEncoding()
-	if o.kind == KindRejected {
-		format, ctype = "rejected", "application/x-ndjson"
-	}
 	u := Upload{
-		Key:   l.Key(o.kind, o.window, p.Topic, p.ID, o.first),
+		Key:   o.key(l, p.Topic, p.ID),
 		Spool: o.spool,
-		Opts: store.PutOptions{ContentType: ctype, ContentEncoding: cenc,
+		Opts: store.PutOptions{ContentType: o.enc.ContentType(), ContentEncoding: l.Compression.ContentEncoding(),
 			Metadata: o.metadata(l, p.Topic, p.ID)},
-		Range:    Range{Window: window, First: o.first, Last: o.last},
+		Range:    Range{Window: o.span, First: o.first, Last: o.last},
 		Kind:     o.kind,
-		Format:   format,
+		Format:   o.enc.Format(),
 		Count:    o.count,
 		OnPaused: p.paused,
 	}

@@ -56,21 +56,20 @@ func TestLayoutKey(t *testing.T) {
 	tests := []struct {
 		format string
 		comp   encoders.Compression
-		prefix string
 		kind   pipeline.Kind
 		want   string
 	}{
-		{"ndjson", encoders.Zstd, "exports/", pipeline.KindHits, "exports/hitlogs-1687241400-hits-3-42.ndjson.zst"},
-		{"ndjson", encoders.None, "", pipeline.KindHits, "hitlogs-1687241400-hits-3-42.ndjson"},
-		{"ndjson", encoders.Gzip, "a/b/", pipeline.KindLate, "a/b/hitlogs-1687241400-hits-3-42.ndjson.gz"},
-		{"json", encoders.None, "", pipeline.KindHits, "hitlogs-1687241400-hits-3-42.json"},
-		{"json", encoders.Gzip, "x-", pipeline.KindHits, "x-hitlogs-1687241400-hits-3-42.json.gz"},
-		{"json", encoders.Zstd, "exports/", pipeline.KindRejected, "exports/rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson.zst"},
-		{"ndjson", encoders.None, "", pipeline.KindRejected, "rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson"},
-		{"ndjson", encoders.Gzip, "p/", pipeline.KindRejected, "p/rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson.gz"},
+		{"ndjson", encoders.Zstd, pipeline.KindHits, "hitlogs-1687241400-hits-3-42.ndjson.zst"},
+		{"ndjson", encoders.None, pipeline.KindHits, "hitlogs-1687241400-hits-3-42.ndjson"},
+		{"ndjson", encoders.Gzip, pipeline.KindLate, "hitlogs-1687241400-hits-3-42.ndjson.gz"},
+		{"json", encoders.None, pipeline.KindHits, "hitlogs-1687241400-hits-3-42.json"},
+		{"json", encoders.Gzip, pipeline.KindHits, "hitlogs-1687241400-hits-3-42.json.gz"},
+		{"json", encoders.Zstd, pipeline.KindRejected, "rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson.zst"},
+		{"ndjson", encoders.None, pipeline.KindRejected, "rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson"},
+		{"ndjson", encoders.Gzip, pipeline.KindRejected, "rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson.gz"},
 	}
 	for _, tc := range tests {
-		l := pipeline.Layout{Encoder: mustEncoder(t, tc.format), Compression: tc.comp, KeyPrefix: tc.prefix, Window: 10 * time.Minute}
+		l := pipeline.Layout{Encoder: mustEncoder(t, tc.format), Compression: tc.comp, Window: 10 * time.Minute}
 		if got := l.Key(tc.kind, ws, "hits", 3, 42); got != tc.want {
 			t.Errorf("%s/%s/%s: %q, want %q", tc.format, tc.comp, tc.kind, got, tc.want)
 		}

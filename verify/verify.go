@@ -3,6 +3,12 @@
 // it with a manifest of what was produced, and compares the consumer group's
 // committed offsets with the topic's end offsets.
 //
+// It is meant to stay independent of the exporter's code it checks: it
+// decodes objects on its own (JSON, NDJSON, OCSF, rejected lines) and shares
+// only the naming convention of keys (pipeline.ParseKey) and the Kafka admin
+// calls (kafkaadmin). It does not import the generator (package gen, which is
+// not part of the exporter's binary); the manifest type Expect lives here.
+//
 // Violations it reports: hits missing, hits duplicated (the same hit in two
 // objects or twice in one), hits in the wrong window, hits or rejected records
 // the manifest does not know, rejected records missing or with another
@@ -13,12 +19,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,11 +34,30 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/encoders"
-	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/hits"
 	"github.com/hitexport/hitexport/kafkaadmin"
+	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
 )
+
+// Expect is one line of a manifest: what was produced to Kafka (written by
+// the generator, package gen, which uses this type).
+type Expect struct {
+	// ID is the hit's request_id, or for a malformed record "sha256:<hex of
+	// the value>" (RejectedID).
+	ID string `json:"id"`
+	// Valid hits: TimeMillis is the event time.
+	Valid      bool  `json:"valid"`
+	TimeMillis int64 `json:"time_ms,omitempty"`
+	// Reason is the expected rejection reason of a malformed record.
+	Reason string `json:"reason,omitempty"`
+}
+
+// RejectedID is the manifest ID of a malformed record's value.
+func RejectedID(value []byte) string {
+	s := sha256.Sum256(value)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
 
 // Seen is one record found in the bucket.
 type Seen struct {
@@ -51,15 +77,16 @@ type Contents struct {
 	ByFormat map[string]int
 }
 
-var keyRe = regexp.MustCompile(`(?:^|/)hitlogs-(\d+)-.*?((?:\.ocsf)?\.(?:ndjson|json))(\.gz|\.zst)?$`)
-
 // ReadBucket reads every object under prefix (test objects of "check" are
-// skipped).
+// skipped). Keys are read with the exporter's key codec (pipeline.ParseKey):
+// the checker shares the naming convention with the exporter, and decodes
+// every format on its own (it does not use the encoders' writers).
 func ReadBucket(ctx context.Context, b store.Bucket, prefix string) (*Contents, error) {
+	b = store.WithPrefix(b, prefix)
 	c := &Contents{ByFormat: map[string]int{}}
 	var keys []store.ObjectInfo
-	if err := b.List(ctx, prefix, func(o store.ObjectInfo) error {
-		if !strings.Contains(o.Key, "hitexport-check/") {
+	if err := b.List(ctx, "", func(o store.ObjectInfo) error {
+		if !pipeline.IsCheckKey(o.Key) {
 			keys = append(keys, o)
 		}
 		return nil
@@ -67,37 +94,29 @@ func ReadBucket(ctx context.Context, b store.Bucket, prefix string) (*Contents, 
 		return nil, err
 	}
 	for _, o := range keys {
-		m := keyRe.FindStringSubmatch(o.Key)
-		if m == nil {
-			return nil, fmt.Errorf("object %s: key does not follow the naming convention", o.Key)
-		}
-		ws, _ := strconv.ParseInt(m[1], 10, 64)
-		comp := encoders.None
-		switch m[3] {
-		case ".gz":
-			comp = encoders.Gzip
-		case ".zst":
-			comp = encoders.Zstd
+		k, ok := pipeline.ParseKey(o.Key)
+		if !ok {
+			return nil, fmt.Errorf("object %s%s: key does not follow the naming convention", prefix, o.Key)
 		}
 		rc, err := b.Get(ctx, o.Key)
 		if err != nil {
 			return nil, err
 		}
-		data, err := readAll(rc, comp)
+		data, err := readAll(rc, k.Compression)
 		rc.Close()
 		if err != nil {
-			return nil, fmt.Errorf("object %s: %w", o.Key, err)
+			return nil, fmt.Errorf("object %s%s: %w", prefix, o.Key, err)
 		}
 		c.Objects++
 		c.Bytes += o.Size
-		rejected := strings.Contains(o.Key, ".rejected.")
-		format := strings.TrimPrefix(m[2], ".")
+		rejected := k.Kind == pipeline.KindRejected
+		format := strings.TrimPrefix(k.Ext, ".")
 		if rejected {
 			format = "rejected"
 		}
 		c.ByFormat[format]++
-		if err := parse(c, data, m[2], rejected, ws*1000, o.Key); err != nil {
-			return nil, fmt.Errorf("object %s: %w", o.Key, err)
+		if err := parse(c, data, k.Ext, rejected, k.Window, prefix+o.Key); err != nil {
+			return nil, fmt.Errorf("object %s%s: %w", prefix, o.Key, err)
 		}
 	}
 	return c, nil
@@ -147,7 +166,7 @@ func parse(c *Contents, data []byte, ext string, rejected bool, window int64, ke
 			if err != nil {
 				return fmt.Errorf("rejected line %d: %w", i, err)
 			}
-			c.Rejected = append(c.Rejected, Seen{ID: gen.RejectedID(raw), Reason: rj.Reason, Key: key})
+			c.Rejected = append(c.Rejected, Seen{ID: RejectedID(raw), Reason: rj.Reason, Key: key})
 			continue
 		}
 		s, err := parseHit(it)
@@ -220,9 +239,9 @@ func (r *Report) example(format string, args ...any) {
 
 // Compare checks the bucket's contents against the manifest. window is the
 // window size the exporter ran with.
-func Compare(c *Contents, manifest []gen.Expect, window time.Duration) Report {
+func Compare(c *Contents, manifest []Expect, window time.Duration) Report {
 	r := Report{Produced: len(manifest), Objects: c.Objects, HitsInBucket: len(c.Hits), RejectedInBucket: len(c.Rejected)}
-	want := map[string]gen.Expect{}
+	want := map[string]Expect{}
 	for _, e := range manifest {
 		want[e.ID] = e
 		if e.Valid {
