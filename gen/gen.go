@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hitexport/hitexport/verify"
+	"github.com/hitexport/hitexport/verify/manifest"
 )
 
 // Options shape a batch of records.
@@ -42,11 +42,12 @@ type Record struct {
 	Expect Expect
 }
 
-// Expect is one line of the manifest (verify.Expect: the checker owns it).
-type Expect = verify.Expect
+// Expect is one line of the manifest (package manifest, shared with the
+// checker).
+type Expect = manifest.Expect
 
 // RejectedID is the manifest ID of a malformed record's value.
-func RejectedID(value []byte) string { return verify.RejectedID(value) }
+func RejectedID(value []byte) string { return manifest.RejectedID(value) }
 
 var (
 	attackTypes = []string{"sqli", "xss", "rce", "ptrav", "crlf", "redir", "xxe", "ssrf", "nosqli", "scanner", "brute", "vpatch"}

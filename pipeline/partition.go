@@ -68,6 +68,12 @@ type Partition struct {
 	lastRecord    time.Time
 	committed     int64
 	commitPending bool
+	// endOfInput, when set and true once msgs is closed, means the input
+	// ended because a range was read to its end (replay): Run then uploads
+	// every open object instead of discarding them.
+	endOfInput func() bool
+	uploaded   func(Upload, Outcome)
+	skipped    func()
 }
 
 // PartitionDeps are what a worker needs besides its settings.
@@ -81,6 +87,12 @@ type PartitionDeps struct {
 	// HighWatermark returns the partition's end offset, or -1 (for the lag
 	// metric; optional).
 	HighWatermark func() int64
+	// Uploaded is called after each object's upload (written, or left
+	// alone because the bucket held as many or more records); optional.
+	Uploaded func(Upload, Outcome)
+	// Skipped is called for each record skipped because it is already in
+	// the bucket; optional.
+	Skipped func()
 }
 
 // NewPartition prepares a worker that starts reading at start (a negative
@@ -101,7 +113,7 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 	}
 	p := &Partition{
 		Topic: topic, ID: id, s: s, up: d.Uploader, commit: d.Commit, m: d.Metrics, spool: d.Spool,
-		now: d.Now, hwm: d.HighWatermark, label: partLabel(id),
+		now: d.Now, hwm: d.HighWatermark, label: partLabel(id), uploaded: d.Uploaded, skipped: d.Skipped,
 		log:  d.Log.With("topic", topic, "partition", id),
 		wm:   NewWatermark(s.Layout.Window, s.AllowedLateness),
 		open: map[int64]*object{},
@@ -142,7 +154,7 @@ func (p *Partition) Run(ctx context.Context, stop <-chan struct{}, msgs <-chan M
 			return nil
 		case msg, ok := <-msgs:
 			if !ok {
-				return nil
+				return p.inputClosed(ctx)
 			}
 			if err := p.Handle(ctx, msg); err != nil {
 				return err
@@ -156,7 +168,7 @@ func (p *Partition) Run(ctx context.Context, stop <-chan struct{}, msgs <-chan M
 				select {
 				case msg, ok := <-msgs:
 					if !ok {
-						return nil
+						return p.inputClosed(ctx)
 					}
 					if err := p.Handle(ctx, msg); err != nil {
 						return err
@@ -171,6 +183,22 @@ func (p *Partition) Run(ctx context.Context, stop <-chan struct{}, msgs <-chan M
 			}
 		}
 	}
+}
+
+func (p *Partition) skip() {
+	p.m.Skipped.Inc()
+	if p.skipped != nil {
+		p.skipped()
+	}
+}
+
+// inputClosed: at the end of a range every open object is uploaded; else
+// (the reader stopped for ctx) they are left to Close.
+func (p *Partition) inputClosed(ctx context.Context) error {
+	if p.endOfInput != nil && p.endOfInput() && ctx.Err() == nil {
+		return p.Flush(ctx)
+	}
+	return nil
 }
 
 // drainMax is how many queued records Run handles between two looks at its
@@ -190,7 +218,7 @@ func (p *Partition) Handle(ctx context.Context, msg Message) error {
 	}
 	w := WindowStart(dec.TimeMillis, p.s.Layout.Window)
 	if p.offs.Covered(w, msg.Offset) {
-		p.m.Skipped.Inc()
+		p.skip()
 		if p.wm.Observe(dec.TimeMillis) {
 			return p.flushClosed(ctx)
 		}
@@ -229,7 +257,7 @@ func (p *Partition) Handle(ctx context.Context, msg Message) error {
 
 func (p *Partition) reject(ctx context.Context, msg Message, reason hits.Reason) error {
 	if p.offs.Covered(RejectedWindow, msg.Offset) {
-		p.m.Skipped.Inc()
+		p.skip()
 		return nil
 	}
 	p.m.Rejected.WithLabelValues(string(reason)).Inc()
@@ -393,6 +421,9 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		return err
 	}
 	p.offs.Uploaded(u.Range)
+	if p.uploaded != nil {
+		p.uploaded(u, out)
+	}
 	if out.Superseded {
 		p.offs.Known(out.Existing)
 		p.log.Info("object already in the bucket with as many or more records; not overwritten",

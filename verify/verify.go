@@ -7,7 +7,7 @@
 // decodes objects on its own (JSON, NDJSON, OCSF, rejected lines) and shares
 // only the naming convention of keys (pipeline.ParseKey) and the Kafka admin
 // calls (kafkaadmin). It does not import the generator (package gen, which is
-// not part of the exporter's binary); the manifest type Expect lives here.
+// not part of the exporter's binary); the manifest format is package manifest.
 //
 // Violations it reports: hits missing, hits duplicated (the same hit in two
 // objects or twice in one), hits in the wrong window, hits or rejected records
@@ -19,9 +19,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,26 +36,14 @@ import (
 	"github.com/hitexport/hitexport/kafkaadmin"
 	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
+	"github.com/hitexport/hitexport/verify/manifest"
 )
 
-// Expect is one line of a manifest: what was produced to Kafka (written by
-// the generator, package gen, which uses this type).
-type Expect struct {
-	// ID is the hit's request_id, or for a malformed record "sha256:<hex of
-	// the value>" (RejectedID).
-	ID string `json:"id"`
-	// Valid hits: TimeMillis is the event time.
-	Valid      bool  `json:"valid"`
-	TimeMillis int64 `json:"time_ms,omitempty"`
-	// Reason is the expected rejection reason of a malformed record.
-	Reason string `json:"reason,omitempty"`
-}
+// Expect is one line of a manifest (package manifest).
+type Expect = manifest.Expect
 
 // RejectedID is the manifest ID of a malformed record's value.
-func RejectedID(value []byte) string {
-	s := sha256.Sum256(value)
-	return "sha256:" + hex.EncodeToString(s[:])
-}
+func RejectedID(value []byte) string { return manifest.RejectedID(value) }
 
 // Seen is one record found in the bucket.
 type Seen struct {
@@ -313,6 +299,13 @@ type PartitionOffsets struct {
 	End       int64 `json:"end"`
 }
 
+// Done says whether the group has committed everything of the partition: its
+// committed offset is the end offset, or the partition is empty and nothing
+// is committed.
+func (o PartitionOffsets) Done() bool {
+	return o.Committed == o.End || (o.End == 0 && o.Committed < 0)
+}
+
 // EndOffsets returns the end offset of every partition of topic (nil, and no
 // error, when the topic does not exist).
 func EndOffsets(ctx context.Context, client *kafka.Client, topic string) (map[int]int64, error) {
@@ -352,7 +345,7 @@ func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]
 // CheckOffsets adds the offset verdict to r.
 func (r *Report) CheckOffsets(offs []PartitionOffsets) {
 	for _, o := range offs {
-		if o.Committed != o.End && !(o.End == 0 && o.Committed < 0) {
+		if !o.Done() {
 			r.OffsetsBehind++
 			r.example("partition %d: committed %d, end %d", o.Partition, o.Committed, o.End)
 		}

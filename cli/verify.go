@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"bufio"
@@ -11,8 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/pipeline"
@@ -36,23 +34,13 @@ func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Wri
 	if err != nil {
 		return false, err
 	}
-	client := &kafka.Client{Addr: kafka.TCP(cfg.KafkaBrokers...), Timeout: 20 * time.Second}
-	ko, err := KafkaOptions(cfg)
+	client, err := KafkaClient(cfg)
 	if err != nil {
 		return false, err
 	}
-	if ko.Transport != nil {
-		client.Transport = ko.Transport
-	}
-	var offs []verify.PartitionOffsets
-	deadline := time.Now().Add(o.Wait)
-	for {
-		offs, err = verify.Offsets(ctx, client, cfg.KafkaGroup, cfg.KafkaTopic)
-		if err == nil && atEnd(offs) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Second)
-	}
+	offs, err := waitOffsets(ctx, o.Wait, time.Second, func(ctx context.Context) ([]verify.PartitionOffsets, error) {
+		return verify.Offsets(ctx, client, cfg.KafkaGroup, cfg.KafkaTopic)
+	})
 	if err != nil {
 		return false, fmt.Errorf("offsets: %w", err)
 	}
@@ -96,9 +84,32 @@ func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Wri
 	return rep.OK(), nil
 }
 
+// waitOffsets reads the offsets until every partition is done (committed at
+// the end, or empty with no commit: verify's own rule), wait has passed or
+// ctx ends (Ctrl-C), polling every poll.
+func waitOffsets(ctx context.Context, wait, poll time.Duration, read func(context.Context) ([]verify.PartitionOffsets, error)) ([]verify.PartitionOffsets, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		offs, err := read(ctx)
+		if err == nil && atEnd(offs) || !time.Now().Before(deadline) {
+			return offs, err
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if err == nil {
+				err = ctx.Err()
+			}
+			return offs, err
+		case <-t.C:
+		}
+	}
+}
+
 func atEnd(offs []verify.PartitionOffsets) bool {
 	for _, o := range offs {
-		if o.Committed != o.End {
+		if !o.Done() {
 			return false
 		}
 	}

@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"os"
@@ -85,4 +85,3 @@ func TestKafkaOptionsSecurity(t *testing.T) {
 		}
 	}
 }
-
