@@ -105,11 +105,12 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	if d.Metrics == nil {
-		d.Metrics = NewMetrics(nil, d.Spool)
-	}
 	if d.Spool == nil {
 		d.Spool = &SpoolStats{}
+	}
+	if d.Metrics == nil {
+		// After the spool default: the spool gauges watch the worker's spool.
+		d.Metrics = NewMetrics(nil, d.Spool)
 	}
 	p := &Partition{
 		Topic: topic, ID: id, s: s, up: d.Uploader, commit: d.Commit, m: d.Metrics, spool: d.Spool,
@@ -461,7 +462,11 @@ func (p *Partition) doCommit(ctx context.Context) {
 	p.m.CommittedOffset.WithLabelValues(p.label).Set(float64(c))
 }
 
-// Close discards every open object (their records stay uncommitted).
+// Close discards every open object (their records stay uncommitted) and
+// removes the partition's paused, age, lag and committed-offset series: the
+// partition is revoked or the process stops, and a series left behind (a
+// paused 1 from an upload cut short by a rebalance) would fire alerts for a
+// partition this replica no longer owns. The next owner creates them anew.
 func (p *Partition) Close() {
 	for w, o := range p.open {
 		o.discard()
@@ -474,6 +479,10 @@ func (p *Partition) Close() {
 		p.rejected = nil
 	}
 	p.m.OpenObjects.WithLabelValues(p.label).Set(0)
+	p.m.Paused.DeleteLabelValues(p.label)
+	p.m.OldestOpenAge.DeleteLabelValues(p.label)
+	p.m.Lag.DeleteLabelValues(p.label)
+	p.m.CommittedOffset.DeleteLabelValues(p.label)
 }
 
 // Flush uploads every open object regardless of windows (used by replay at
