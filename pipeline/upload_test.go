@@ -476,7 +476,7 @@ func TestHealthWithUploader(t *testing.T) {
 		t.Fatalf("ratio: %+v", s)
 	}
 	for i := 0; i < 4; i++ {
-		h.Success()
+		h.SuccessOf("k")
 	}
 	if s := h.Status(); s.FailureRatio != 7.0/12 || s.Degraded || !s.Ready {
 		t.Fatalf("7/12 below 0.6: %+v", s)
@@ -498,24 +498,24 @@ func TestHealthDegradedNeedsFirstCycle(t *testing.T) {
 	h.SetJoined(true)
 	// 4 failures of 4 attempts: ratio 1 but fewer than the first cycle.
 	for i := 0; i < 4; i++ {
-		h.Failure(errors.New("boom"))
+		h.FailureOf("k", errors.New("boom"))
 	}
 	if s := h.Status(); s.Degraded || !s.Ready || s.FailureRatio != 1 {
 		t.Fatalf("%+v", s)
 	}
-	h.Failure(errors.New("boom"))
+	h.FailureOf("k", errors.New("boom"))
 	if s := h.Status(); !s.Degraded || !s.Ready || !strings.Contains(s.Reason, "degraded") {
 		t.Fatalf("5 of 5 failed (5 = first cycle: degraded, still ready): %+v", s)
 	}
-	h.Failure(errors.New("boom"))
+	h.FailureOf("k", errors.New("boom"))
 	if s := h.Status(); !s.Degraded || s.Ready {
 		t.Fatalf("6 of 6 failed (past the first cycle): %+v", s)
 	}
-	h.Success()
+	h.SuccessOf("k")
 	if s := h.Status(); s.ConsecutiveFailures != 0 || !s.Degraded {
 		t.Fatalf("6 of 7 failed: %+v", s)
 	}
-	h.Failure(errors.New("boom"))
+	h.FailureOf("k", errors.New("boom"))
 	if s := h.Status(); !strings.Contains(s.Reason, "upload failure ratio above threshold") || s.LastError != "boom" {
 		t.Fatalf("%+v", s)
 	}
