@@ -250,13 +250,14 @@ type Member struct {
 // members.
 var Simple = Member{Generation: -1}
 
-// ErrGroupActive is returned (wrapped) when a simple commit meets a group
-// with members, or a member commit comes from an ended generation.
+// ErrGroupActive is returned (wrapped) when a simple commit or a group
+// deletion meets a group with members.
 var ErrGroupActive = errors.New("the consumer group has active members")
 
 // Commit commits the offsets for the member (Simple for an administrative
-// commit). A refusal because of the group's membership wraps ErrGroupActive
-// and the broker's error.
+// commit). A simple commit refused because of the group's membership wraps
+// ErrGroupActive and the broker's error; a member's commit from an ended
+// generation wraps the broker's error (kafka.IllegalGeneration, …) only.
 func Commit(ctx context.Context, c *kafka.Client, group, topic string, m Member, offsets []Offset) error {
 	commits := make([]kafka.OffsetCommit, len(offsets))
 	for i, o := range offsets {
@@ -271,7 +272,7 @@ func Commit(ctx context.Context, c *kafka.Client, group, topic string, m Member,
 	}
 	for _, p := range resp.Topics[topic] {
 		if p.Error != nil {
-			if Classify(p.Error) == ClassMembership {
+			if m.Generation < 0 && Classify(p.Error) == ClassMembership {
 				return fmt.Errorf("%w: the coordinator refused the commit of %s/%d (%w)", ErrGroupActive, topic, p.Partition, p.Error)
 			}
 			return fmt.Errorf("commit offset of %s/%d: %w", topic, p.Partition, p.Error)

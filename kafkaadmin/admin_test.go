@@ -76,6 +76,10 @@ func TestCommitSimpleAndMember(t *testing.T) {
 	if !errors.Is(err, ErrGroupActive) || !errors.Is(err, kafka.UnknownMemberId) {
 		t.Errorf("refused commit: %v", err)
 	}
+	err = Commit(context.Background(), client(f), "g", "t", Member{Generation: 7, ID: "m-1"}, []Offset{{Partition: 1, Offset: 9}})
+	if errors.Is(err, ErrGroupActive) || !errors.Is(err, kafka.UnknownMemberId) {
+		t.Errorf("member commit of an ended generation: %v", err)
+	}
 	f.resp = &offsetcommit.Response{Topics: []offsetcommit.ResponseTopic{{Name: "t", Partitions: []offsetcommit.ResponsePartition{
 		{PartitionIndex: 1, ErrorCode: int16(kafka.OffsetMetadataTooLarge)}}}}}
 	err = Commit(context.Background(), client(f), "g", "t", Simple, []Offset{{Partition: 1, Offset: 9}})
