@@ -135,3 +135,9 @@ func TestMemoryConcurrent(t *testing.T) {
 		t.Fatalf("%d winners, %d keys", n, len(m.Keys()))
 	}
 }
+
+// The prefix decorator keeps the Bucket contract (keys, listing order and
+// prefixes, conditions, metadata and content type pass through).
+func TestPrefixAcceptance(t *testing.T) {
+	storetest.Acceptance(t, store.WithPrefix(store.NewMemory("acceptance"), "exp/"))
+}
