@@ -168,7 +168,7 @@ func checkWrite(ctx context.Context, d Destination) (string, error) {
 	key := d.KeyPrefix + rel
 	data := buf.Bytes()
 	err = b.Put(ctx, rel, bytes.NewReader(data), int64(len(data)), store.PutOptions{
-		ContentType: l.Encoder.ContentType(), ContentEncoding: l.Compression.ContentEncoding(),
+		ContentType: l.ContentType(pipeline.KindHits),
 		Metadata: map[string]string{"format": l.Encoder.Format(), "kind": "check"},
 	})
 	if err != nil {

@@ -41,16 +41,20 @@ func (c Compression) Extension() string {
 	return ""
 }
 
-// ContentEncoding is the HTTP Content-Encoding of a compressed object, empty
-// for none.
-func (c Compression) ContentEncoding() string {
+// ContentType is the HTTP Content-Type of an object of this compression
+// whose uncompressed content has type base: a compressed object is a
+// compressed file (application/gzip, application/zstd), the file its
+// name (.gz, .zst) promises; an uncompressed one has base. Objects never
+// carry a Content-Encoding: HTTP clients that honour it (curl --compressed,
+// requests) would hand back the decompressed bytes under the .gz name.
+func (c Compression) ContentType(base string) string {
 	switch c {
 	case Gzip:
-		return "gzip"
+		return "application/gzip"
 	case Zstd:
-		return "zstd"
+		return "application/zstd"
 	}
-	return ""
+	return base
 }
 
 // NewWriter wraps w so that what is written to the result is compressed into

@@ -110,15 +110,15 @@ func TestCompressionChunking(t *testing.T) {
 func TestCompressionNames(t *testing.T) {
 	tests := []struct {
 		c        encoders.Compression
-		ext, enc string
+		ext, ctype string
 	}{
-		{encoders.None, "", ""},
-		{encoders.Gzip, ".gz", "gzip"},
-		{encoders.Zstd, ".zst", "zstd"},
+		{encoders.None, "", "application/x-ndjson"},
+		{encoders.Gzip, ".gz", "application/gzip"},
+		{encoders.Zstd, ".zst", "application/zstd"},
 	}
 	for _, tc := range tests {
-		if tc.c.Extension() != tc.ext || tc.c.ContentEncoding() != tc.enc {
-			t.Errorf("%s: %q %q", tc.c, tc.c.Extension(), tc.c.ContentEncoding())
+		if tc.c.Extension() != tc.ext || tc.c.ContentType("application/x-ndjson") != tc.ctype {
+			t.Errorf("%s: %q %q", tc.c, tc.c.Extension(), tc.c.ContentType("application/x-ndjson"))
 		}
 		got, err := encoders.ParseCompression(string(tc.c))
 		if err != nil || got != tc.c {

@@ -42,6 +42,14 @@ func (l Layout) EncoderFor(kind Kind) encoders.Encoder {
 	return l.Encoder
 }
 
+// ContentType is the Content-Type of objects of the kind: the compressed
+// file's type (application/gzip, application/zstd) or, uncompressed, the
+// encoder's (application/json, application/x-ndjson). Objects carry no
+// Content-Encoding (see encoders.Compression.ContentType).
+func (l Layout) ContentType(kind Kind) string {
+	return l.Compression.ContentType(l.EncoderFor(kind).ContentType())
+}
+
 // Key is Key of the object of the kind, window start (Unix ms), topic,
 // partition and first offset in this layout.
 func (l Layout) Key(kind Kind, windowStart int64, topic string, partition int, first int64) string {

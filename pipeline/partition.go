@@ -407,7 +407,7 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 	u := Upload{
 		Key:   o.key(l, p.Topic, p.ID),
 		Spool: o.spool,
-		Opts: store.PutOptions{ContentType: o.enc.ContentType(), ContentEncoding: l.Compression.ContentEncoding(),
+		Opts: store.PutOptions{ContentType: l.ContentType(o.kind),
 			Metadata: o.metadata(l, p.Topic, p.ID)},
 		Range:    Range{Window: o.span, First: o.first, Last: o.last},
 		Kind:     o.kind,

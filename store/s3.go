@@ -1,18 +1,26 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 )
 
 // S3Options configure the S3 bucket.
@@ -25,20 +33,61 @@ type S3Options struct {
 	TLS       bool
 	// CAFile is an optional PEM file of CAs trusted for the endpoint (TLS).
 	CAFile string
-	// PartSize is the multipart part size; objects larger are uploaded in
-	// parts of this size. Zero means 16 MiB.
+	// PartSize is the multipart part size; unconditional writes larger are
+	// uploaded in parts of this size. Zero means 16 MiB.
 	PartSize uint64
+	// SSE is the server-side encryption asked for on every write:
+	// SSENone (or empty), SSES3 or SSEKMS (with SSEKMSKeyID, optional:
+	// without it the bucket's or the account's default KMS key).
+	SSE         string
+	SSEKMSKeyID string
+	// Role, when RoleARN is set, makes the bucket use temporary credentials
+	// of that role (STS AssumeRole), obtained with the static keys above.
+	Role AssumeRole
+}
+
+// The values of S3Options.SSE.
+const (
+	SSENone = "none"
+	SSES3   = "s3"
+	SSEKMS  = "kms"
+)
+
+// AssumeRole says which role to assume with STS AssumeRole.
+type AssumeRole struct {
+	RoleARN     string
+	ExternalID  string
+	SessionName string
+	// STSEndpoint is the STS URL (scheme included); empty: the regional AWS
+	// endpoint https://sts.<Region>.amazonaws.com.
+	STSEndpoint string
+	// Duration of the temporary credentials; zero: the STS default (1 h on
+	// AWS). They are renewed once 80% of their lifetime has passed.
+	Duration time.Duration
+	// Client is the HTTP client for STS (nil: one with the S3 transport's
+	// TLS settings).
+	Client *http.Client
 }
 
 // S3 is a Bucket on an S3-compatible server (MinIO, AWS S3, Versity).
+//
+// Every write is a plainly signed request whose payload hash is known
+// (X-Amz-Content-Sha256 is the body's SHA-256, or UNSIGNED-PAYLOAD for the
+// parts of a multipart upload) and carries checksums the server verifies:
+// a single PUT sends Content-MD5 and x-amz-checksum-crc32c, a multipart
+// part Content-MD5. minio-go's default over plain HTTP, the streaming
+// signature, is never used: it sends Content-Encoding: aws-chunked, which
+// some servers (versitygw) store as the object's Content-Encoding.
 type S3 struct {
 	client   *minio.Client
 	bucket   string
 	partSize uint64
+	sse      encrypt.ServerSide
 }
 
-// NewS3 returns the bucket. It does not contact the server. minio-go's own
-// retries are disabled: the uploader owns the retry schedule.
+// NewS3 returns the bucket. It does not contact the server (nor STS: the
+// first request does). minio-go's own retries are disabled: the uploader
+// owns the retry schedule.
 func NewS3(o S3Options) (*S3, error) {
 	tr, err := minio.DefaultTransport(o.TLS)
 	if err != nil {
@@ -58,8 +107,16 @@ func NewS3(o S3Options) (*S3, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
+	creds, err := newCredentials(o, tr)
+	if err != nil {
+		return nil, err
+	}
+	sse, err := newSSE(o.SSE, o.SSEKMSKeyID)
+	if err != nil {
+		return nil, err
+	}
 	c, err := minio.New(o.Endpoint, &minio.Options{
-		Creds:      credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""),
+		Creds:      creds,
 		Secure:     o.TLS,
 		Region:     o.Region,
 		Transport:  tr,
@@ -73,7 +130,62 @@ func NewS3(o S3Options) (*S3, error) {
 	if ps == 0 {
 		ps = 16 << 20
 	}
-	return &S3{client: c, bucket: o.Bucket, partSize: ps}, nil
+	return &S3{client: c, bucket: o.Bucket, partSize: ps, sse: sse}, nil
+}
+
+// newCredentials is the static keys, or with a role the temporary
+// credentials of STS AssumeRole obtained with them. minio-go's credentials
+// cache renews the temporary ones when 80% of their lifetime has passed
+// (on the first request after that), so requests never carry expired keys.
+func newCredentials(o S3Options, tr *http.Transport) (*credentials.Credentials, error) {
+	if o.Role.RoleARN == "" {
+		return credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""), nil
+	}
+	ep := o.Role.STSEndpoint
+	if ep == "" {
+		region := o.Region
+		if region == "" {
+			region = "us-east-1"
+		}
+		ep = "https://sts." + region + ".amazonaws.com"
+	}
+	name := o.Role.SessionName
+	if name == "" {
+		name = "hitexport"
+	}
+	client := o.Role.Client
+	if client == nil {
+		client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	}
+	return credentials.New(&credentials.STSAssumeRole{
+		Client:      client,
+		STSEndpoint: ep,
+		Options: credentials.STSAssumeRoleOptions{
+			AccessKey: o.AccessKey, SecretKey: o.SecretKey, Location: o.Region,
+			RoleARN: o.Role.RoleARN, RoleSessionName: name, ExternalID: o.Role.ExternalID,
+			DurationSeconds: int(o.Role.Duration / time.Second),
+		},
+	}), nil
+}
+
+// newSSE is the server-side encryption of the option (nil for none).
+func newSSE(mode, kmsKey string) (encrypt.ServerSide, error) {
+	switch mode {
+	case "", SSENone:
+		if kmsKey != "" {
+			return nil, errors.New("an SSE-KMS key id needs SSE mode kms")
+		}
+		return nil, nil
+	case SSES3:
+		if kmsKey != "" {
+			return nil, errors.New("an SSE-KMS key id needs SSE mode kms")
+		}
+		return encrypt.NewSSE(), nil
+	case SSEKMS:
+		// An empty key id sends aws:kms alone: the default KMS key.
+		return encrypt.NewSSEKMS(kmsKey, nil)
+	}
+	return nil, fmt.Errorf("unknown SSE mode %q (accepted: none, s3, kms)", mode)
 }
 
 func (s *S3) Name() string { return s.bucket }
@@ -85,21 +197,32 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 		UserMetadata:    opts.Metadata,
 		PartSize:        s.partSize,
 		NumThreads:      1,
-		SendContentMd5:  false,
+		// Never the streaming (aws-chunked) signature: see S3.
+		DisableContentSha256: true,
+		ServerSideEncryption: s.sse,
 	}
 	// A conditional write must be one PUT: minio-go sends the condition of a
 	// multipart upload only with its initiation, not with its completion,
 	// so a multipart write could replace an object that appeared meanwhile
 	// (seen with versitygw). One PUT takes up to 5 GiB.
+	single := size <= int64(s.partSize)
 	if opts.IfNoneMatch {
 		po.SetMatchETagExcept("*")
-		po.DisableMultipart = true
+		single = true
 	}
 	if opts.IfMatch != "" {
 		po.SetMatchETag(opts.IfMatch)
-		po.DisableMultipart = true
+		single = true
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, key, r, size, po)
+	var err error
+	if single {
+		err = s.putSingle(ctx, key, r, size, po)
+	} else {
+		// Each part carries its Content-MD5 (minio-go reads the part into a
+		// buffer of PartSize to compute it).
+		po.SendContentMd5 = true
+		_, err = s.client.PutObject(ctx, s.bucket, key, r, size, po)
+	}
 	err = classify("put "+key, err)
 	if opts.IfMatch != "" && IsNotFound(err) {
 		// S3 answers If-Match on a missing key with 404 NoSuchKey; for the
@@ -108,6 +231,69 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 		return fmt.Errorf("put %s: %w (no such key)", key, ErrPreconditionFailed)
 	}
 	return err
+}
+
+// putSingle writes the object with one PUT whose body is signed by its
+// SHA-256 and checked by Content-MD5 and x-amz-checksum-crc32c: the server
+// refuses a body that does not match (BadDigest,
+// XAmzContentSHA256Mismatch). The digests take one pass over r before the
+// upload; a seekable r (every caller's: spools and byte readers) is read
+// twice, any other is buffered in memory first.
+func (s *S3) putSingle(ctx context.Context, key string, r io.Reader, size int64, po minio.PutObjectOptions) error {
+	rs, ok := r.(io.ReadSeeker)
+	if !ok {
+		buf, err := io.ReadAll(io.LimitReader(r, size))
+		if err != nil {
+			return err
+		}
+		rs = bytes.NewReader(buf)
+	}
+	start, err := rs.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	sum, err := Digest(io.LimitReader(rs, size))
+	if err != nil {
+		return err
+	}
+	if sum.Size != size {
+		return fmt.Errorf("body holds %d bytes, not the %d announced", sum.Size, size)
+	}
+	if _, err := rs.Seek(start, io.SeekStart); err != nil {
+		return err
+	}
+	meta := make(map[string]string, len(po.UserMetadata)+1)
+	for k, v := range po.UserMetadata {
+		meta[k] = v
+	}
+	meta[HeaderChecksumCRC32C] = sum.CRC32C
+	po.UserMetadata = meta
+	_, err = minio.Core{Client: s.client}.PutObject(ctx, s.bucket, key, io.LimitReader(rs, size), size, sum.MD5, sum.SHA256, po)
+	return err
+}
+
+// HeaderChecksumCRC32C is the header of the CRC32C checksum of a PUT.
+const HeaderChecksumCRC32C = "x-amz-checksum-crc32c"
+
+// Sums are the digests of a body, as S3 headers spell them.
+type Sums struct {
+	Size   int64
+	MD5    string // base64, for Content-MD5
+	SHA256 string // hex, for X-Amz-Content-Sha256
+	CRC32C string // base64 of the big-endian value, for x-amz-checksum-crc32c
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Digest reads r to its end and returns its digests.
+func Digest(r io.Reader) (Sums, error) {
+	m, h, c := md5.New(), sha256.New(), crc32.New(castagnoli)
+	n, err := io.Copy(io.MultiWriter(m, h, c), r)
+	if err != nil {
+		return Sums{}, err
+	}
+	return Sums{Size: n, MD5: base64.StdEncoding.EncodeToString(m.Sum(nil)),
+		SHA256: hex.EncodeToString(h.Sum(nil)), CRC32C: base64.StdEncoding.EncodeToString(c.Sum(nil))}, nil
 }
 
 func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
@@ -125,7 +311,7 @@ func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 		}
 	}
 	return ObjectInfo{Key: key, Size: oi.Size, ETag: oi.ETag, LastModified: oi.LastModified,
-		ContentType: oi.ContentType, Metadata: lowerKeys(meta)}, nil
+		ContentType: oi.ContentType, ContentEncoding: oi.Metadata.Get("Content-Encoding"), Metadata: lowerKeys(meta)}, nil
 }
 
 func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
@@ -185,6 +371,15 @@ func classify(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", op, redactURL(err))
 	}
+	var sts credentials.ErrorResponse
+	if errors.As(err, &sts) {
+		// STS refused the role (AssumeRole): not for a retry to fix.
+		class := codeClass(sts.STSError.Code, 0)
+		if class == ClassOther {
+			return fmt.Errorf("%s: sts: %s: %s", op, sts.STSError.Code, sts.STSError.Message)
+		}
+		return fmt.Errorf("%s: %w", op, &PermanentError{Code: sts.STSError.Code, Err: errors.New("sts AssumeRole: " + sts.STSError.Message), class: class})
+	}
 	resp, _ := s3Response(err)
 	class := codeClass(resp.Code, resp.StatusCode)
 	switch {
@@ -239,7 +434,7 @@ func (r *redacted) Unwrap() error { return r.err }
 func codeClass(code string, status int) string {
 	switch code {
 	case "":
-	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidClientTokenId",
 		"AuthorizationHeaderMalformed", "MissingSecurityHeader", "InvalidSecurity", "RequestTimeTooSkewed":
 		return ClassAuth
 	case "AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidPayer":

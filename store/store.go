@@ -21,7 +21,10 @@ import (
 
 // PutOptions describes one object write.
 type PutOptions struct {
-	ContentType     string
+	ContentType string
+	// ContentEncoding is stored as the object's Content-Encoding. The
+	// exporter leaves it empty: a .gz object is a gzip file, not gzip-encoded
+	// JSON (see encoders.Compression.ContentType).
 	ContentEncoding string
 	Metadata        map[string]string
 	// IfNoneMatch makes the write fail with a precondition error when the key
@@ -40,6 +43,8 @@ type ObjectInfo struct {
 	LastModified time.Time
 	// ContentType is the type given to Put (Stat fills it; List does not).
 	ContentType string
+	// ContentEncoding is the stored Content-Encoding (Stat of S3 fills it).
+	ContentEncoding string
 	Metadata    map[string]string
 }
 
