@@ -169,7 +169,7 @@ func checkWrite(ctx context.Context, d Destination) (string, error) {
 	data := buf.Bytes()
 	err = b.Put(ctx, rel, bytes.NewReader(data), int64(len(data)), store.PutOptions{
 		ContentType: l.ContentType(pipeline.KindHits),
-		Metadata: map[string]string{"format": l.Encoder.Format(), "kind": "check"},
+		Metadata:    map[string]string{"format": l.Encoder.Format(), "kind": "check"},
 	})
 	if err != nil {
 		return "", fmt.Errorf("cannot write to bucket %q (needs s3:PutObject): %w", b.Name(), err)

@@ -109,7 +109,7 @@ func TestCompressionChunking(t *testing.T) {
 
 func TestCompressionNames(t *testing.T) {
 	tests := []struct {
-		c        encoders.Compression
+		c          encoders.Compression
 		ext, ctype string
 	}{
 		{encoders.None, "", "application/x-ndjson"},

@@ -45,7 +45,7 @@ type ObjectInfo struct {
 	ContentType string
 	// ContentEncoding is the stored Content-Encoding (Stat of S3 fills it).
 	ContentEncoding string
-	Metadata    map[string]string
+	Metadata        map[string]string
 }
 
 // Bucket is one bucket of an object store.
