@@ -165,7 +165,7 @@ func Replay(ctx context.Context, cfg *config.Config, o ReplayOptions, log *slog.
 	}
 	if !o.IgnoreBucket {
 		kctx, kcancel := context.WithTimeout(ctx, 10*time.Minute)
-		known, err := knownSpans(kctx, bucket, cfg, sum.Partitions, o.From.Add(-o.Lookback))
+		known, err := knownSpans(kctx, bucket, cfg, layout.Keys, sum.Partitions, o.From.Add(-o.Lookback))
 		kcancel()
 		if err != nil {
 			return nil, fmt.Errorf("reading the spans of objects already in the bucket (--ignore-bucket skips this): %w", err)
@@ -343,7 +343,7 @@ func replayPartition(ctx context.Context, cfg *config.Config, ko pipeline.KafkaO
 // starts at or after since. Their records are skipped by the workers (as
 // after a restart), so a replay over a bucket that still holds part of the
 // range adds only what is missing and never a second copy.
-func knownSpans(ctx context.Context, b store.Bucket, cfg *config.Config, parts []ReplayPartition, since time.Time) (map[int][]pipeline.Range, error) {
+func knownSpans(ctx context.Context, b store.Bucket, cfg *config.Config, keys pipeline.KeyTemplate, parts []ReplayPartition, since time.Time) (map[int][]pipeline.Range, error) {
 	byPart := map[int]ReplayPartition{}
 	for _, rp := range parts {
 		byPart[rp.Partition] = rp
@@ -357,7 +357,8 @@ func knownSpans(ctx context.Context, b store.Bucket, cfg *config.Config, parts [
 		windowSec int64
 	}
 	var cands []cand
-	for _, prefix := range []string{"hitlogs-", "rejected/hitlogs-"} {
+	// Under the key template's literal beginning (hitlogs- by default).
+	for _, prefix := range []string{keys.ListPrefix(), "rejected/" + keys.ListPrefix()} {
 		err := b.List(ctx, prefix, func(oi store.ObjectInfo) error {
 			k, ok := pipeline.ParseKey(oi.Key)
 			if !ok || k.Topic != cfg.KafkaTopic {

@@ -45,6 +45,9 @@ func Bucket(cfg *config.Config) (*store.S3, error) {
 	return store.NewS3(store.S3Options{
 		Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
 		Region: cfg.S3Region, TLS: cfg.S3TLS, CAFile: cfg.S3CAFile,
+		SSE: cfg.S3SSE, SSEKMSKeyID: cfg.S3SSEKMSKeyID,
+		Role: store.AssumeRole{RoleARN: cfg.S3RoleARN, ExternalID: cfg.S3ExternalID, SessionName: cfg.S3RoleSessionName,
+			STSEndpoint: cfg.S3STSEndpoint},
 	})
 }
 
@@ -68,7 +71,12 @@ func Layout(cfg *config.Config) (pipeline.Layout, error) {
 	if err != nil {
 		return pipeline.Layout{}, err
 	}
-	return pipeline.Layout{Encoder: enc, Compression: comp, Window: cfg.Window}, nil
+	keys, err := pipeline.ParseKeyTemplate(cfg.KeyTemplate)
+	if err != nil {
+		return pipeline.Layout{}, fmt.Errorf("%sKEY_TEMPLATE: %w", config.Prefix, err)
+	}
+	// In env mode the one integration is "default" (its {integration}).
+	return pipeline.Layout{Encoder: enc, Compression: comp, Window: cfg.Window, Keys: keys, Integration: "default"}, nil
 }
 
 // Settings builds the partition workers' settings.

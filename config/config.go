@@ -10,14 +10,17 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 
 	"github.com/hitexport/hitexport/encoders"
+	"github.com/hitexport/hitexport/pipeline"
 )
 
 // Prefix is the prefix of every variable.
@@ -60,11 +63,25 @@ type Config struct {
 	S3TLS       bool   `env:"S3_TLS" envDefault:"false"`
 	S3Region    string `env:"S3_REGION" envDefault:"us-east-1"`
 	S3CAFile    string `env:"S3_CA_FILE"`
+	// Server-side encryption of every object: none, s3 (SSE-S3) or kms
+	// (SSE-KMS, with S3_SSE_KMS_KEY_ID or the bucket's default key).
+	S3SSE         string `env:"S3_SSE" envDefault:"none"`
+	S3SSEKMSKeyID string `env:"S3_SSE_KMS_KEY_ID"`
+	// STS AssumeRole: with S3_ROLE_ARN the exporter writes with the role's
+	// temporary credentials, obtained with S3_ACCESS_KEY/S3_SECRET_KEY and
+	// renewed before they expire.
+	S3RoleARN         string `env:"S3_ROLE_ARN"`
+	S3ExternalID      string `env:"S3_EXTERNAL_ID"`
+	S3RoleSessionName string `env:"S3_ROLE_SESSION_NAME" envDefault:"hitexport"`
+	S3STSEndpoint     string `env:"S3_STS_ENDPOINT"`
 
 	// Output
 	Format      string `env:"FORMAT" envDefault:"ndjson"`
 	Compression string `env:"COMPRESSION" envDefault:"none"`
 	KeyPrefix   string `env:"KEY_PREFIX" envDefault:""`
+	// KeyTemplate is the key after the prefix: folders of placeholders,
+	// then hitlogs-{timestamp}{ext} (pipeline.KeyTemplate).
+	KeyTemplate string `env:"KEY_TEMPLATE" envDefault:"hitlogs-{timestamp}{ext}"`
 
 	// Windows
 	Window          time.Duration `env:"WINDOW" envDefault:"10m"`
@@ -244,6 +261,9 @@ func (c *Config) Validate() error {
 			return bad("S3_CA_FILE", msg)
 		}
 	}
+	if err := c.validateS3Options(); err != nil {
+		return err
+	}
 	if _, err := encoders.New(c.Format); err != nil {
 		return bad("FORMAT", fmt.Sprintf("unknown format %q: accepted %s", c.Format, strings.Join(encoders.Formats(), ", ")))
 	}
@@ -252,6 +272,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.HasPrefix(c.KeyPrefix, "/") {
 		return bad("KEY_PREFIX", "must not start with /")
+	}
+	if _, err := pipeline.ParseKeyTemplate(c.KeyTemplate); err != nil {
+		return bad("KEY_TEMPLATE", err.Error()+" (e.g. dt={yyyy}-{mm}-{dd}/hour={hh}/hitlogs-{timestamp}{ext})")
 	}
 	if c.Window < time.Second || c.Window > 24*time.Hour || (24*time.Hour)%c.Window != 0 || c.Window%time.Second != 0 {
 		return bad("WINDOW", "must be whole seconds dividing a day evenly, from 1s to 24h (e.g. 1m, 5m, 10m, 1h)")
@@ -306,6 +329,54 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("LOG_LEVEL", fmt.Sprintf("unknown %q: accepted debug, info, warn, error", c.LogLevel))
+	}
+	return nil
+}
+
+var (
+	roleARNRe     = regexp.MustCompile(`^arn:[a-z0-9-]+:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	externalIDRe  = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	sessionNameRe = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+)
+
+// validateS3Options checks server-side encryption and AssumeRole.
+func (c *Config) validateS3Options() error {
+	bad := func(v, msg string) error { return &Error{Var: v, Msg: msg} }
+	switch c.S3SSE {
+	case "none", "s3":
+		if c.S3SSEKMSKeyID != "" {
+			return bad("S3_SSE_KMS_KEY_ID", "set, but HITEXPORT_S3_SSE is "+c.S3SSE+": set HITEXPORT_S3_SSE=kms or unset it")
+		}
+	case "kms":
+	default:
+		return bad("S3_SSE", fmt.Sprintf("unknown %q: accepted none, s3 (SSE-S3), kms (SSE-KMS)", c.S3SSE))
+	}
+	if c.S3SSEKMSKeyID != "" && strings.ContainsAny(c.S3SSEKMSKeyID, " \t\r\n") {
+		return bad("S3_SSE_KMS_KEY_ID", "must be a KMS key id, ARN or alias without spaces")
+	}
+	if c.S3RoleARN == "" {
+		for _, v := range []struct{ name, val string }{{"S3_EXTERNAL_ID", c.S3ExternalID}, {"S3_STS_ENDPOINT", c.S3STSEndpoint}} {
+			if v.val != "" {
+				return bad(v.name, "set, but HITEXPORT_S3_ROLE_ARN is empty: it only applies to AssumeRole")
+			}
+		}
+		return nil
+	}
+	if !roleARNRe.MatchString(c.S3RoleARN) {
+		return bad("S3_ROLE_ARN", "must be a role ARN such as arn:aws:iam::123456789012:role/hitexport-writer")
+	}
+	if c.S3ExternalID != "" && (len(c.S3ExternalID) < 2 || len(c.S3ExternalID) > 1224 || !externalIDRe.MatchString(c.S3ExternalID)) {
+		// The value is not echoed: the external id is the customer's shared secret.
+		return bad("S3_EXTERNAL_ID", "must be 2 to 1224 characters of letters, digits and + = , . @ : / - _")
+	}
+	if !sessionNameRe.MatchString(c.S3RoleSessionName) {
+		return bad("S3_ROLE_SESSION_NAME", "must be 2 to 64 characters of letters, digits and + = , . @ - _")
+	}
+	if c.S3STSEndpoint != "" {
+		u, err := url.Parse(c.S3STSEndpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return bad("S3_STS_ENDPOINT", "must be an http(s) URL without path, e.g. https://sts.eu-west-1.amazonaws.com")
+		}
 	}
 	return nil
 }
@@ -430,7 +501,9 @@ func (c *Config) Redacted() map[string]any {
 		"s3_access_key": red(c.S3AccessKey), "s3_secret_key": red(c.S3SecretKey),
 		"kafka_tls": c.KafkaTLS, "kafka_sasl_mechanism": c.KafkaSASL,
 		"kafka_sasl_username": c.KafkaSASLUsername, "kafka_sasl_password": red(c.KafkaSASLPassword),
-		"format": c.Format, "compression": c.Compression, "key_prefix": c.KeyPrefix,
+		"format": c.Format, "compression": c.Compression, "key_prefix": c.KeyPrefix, "key_template": c.KeyTemplate,
+		"s3_sse": c.S3SSE, "s3_sse_kms_key_id": c.S3SSEKMSKeyID, "s3_role_arn": c.S3RoleARN,
+		"s3_external_id": red(c.S3ExternalID), "s3_role_session_name": c.S3RoleSessionName, "s3_sts_endpoint": c.S3STSEndpoint,
 		"window": c.Window.String(), "allowed_lateness": c.AllowedLateness.String(),
 		"idle_timeout": c.IdleTimeout.String(), "http_addr": c.HTTPAddr,
 	}

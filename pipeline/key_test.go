@@ -26,6 +26,12 @@ func TestKeyRoundTrip(t *testing.T) {
 			"hitlogs-1687241400-waf.hits_v1-11-9.json.gz"},
 		{pipeline.ObjectKey{Kind: pipeline.KindRejected, Window: 0, Topic: "t", Partition: 0, First: 1, Ext: ".rejected.ndjson", Compression: encoders.None},
 			"rejected/hitlogs-0-t-0-1.rejected.ndjson"},
+		{pipeline.ObjectKey{Kind: pipeline.KindHits, Dir: "waf/", Window: ws, Topic: "hits", Partition: 1, First: 5, Ext: ".ndjson", Compression: encoders.None},
+			"waf/hitlogs-1687241400-hits-1-5.ndjson"},
+		{pipeline.ObjectKey{Kind: pipeline.KindHits, Dir: "dt=2023-06-20/hour=06/", Window: ws, Topic: "hits-2", Partition: 0, First: 5, Ext: ".ocsf.json", Compression: encoders.Zstd},
+			"dt=2023-06-20/hour=06/hitlogs-1687241400-hits-2-0-5.ocsf.json.zst"},
+		{pipeline.ObjectKey{Kind: pipeline.KindRejected, Dir: "acme/2023/06/", Window: ws, Topic: "t", Partition: 0, First: 1, Ext: ".rejected.ndjson", Compression: encoders.Gzip},
+			"rejected/acme/2023/06/hitlogs-1687241400-t-0-1.rejected.ndjson.gz"},
 	} {
 		got := pipeline.Key(c.k)
 		if got != c.want {
@@ -40,7 +46,9 @@ func TestKeyRoundTrip(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{
-		"hitexport-check/hitlogs-1-check.ndjson", "hitlogs-x-hits-1-5.ndjson", "waf/hitlogs-1687241400-hits-1-5.ndjson",
+		"hitexport-check/hitlogs-1-check.ndjson", "hitlogs-x-hits-1-5.ndjson", "waf/other-1687241400-hits-1-5.ndjson",
+		"/hitlogs-1687241400-hits-1-5.ndjson", "a//hitlogs-1687241400-hits-1-5.ndjson", "_staging/hitlogs-1687241400-hits-1-5.ndjson",
+		"dt=1/.parts/hitlogs-1687241400-hits-1-5.ndjson", "rejected/hitexport-check/hitlogs-1687241400-t-0-1.rejected.ndjson",
 		"hitlogs-1687241400-hits-1-5", "hitlogs-1687241400-5.ndjson", "other-1687241400-hits-1-5.ndjson", "hitlogs-1687241400-hits-1-.ndjson",
 		"hitlogs-1687241400-hits-x-5.ndjson", "rejected/rejected/hitlogs-1-t-0-1.rejected.ndjson",
 	} {

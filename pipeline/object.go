@@ -28,6 +28,10 @@ type Layout struct {
 	Encoder     encoders.Encoder
 	Compression encoders.Compression
 	Window      time.Duration
+	// Keys is the key template (the zero value: DefaultKeyTemplate) and
+	// Integration the name its {integration} stands for.
+	Keys        KeyTemplate
+	Integration string
 }
 
 // Ext is the full extension of hit objects, e.g. ".ndjson.zst".
@@ -53,8 +57,8 @@ func (l Layout) ContentType(kind Kind) string {
 // Key is Key of the object of the kind, window start (Unix ms), topic,
 // partition and first offset in this layout.
 func (l Layout) Key(kind Kind, windowStart int64, topic string, partition int, first int64) string {
-	return Key(ObjectKey{Kind: kind, Window: windowStart, Topic: topic, Partition: partition, First: first,
-		Ext: l.EncoderFor(kind).Extension(), Compression: l.Compression})
+	return Key(ObjectKey{Kind: kind, Dir: l.Keys.Dir(windowStart, l.Integration), Window: windowStart, Topic: topic,
+		Partition: partition, First: first, Ext: l.EncoderFor(kind).Extension(), Compression: l.Compression})
 }
 
 // Metadata keys carried by every object (as x-amz-meta-*).
@@ -115,8 +119,7 @@ func newObject(kind Kind, window, span, first int64, now time.Time, l Layout, sp
 
 // key is the object's key.
 func (o *object) key(l Layout, topic string, partition int) string {
-	return Key(ObjectKey{Kind: o.kind, Window: o.window, Topic: topic, Partition: partition, First: o.first,
-		Ext: o.enc.Extension(), Compression: l.Compression})
+	return l.Key(o.kind, o.window, topic, partition, o.first)
 }
 
 func (o *object) add(rec encoders.Record) error {

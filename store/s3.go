@@ -155,7 +155,16 @@ func newCredentials(o S3Options, tr *http.Transport) (*credentials.Credentials, 
 	}
 	client := o.Role.Client
 	if client == nil {
-		client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+		// A configured STS endpoint trusts what the S3 endpoint trusts (its
+		// CA file); AWS's public one the system's CAs.
+		stsTr := tr
+		if o.Role.STSEndpoint == "" {
+			var err error
+			if stsTr, err = minio.DefaultTransport(true); err != nil {
+				return nil, err
+			}
+		}
+		client = &http.Client{Transport: stsTr, Timeout: 30 * time.Second}
 	}
 	return credentials.New(&credentials.STSAssumeRole{
 		Client:      client,
