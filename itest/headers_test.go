@@ -289,10 +289,11 @@ func (c *corruptOnReread) Seek(off int64, whence int) (int64, error) {
 	return c.r.Seek(off, whence)
 }
 
-// TestExportHeadersChecksums: the server verifies what every PUT sends
-// (body SHA-256, Content-MD5, CRC32C); a body that does not match is
-// refused and nothing is stored; multipart writes carry no aws-chunked
-// encoding either.
+// TestExportHeadersChecksums: the server verifies each checksum a PUT can
+// carry (body SHA-256 and CRC32C, which every single PUT of the store
+// sends; Content-MD5, which multipart parts send); a body that does not
+// match is refused and nothing is stored; multipart writes carry no
+// aws-chunked encoding either.
 func TestExportHeadersChecksums(t *testing.T) {
 	e := newEnv(t, 1)
 	ctx := context.Background()

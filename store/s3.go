@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -74,8 +73,8 @@ type AssumeRole struct {
 // Every write is a plainly signed request whose payload hash is known
 // (X-Amz-Content-Sha256 is the body's SHA-256, or UNSIGNED-PAYLOAD for the
 // parts of a multipart upload) and carries checksums the server verifies:
-// a single PUT sends Content-MD5 and x-amz-checksum-crc32c, a multipart
-// part Content-MD5. minio-go's default over plain HTTP, the streaming
+// a single PUT sends x-amz-checksum-crc32c (with the signed SHA-256, which
+// the server checks too), a multipart part Content-MD5. minio-go's default over plain HTTP, the streaming
 // signature, is never used: it sends Content-Encoding: aws-chunked, which
 // some servers (versitygw) store as the object's Content-Encoding.
 type S3 struct {
@@ -243,9 +242,11 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 }
 
 // putSingle writes the object with one PUT whose body is signed by its
-// SHA-256 and checked by Content-MD5 and x-amz-checksum-crc32c: the server
-// refuses a body that does not match (BadDigest,
-// XAmzContentSHA256Mismatch). The digests take one pass over r before the
+// SHA-256 and checked by x-amz-checksum-crc32c: the server refuses a body
+// that does not match (XAmzContentSHA256Mismatch, BadDigest). The CRC32C
+// header is what AWS demands of writes into Object Lock buckets ("Content-MD5
+// or x-amz-checksum-*"); Content-MD5 is not sent: MD5 would double the
+// digests' CPU for no check the two others do not make. The digests take one pass over r before the
 // upload; a seekable r (every caller's: spools and byte readers) is read
 // twice, any other is buffered in memory first.
 func (s *S3) putSingle(ctx context.Context, key string, r io.Reader, size int64, po minio.PutObjectOptions) error {
@@ -277,7 +278,7 @@ func (s *S3) putSingle(ctx context.Context, key string, r io.Reader, size int64,
 	}
 	meta[HeaderChecksumCRC32C] = sum.CRC32C
 	po.UserMetadata = meta
-	_, err = minio.Core{Client: s.client}.PutObject(ctx, s.bucket, key, io.LimitReader(rs, size), size, sum.MD5, sum.SHA256, po)
+	_, err = minio.Core{Client: s.client}.PutObject(ctx, s.bucket, key, io.LimitReader(rs, size), size, "", sum.SHA256, po)
 	return err
 }
 
@@ -287,7 +288,6 @@ const HeaderChecksumCRC32C = "x-amz-checksum-crc32c"
 // Sums are the digests of a body, as S3 headers spell them.
 type Sums struct {
 	Size   int64
-	MD5    string // base64, for Content-MD5
 	SHA256 string // hex, for X-Amz-Content-Sha256
 	CRC32C string // base64 of the big-endian value, for x-amz-checksum-crc32c
 }
@@ -296,12 +296,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Digest reads r to its end and returns its digests.
 func Digest(r io.Reader) (Sums, error) {
-	m, h, c := md5.New(), sha256.New(), crc32.New(castagnoli)
-	n, err := io.Copy(io.MultiWriter(m, h, c), r)
+	h, c := sha256.New(), crc32.New(castagnoli)
+	n, err := io.Copy(io.MultiWriter(h, c), r)
 	if err != nil {
 		return Sums{}, err
 	}
-	return Sums{Size: n, MD5: base64.StdEncoding.EncodeToString(m.Sum(nil)),
+	return Sums{Size: n,
 		SHA256: hex.EncodeToString(h.Sum(nil)), CRC32C: base64.StdEncoding.EncodeToString(c.Sum(nil))}, nil
 }
 
