@@ -31,7 +31,7 @@ func init() {
 }
 
 // ocsfVersion identifies the mapping (see Encoder.Version).
-const ocsfVersion = "ocsf-1.8.0/1"
+const ocsfVersion = "ocsf-1.8.0/2"
 
 // OCSF constants of the class used.
 const (
@@ -125,6 +125,7 @@ type ocsfEvent struct {
 	DispositionID int
 	Disposition   string
 	IsAlert       bool
+	Message       string // ocsfMessage
 	Metadata      ocsfMetadata
 	SrcEndpoint   *ocsfEndpoint
 	DstEndpoint   *ocsfEndpoint
@@ -443,6 +444,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	}
 	ev.SeverityID = ocsfSeverity(base, blocked)
 	ev.IsAlert = ev.SeverityID >= 4
+	ev.Message = ocsfMessage(ev)
 
 	// tags -> metadata.tags
 	if raw := h.tags; raw != nil && !m.mapTags(ev, raw) {
@@ -821,6 +823,7 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	b = ocsfAppendStr(b, `,"disposition":`, ev.Disposition)
 	b = append(b, `,"is_alert":`...)
 	b = strconv.AppendBool(b, ev.IsAlert)
+	b = ocsfAppendOptStr(b, `,"message":`, ev.Message)
 
 	md := &ev.Metadata
 	b = append(b, `,"metadata":{"version":"`+ocsfSchemaVersion+`","product":{"name":"`+ocsfProductName+
