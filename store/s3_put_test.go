@@ -223,7 +223,7 @@ func (s *stsServer) calls() (int, []string) {
 // from STS AssumeRole (role ARN, external id, session name, signed with
 // the static keys), renewed before they expire.
 func TestS3AssumeRole(t *testing.T) {
-	sts := &stsServer{t: t, ttl: 2 * time.Second}
+	sts := &stsServer{t: t, ttl: 4 * time.Second}
 	stsSrv := httptest.NewServer(sts)
 	defer stsSrv.Close()
 	role := AssumeRole{RoleARN: "arn:aws:iam::111122223333:role/hitexport-writer", ExternalID: "ext-7c1d2e",
@@ -240,8 +240,8 @@ func TestS3AssumeRole(t *testing.T) {
 	if n, errs := sts.calls(); n != 1 || len(errs) > 0 {
 		t.Fatalf("after two PUTs within the lifetime: %d AssumeRole calls (want 1), request problems %v", n, errs)
 	}
-	// Past 80% of the 2 s lifetime the next request renews first.
-	time.Sleep(1700 * time.Millisecond)
+	// Past 80% of the 4 s lifetime the next request renews first.
+	time.Sleep(3300 * time.Millisecond)
 	put()
 	if n, errs := sts.calls(); n != 2 || len(errs) > 0 {
 		t.Fatalf("after the lifetime's 80%%: %d AssumeRole calls (want 2), request problems %v", n, errs)
