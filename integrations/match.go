@@ -33,7 +33,7 @@ type Matcher struct {
 	words  int            // bitset words
 	fields []matchField   // fields any filter uses
 	index  map[string]int // field name → index in fields
-	always []uint64 // filters with no match fields
+	always []uint64       // filters with no match fields
 	pool   sync.Pool
 }
 
