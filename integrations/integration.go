@@ -81,6 +81,10 @@ type Destination struct {
 	SecretKey string `json:"secret_key,omitempty"`
 	TLS       bool   `json:"tls"`
 	CAPEM     string `json:"ca_pem"`
+
+	// credsRedacted: Redacted removed a complete pair of secrets
+	// (credentials_set stays true).
+	credsRedacted bool
 }
 
 // DestinationView is Destination's output form: no secrets, credentials_set
@@ -97,7 +101,7 @@ type DestinationView struct {
 // View returns the output form of d.
 func (d Destination) View() DestinationView {
 	return DestinationView{Endpoint: d.Endpoint, Bucket: d.Bucket, Region: d.Region, TLS: d.TLS, CAPEM: d.CAPEM,
-		CredentialsSet: d.AccessKey != "" && d.SecretKey != ""}
+		CredentialsSet: d.AccessKey != "" && d.SecretKey != "" || d.credsRedacted}
 }
 
 // MarshalJSON writes the output form: secrets are never marshalled.
@@ -214,8 +218,9 @@ func (it Integration) WithStatus(st Status) Integration {
 
 // Redacted returns a copy of it without secrets (the JSON form never has
 // them; this clears the fields themselves, e.g. before handing a value to
-// code that must not see them).
+// code that must not see them). Its credentials_set stays as it was.
 func (it Integration) Redacted() Integration {
+	it.Destination.credsRedacted = it.Destination.View().CredentialsSet
 	it.Destination.AccessKey, it.Destination.SecretKey = "", ""
 	return it
 }

@@ -193,7 +193,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if !strings.Contains(string(j), `"credentials_set":true`) {
 		t.Errorf("json lacks credentials_set: %s", j)
 	}
-	if r := it.Redacted(); r.Destination.SecretKey != "" || r.Destination.View().CredentialsSet {
-		t.Error("Redacted keeps secrets")
+	if r := it.Redacted(); r.Destination.SecretKey != "" || r.Destination.AccessKey != "" || !r.Destination.View().CredentialsSet {
+		t.Error("Redacted keeps secrets or loses credentials_set")
 	}
 }
