@@ -8,12 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/hitexport/hitexport/adminapi"
 	"github.com/hitexport/hitexport/integrations"
 	"github.com/hitexport/hitexport/registry"
 )
@@ -198,4 +202,83 @@ func TestExportRegistryKafkaNeedsKey(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "HITEXPORT_SECRETS_KEY_FILE") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TestExportRegistryAdminAPI: the admin API on two replicas sharing the
+// Kafka registry: a GET right after a POST on the same replica sees it, the
+// other replica within seconds; the CLI deletes through the other replica.
+func TestExportRegistryAdminAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topic := fmt.Sprintf("itest.registry.api.%d", time.Now().UnixNano())
+	kr, _ := registry.NewKeyring(bytes.Repeat([]byte{7}, 32))
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("itest-admin-token-0123456789"), 0o600)
+	tester := func(ctx context.Context, it integrations.Integration) adminapi.TestResult {
+		return adminapi.TestResult{OK: true, Steps: []adminapi.TestStep{{Step: "config", OK: true, Message: "ok"}}}
+	}
+	replica := func() (*registry.Kafka, *httptest.Server) {
+		r, err := registry.NewKafka(ctx, registry.KafkaOptions{Brokers: []string{brokers}, Topic: topic, Keys: kr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		h, err := adminapi.NewHandler(adminapi.Options{Registry: r, Token: "itest-admin-token-0123456789", Defaults: integrations.Defaults{Topic: "hits"}, Tester: tester})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := httptest.NewServer(h)
+		t.Cleanup(s.Close)
+		return r, s
+	}
+	_, a := replica()
+	_, b := replica()
+	cli := func(addr string, args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := adminapi.RunCLI(append([]string{"--addr", addr, "--token-file", tokenFile}, args...), &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	ak, sk := filepath.Join(dir, "ak"), filepath.Join(dir, "sk")
+	os.WriteFile(ak, []byte("AKIAITEST"), 0o600)
+	os.WriteFile(sk, []byte("itest-secret-value-42"), 0o600)
+	code, out := cli(a.URL, "add", "--name", "acme", "--endpoint", s3Addr, "--bucket", "acme", "--access-key-file", ak, "--secret-key-file", sk, "-o", "json")
+	if code != 0 {
+		t.Fatalf("add: %s", out)
+	}
+	var it integrations.Integration
+	json.Unmarshal([]byte(out), &it)
+	// read-your-write on replica a, immediately
+	if code, out = cli(a.URL, "get", it.ID); code != 0 {
+		t.Fatalf("get on the writer right after add: %s", out)
+	}
+	start := time.Now()
+	for {
+		if code, out = cli(b.URL, "get", "acme"); code == 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("replica b does not see the integration after 5s: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("replica b saw the new integration after %v", time.Since(start).Round(time.Millisecond))
+	if strings.Contains(out, "itest-secret-value-42") {
+		t.Fatal("secret printed")
+	}
+	if code, out = cli(b.URL, "delete", "acme"); code != 0 {
+		t.Fatalf("delete on b: %s", out)
+	}
+	start = time.Now()
+	for {
+		if code, _ = cli(a.URL, "get", it.ID); code == 1 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("replica a still has the deleted integration after 5s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cl := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 10 * time.Second}
+	cl.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
 }
