@@ -305,6 +305,24 @@ func TestFileRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-w
+	write(`
+- id: acme
+  name: acme-prod
+  destination: {endpoint: "127.0.0.1:9000", bucket: acme, access_key: AK, secret_key_file: sk}
+  format: ocsf
+  filter: {match: {application_id: [1, 2], domain: [a.example], remote_country: [null]}}
+- name: beta
+  enabled: false
+  destination: {endpoint: "127.0.0.1:9000", bucket: beta2, access_key: AK2, secret_key: SK2}
+`)
+	select {
+	case snap := <-w:
+		if len(snap) != 2 || snap[1].Destination.Bucket != "beta2" || snap[0].Enabled || snap[0].DisabledBy != "auto" {
+			t.Fatalf("an unchanged item keeps its auto-disable across a reload: %+v", snap)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("change not seen")
+	}
 
 	// a bad reload keeps the last good set and logs one error naming the field
 	write(`
