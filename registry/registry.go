@@ -149,6 +149,9 @@ func (s *set) replace(items map[string]integrations.Integration) {
 }
 
 func (s *set) notifyLocked() {
+	if len(s.watchers) == 0 {
+		return
+	}
 	snap := s.snapshotLocked()
 	for ch := range s.watchers {
 		select { // drop the unread older set: only the latest counts
