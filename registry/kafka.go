@@ -377,6 +377,9 @@ func (k *Kafka) Delete(ctx context.Context, id string) error {
 func (k *Kafka) SetDisabled(ctx context.Context, id, by, reason string) error {
 	k.writeMu.Lock()
 	defer k.writeMu.Unlock()
+	if cur, ok := k.set.get(id); ok && !cur.Enabled {
+		return nil // already disabled (by a user, or by another replica)
+	}
 	_, err := k.updateLocked(ctx, id, func(it integrations.Integration) (integrations.Integration, error) {
 		it.SetEnabled(false, by, reason, time.Now())
 		it.UpdatedAt = time.Now().UTC()

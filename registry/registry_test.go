@@ -173,6 +173,18 @@ func TestMemoryRegistry(t *testing.T) {
 	if got.Enabled || got.DisabledBy != "auto" {
 		t.Fatalf("SetDisabled: %+v", got)
 	}
+	m.Update(ctx, b.ID, func(it integrations.Integration) (integrations.Integration, error) {
+		it.SetEnabled(false, integrations.DisabledByUser, "by me", time.Now())
+		return it, nil
+	})
+	m.SetDisabled(ctx, b.ID, integrations.DisabledByAuto, "failing")
+	if got, _ := m.Get(ctx, b.ID); got.DisabledBy != "user" || got.DisabledReason != "by me" {
+		t.Fatalf("auto-disable must not take over a user's disable: %+v", got)
+	}
+	m.Update(ctx, b.ID, func(it integrations.Integration) (integrations.Integration, error) {
+		it.SetEnabled(true, "", "", time.Now())
+		return it, nil
+	})
 	if err := m.Delete(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
