@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/hitexport/hitexport/internal/jsonscan"
 )
 
 // ocsfHitFields are the raw values of the hit's known fields (nil when absent;
@@ -60,9 +62,9 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 
 	// time: the original as text (time itself is rec.TimeMillis).
 	if raw := h.time; raw != nil {
-		switch ocsfKind(raw) {
+		switch jsonscan.Kind(raw) {
 		case '"':
-			ev.Metadata.OriginalTime = ocsfString(raw)
+			ev.Metadata.OriginalTime = jsonscan.String(raw)
 		case '0':
 			ev.Metadata.OriginalTime = string(raw)
 		}
@@ -184,7 +186,7 @@ func (m *ocsfMapper) scanHit(b []byte) bool {
 	h := &m.h
 	extra := h.extra[:0]
 	*h = ocsfHitFields{}
-	ok := ocsfEachMember(b, func(key []byte, val []byte) {
+	ok := jsonscan.EachMember(b, func(key []byte, val []byte) {
 		switch string(key) {
 		case "time":
 			h.time = val
@@ -407,12 +409,12 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	var details []string
 	hasDetails, location := false, ""
 	if raw := h.payload; raw != nil {
-		switch ocsfKind(raw) {
+		switch jsonscan.Kind(raw) {
 		case '"':
-			details, hasDetails = []string{ocsfString(raw)}, true
+			details, hasDetails = []string{jsonscan.String(raw)}, true
 		case '[':
 			m.list = m.list[:0]
-			ocsfEachElement(raw, func(el []byte) { m.list = append(m.list, el) })
+			jsonscan.EachElement(raw, func(el []byte) { m.list = append(m.list, el) })
 			details, hasDetails = make([]string, len(m.list)), true
 			for i, el := range m.list {
 				details[i] = ocsfTextOf(el)
@@ -420,9 +422,9 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 		}
 	}
 	if raw := h.point; raw != nil {
-		switch ocsfKind(raw) {
+		switch jsonscan.Kind(raw) {
 		case '"':
-			location = ocsfString(raw)
+			location = jsonscan.String(raw)
 		case '[':
 			location = ocsfCompactText(raw)
 		}
@@ -450,11 +452,11 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 // null) becomes its compact JSON text. It reports false when tags is not a
 // non-empty object.
 func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
-	if ocsfKind(raw) != '{' {
+	if jsonscan.Kind(raw) != '{' {
 		return false
 	}
 	m.tagsRaw = m.tagsRaw[:0]
-	ocsfEachMember(raw, func(key, val []byte) {
+	jsonscan.EachMember(raw, func(key, val []byte) {
 		m.tagsRaw = append(m.tagsRaw, ocsfRawField{string(key), val})
 	})
 	if len(m.tagsRaw) == 0 {
@@ -464,17 +466,17 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 	m.tags = m.tags[:0]
 	for _, f := range fields {
 		kv := ocsfKeyVals{Name: f.key, HasValue: true}
-		switch ocsfKind(f.val) {
+		switch jsonscan.Kind(f.val) {
 		case '"':
-			kv.Value = ocsfString(f.val)
+			kv.Value = jsonscan.String(f.val)
 		case '0', 't', 'f':
 			kv.Value = string(f.val)
 		case '[':
 			m.list = m.list[:0]
 			scalars := true
-			ocsfEachElement(f.val, func(el []byte) {
+			jsonscan.EachElement(f.val, func(el []byte) {
 				m.list = append(m.list, el)
-				switch ocsfKind(el) {
+				switch jsonscan.Kind(el) {
 				case '"', '0', 't', 'f':
 				default:
 					scalars = false

@@ -153,7 +153,7 @@ func TestOCSFSchemaVendorSampleFails(t *testing.T) {
 	t.Logf("vendor sample: %d errors", len(errs))
 }
 
-// Negative tests: the validator must catch each ocsfKind of mistake in an
+// Negative tests: the validator must catch each kind of mistake in an
 // otherwise valid event (the seed's first hit, mapped).
 func TestOCSFSchemaNegative(t *testing.T) {
 	recs := ocsfReadHits(t, ocsfTestdata(t, "hits.ndjson"))

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/hitexport/hitexport/internal/jsonscan"
 )
 
 // go test ./encoders/ -run OCSF -update rewrites the golden files under
@@ -62,8 +64,8 @@ func ocsfTimeMillis(value []byte) int64 {
 		return 0
 	}
 	s := string(h.Time)
-	if k := ocsfKind(h.Time); k == '"' {
-		s = ocsfString(h.Time)
+	if k := jsonscan.Kind(h.Time); k == '"' {
+		s = jsonscan.String(h.Time)
 	} else if k != '0' {
 		return 0
 	}
