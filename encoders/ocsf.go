@@ -69,7 +69,7 @@ func (ocsfJSON) NewWriter(w io.Writer) RecordWriter {
 type ocsfWriter struct {
 	w     io.Writer
 	array bool
-	n     int
+	frame arrayFrame // when array
 	buf   []byte
 	m     ocsfMapper
 }
@@ -77,11 +77,7 @@ type ocsfWriter struct {
 func (o *ocsfWriter) Write(rec Record) error {
 	b := o.buf[:0]
 	if o.array {
-		if o.n == 0 {
-			b = append(b, "[\n"...)
-		} else {
-			b = append(b, ",\n"...)
-		}
+		b = o.frame.next(b)
 	}
 	b = o.m.mapHit(rec).appendJSON(b)
 	if !o.array {
@@ -90,7 +86,6 @@ func (o *ocsfWriter) Write(rec Record) error {
 	if cap(b) <= 1<<20 {
 		o.buf = b // keep the buffer, unless a huge hit made it huge
 	}
-	o.n++
 	_, err := o.w.Write(b)
 	return err
 }
@@ -99,10 +94,5 @@ func (o *ocsfWriter) Close() error {
 	if !o.array {
 		return nil
 	}
-	end := "\n]\n"
-	if o.n == 0 {
-		end = "[]\n"
-	}
-	_, err := io.WriteString(o.w, end)
-	return err
+	return o.frame.close(o.w)
 }
