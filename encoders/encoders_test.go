@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,13 +206,19 @@ func sortedUnique(s []string) bool {
 	return true
 }
 
-func TestRegisterDuplicatePanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("no panic")
+// Formats and the switch in New are two lists: every listed format must have
+// its case, and nothing else is accepted.
+func TestNewKnowsExactlyFormats(t *testing.T) {
+	if got, want := encoders.Formats(), []string{"json", "ndjson", "ocsf", "ocsf-json"}; !slices.Equal(got, want) {
+		t.Fatalf("Formats() = %v, want %v", got, want)
+	}
+	for _, f := range []string{"", "JSON", "ocsf ", "ocsf.json", "rejected-", "ndjson\x00"} {
+		if e, err := encoders.New(f); err == nil {
+			t.Errorf("New(%q) = %s, want an error", f, e.Format())
+		} else if !strings.Contains(err.Error(), "accepted: [json ndjson ocsf ocsf-json]") {
+			t.Errorf("New(%q) error %q does not name the accepted formats", f, err)
 		}
-	}()
-	encoders.Register("ndjson", func() encoders.Encoder { return nil })
+	}
 }
 
 // An object with no records: NDJSON is empty, array formats are "[]".

@@ -4,8 +4,6 @@ import (
 	"io"
 )
 
-func init() { Register("json", func() Encoder { return jsonArray{} }) }
-
 // jsonArray writes one JSON array of hits, each element exactly as received,
 // one element per line. An object with no records is "[]".
 type jsonArray struct{}

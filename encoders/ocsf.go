@@ -21,11 +21,6 @@ import (
 	"io"
 )
 
-func init() {
-	Register("ocsf", func() Encoder { return ocsfNDJSON{} })
-	Register("ocsf-json", func() Encoder { return ocsfJSON{} })
-}
-
 // ocsfVersion identifies the mapping (see Encoder.Version).
 const ocsfVersion = "ocsf-1.8.0/1"
 
