@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,19 +16,6 @@ import (
 	"github.com/hitexport/hitexport/encoders"
 	"github.com/hitexport/hitexport/hits"
 )
-
-// go test ./encoders -run 'TestGolden$' -update rewrites testdata/golden/*.golden.
-// The flag may be declared by other test files of the package binary too.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func update() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 func golden(name string) string { return filepath.Join("..", "testdata", "golden", name) }
 
@@ -61,24 +47,8 @@ func seedRecords(t testing.TB) []encoders.Record {
 	return out
 }
 
-func encode(t testing.TB, format string, recs []encoders.Record) []byte {
-	t.Helper()
-	enc, err := encoders.New(format)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w := enc.NewWriter(&buf)
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+// encode writes recs as one object of format.
+var encode = encoders.EncodeAll
 
 func unmarshalNumbers(t testing.TB, b []byte, v any) {
 	t.Helper()
@@ -98,7 +68,7 @@ func TestGolden(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			got := encode(t, format, recs)
 			path := golden(format + ".golden")
-			if update() {
+			if encoders.UpdateGolden() {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
 					t.Fatal(err)
 				}
