@@ -134,7 +134,7 @@ func EachElement(raw []byte, fn func(el []byte)) {
 	i = SkipSpace(raw, i+1)
 	for i < len(raw) && raw[i] != ']' {
 		end := SkipValue(raw, i)
-		if end < 0 {
+		if end <= i { // invalid JSON: no value here (e.g. `[1}]`)
 			return
 		}
 		fn(raw[i:end])
