@@ -110,17 +110,13 @@ func parseTime(v []byte) (int64, Reason) {
 		return 0, ReasonBadTime
 	}
 	s := v
-	if v[0] == '"' && len(v) >= 2 && bytes.IndexByte(v, '\\') < 0 {
-		// A JSON string without escapes is its bytes between the quotes
-		// (v is already known to be a valid string in valid UTF-8).
-		s = v[1 : len(v)-1]
-	} else if v[0] == '"' {
-		var str string
-		if err := json.Unmarshal(v, &str); err != nil {
+	switch v[0] {
+	case '"': // a number in a string
+		var ok bool
+		if s, ok = jsonscan.Unquote(v); !ok {
 			return 0, ReasonBadTime
 		}
-		s = []byte(str)
-	} else if v[0] == 'n' { // null
+	case 'n': // null
 		return 0, ReasonMissingTime
 	}
 	str := string(bytes.TrimSpace(s))

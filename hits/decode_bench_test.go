@@ -51,3 +51,19 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// Decode of a single-line hit allocates nothing: it runs once per record.
+func TestDecodeDoesNotAllocate(t *testing.T) {
+	lim := hits.Limits{MaxBytes: 1 << 20, MaxFuture: time.Hour}
+	escaped := []byte(`{"ti\u006de":"\u0031687241470","a":"\"x\""}`)
+	if _, r := hits.Decode(escaped, time.Time{}, lim); r != "" {
+		t.Fatal(r)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, r := hits.Decode(hits.Sample, time.Time{}, lim); r != "" {
+			t.Fatal(r)
+		}
+	}); n != 0 {
+		t.Fatalf("Decode(Sample) allocates %v times per call", n)
+	}
+}

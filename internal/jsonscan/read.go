@@ -101,10 +101,7 @@ func EachMember(raw []byte, fn func(key, val []byte)) bool {
 		if end < 0 {
 			return false
 		}
-		key := raw[i+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			key = []byte(String(raw[i:end]))
-		}
+		key, _ := Unquote(raw[i:end])
 		i = SkipSpace(raw, end)
 		if i >= len(raw) || raw[i] != ':' {
 			return false
@@ -147,13 +144,42 @@ func EachElement(raw []byte, fn func(el []byte)) {
 
 // String decodes a raw JSON string (Kind '"').
 func String(raw []byte) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1])
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	plain, decoded, escaped, ok := unquote(raw)
+	switch {
+	case !ok:
 		return ""
+	case escaped:
+		return decoded
+	default:
+		return string(plain)
 	}
-	return s
+}
+
+// Unquote returns the content of the JSON string raw (valid JSON, surrounding
+// whitespace allowed): the bytes between the quotes, not copied, when there is
+// no escape, else the decoded bytes. ok is false when raw is not a string.
+func Unquote(raw []byte) (s []byte, ok bool) {
+	plain, decoded, escaped, ok := unquote(raw)
+	if escaped {
+		return []byte(decoded), ok
+	}
+	return plain, ok
+}
+
+// unquote is String, Unquote and KeyEquals in one: a string without escapes
+// is its bytes between the quotes (plain, no copy or allocation), one with
+// escapes is decoded by encoding/json (decoded, escaped set).
+func unquote(raw []byte) (plain []byte, decoded string, escaped, ok bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' {
+		return nil, "", false, false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw[1 : len(raw)-1], "", false, true
+	}
+	var s string // not the named result: &decoded would move it to the heap on every call
+	if json.Unmarshal(raw, &s) != nil {
+		return nil, "", false, false
+	}
+	return nil, s, true, true
 }

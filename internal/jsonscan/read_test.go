@@ -101,3 +101,27 @@ func FuzzReaders(f *testing.F) {
 		}
 	})
 }
+
+// Scan and the readers allocate nothing on strings without escapes.
+func TestReadersDoNotAllocate(t *testing.T) {
+	obj := []byte(`{"time":"1687241470","a":[1,"x"],"b":{"c":null}}`)
+	time, tim := []byte(`"time"`), []byte(`"tim"`)
+	n := testing.AllocsPerRun(100, func() {
+		members := 0
+		jsonscan.EachMember(obj, func(k, v []byte) {
+			if s, ok := jsonscan.Unquote(v); ok && len(s) == 0 {
+				t.Fatal("empty")
+			}
+			members++
+		})
+		if members != 3 || !jsonscan.KeyEquals(time, "time") || jsonscan.KeyEquals(tim, "time") {
+			t.Fatal("wrong result")
+		}
+		if ok, _, tv, _ := jsonscan.Scan(obj, "time"); !ok || len(tv) == 0 {
+			t.Fatal("Scan")
+		}
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per run", n)
+	}
+}

@@ -11,11 +11,6 @@
 // paths.
 package jsonscan
 
-import (
-	"bytes"
-	"encoding/json"
-)
-
 // Scan validates b as one JSON value exactly as encoding/json.Valid does
 // (RFC 8259 grammar, JSON whitespace only, at most maxDepth nested arrays and
 // objects; bytes inside strings are not checked for UTF-8, Decode does that
@@ -245,15 +240,11 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 // KeyEquals compares a quoted JSON string (valid) with key, decoding escapes
 // only when there are any.
 func KeyEquals(quoted []byte, key string) bool {
-	inner := quoted[1 : len(quoted)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner) == key
+	plain, decoded, escaped, ok := unquote(quoted)
+	if escaped {
+		return decoded == key
 	}
-	var s string
-	if err := json.Unmarshal(quoted, &s); err != nil {
-		return false
-	}
-	return s == key
+	return ok && string(plain) == key
 }
 
 // SkipSpace returns the index of the first byte at or after i that is not
