@@ -46,21 +46,15 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = ocsfAppendStr(b, `,"log_provider":"Kafka","log_name":`, md.Topic)
 	}
 	if len(md.Tags) > 0 {
-		b = append(b, `,"tags":[`...)
-		for i := range md.Tags {
-			t := &md.Tags[i]
-			if i > 0 {
-				b = append(b, ',')
-			}
+		b = ocsfAppendArray(b, `,"tags":`, md.Tags, func(b []byte, t *ocsfKeyVals) []byte {
 			b = ocsfAppendStr(b, `{"name":`, t.Name)
 			if t.HasValue {
 				b = ocsfAppendStr(b, `,"value":`, t.Value)
 			} else {
 				b = ocsfAppendStrs(b, `,"values":`, t.Values)
 			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+			return append(b, '}')
+		})
 	}
 	b = append(b, '}')
 
@@ -103,37 +97,26 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	if len(ev.Attacks) > 0 {
-		b = append(b, `,"attacks":[`...)
-		for i, a := range ev.Attacks {
-			if i > 0 {
-				b = append(b, ',')
-			}
+		b = ocsfAppendArray(b, `,"attacks":`, ev.Attacks, func(b []byte, a *ocsfAttack) []byte {
 			b = append(b, '{')
 			n := len(b)
 			b = a.Tactic.appendJSON(b, `,"tactic":`)
 			b = a.Technique.appendJSON(b, `,"technique":`)
 			b = a.SubTechnique.appendJSON(b, `,"sub_technique":`)
 			b = ocsfDropComma(b, n)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+			return append(b, '}')
+		})
 	}
 	if len(ev.Enrichments) > 0 {
-		b = append(b, `,"enrichments":[`...)
-		for i := range ev.Enrichments {
-			e := &ev.Enrichments[i]
-			if i > 0 {
-				b = append(b, ',')
-			}
+		b = ocsfAppendArray(b, `,"enrichments":`, ev.Enrichments, func(b []byte, e *ocsfEnrichment) []byte {
 			b = ocsfAppendStr(b, `{"name":`, e.Name)
 			b = ocsfAppendStr(b, `,"value":`, e.Value)
 			b = ocsfAppendStr(b, `,"type":`, e.Type)
 			b = ocsfAppendStr(b, `,"provider":`, e.Provider)
 			b = ocsfAppendStr(b, `,"short_desc":`, e.ShortDesc)
 			b = ocsfAppendFields(append(b, `,"data":`...), e.Data)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+			return append(b, '}')
+		})
 	}
 	b = ocsfAppendOptStr(b, `,"raw_data":`, ev.RawData)
 	if len(ev.Unmapped) > 0 {
@@ -197,13 +180,19 @@ func ocsfAppendOptInt(b []byte, prefix string, n int) []byte {
 }
 
 func ocsfAppendStrs(b []byte, prefix string, ss []string) []byte {
+	return ocsfAppendArray(b, prefix, ss, func(b []byte, s *string) []byte { return ocsfAppendString(b, *s) })
+}
+
+// ocsfAppendArray writes prefix and the JSON array of xs, each element
+// written by el.
+func ocsfAppendArray[T any](b []byte, prefix string, xs []T, el func(b []byte, x *T) []byte) []byte {
 	b = append(b, prefix...)
 	b = append(b, '[')
-	for i, s := range ss {
+	for i := range xs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = ocsfAppendString(b, s)
+		b = el(b, &xs[i])
 	}
 	return append(b, ']')
 }
