@@ -28,6 +28,7 @@ test-unit:
 	$(GO) test -count=1 -timeout 10m ./...
 
 test-integration: services
+	scripts/chromium.sh >/dev/null
 	$(GO) test -count=1 -timeout 20m -tags integration -run 'TestExport|TestCheck|TestHostile|TestSecrets|TestOps|TestTLS' -v ./itest/ 2>&1 | scripts/gotest-summary.sh
 
 test-faults: services

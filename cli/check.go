@@ -37,7 +37,7 @@ func Check(ctx context.Context, cfg *config.Config, out func(CheckResult)) bool 
 		out(CheckResult{Name: "kafka", Msg: err.Error()})
 		return false
 	}
-	if err := kafkaadmin.Hint(checkKafka(ctx, cfg, conn)); err != nil {
+	if err := kafkaadmin.Hint(checkKafka(ctx, conn, cfg.KafkaBrokers, cfg.KafkaTopic)); err != nil {
 		out(CheckResult{Name: "kafka", Msg: err.Error()})
 		return false
 	}
@@ -92,29 +92,29 @@ func CheckDestination(ctx context.Context, d Destination) []CheckResult {
 	return append(out, CheckResult{Name: "s3-write", OK: true, Msg: "test object written, read back and decoded: " + key})
 }
 
-func checkKafka(ctx context.Context, cfg *config.Config, conn kafkaadmin.Conn) error {
+func checkKafka(ctx context.Context, conn kafkaadmin.Conn, brokers []string, topic string) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	c := conn.Client(10 * time.Second)
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cfg.KafkaTopic}})
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return fmt.Errorf("brokers %v not reachable: %w", cfg.KafkaBrokers, err)
+		return fmt.Errorf("brokers %v not reachable: %w", brokers, err)
 	}
 	for _, t := range md.Topics {
-		if t.Name == cfg.KafkaTopic {
+		if t.Name == topic {
 			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
-				return fmt.Errorf("topic %q not found (HITEXPORT_KAFKA_TOPIC)", cfg.KafkaTopic)
+				return fmt.Errorf("topic %q not found (HITEXPORT_KAFKA_TOPIC)", topic)
 			}
 			if t.Error != nil {
-				return fmt.Errorf("topic %q: %w (HITEXPORT_KAFKA_TOPIC)", cfg.KafkaTopic, t.Error)
+				return fmt.Errorf("topic %q: %w (HITEXPORT_KAFKA_TOPIC)", topic, t.Error)
 			}
 			if len(t.Partitions) == 0 {
-				return fmt.Errorf("topic %q has no partitions", cfg.KafkaTopic)
+				return fmt.Errorf("topic %q has no partitions", topic)
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("topic %q not found (HITEXPORT_KAFKA_TOPIC)", cfg.KafkaTopic)
+	return fmt.Errorf("topic %q not found (HITEXPORT_KAFKA_TOPIC)", topic)
 }
 
 func checkBucket(ctx context.Context, b store.Bucket) error {

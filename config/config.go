@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -103,6 +104,17 @@ type Config struct {
 	FailureThreshold float64       `env:"FAILURE_THRESHOLD" envDefault:"0.6"`
 	FailureWindow    time.Duration `env:"FAILURE_WINDOW" envDefault:"12h"`
 	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+
+	// Integrations: where they are defined and the admin API that manages
+	// them. REGISTRY is env (the S3_* and FORMAT variables are the one
+	// integration "default"), kafka (a compacted topic, managed through the
+	// admin API) or file:PATH (YAML, read-only, reloaded on change).
+	Registry          string `env:"REGISTRY" envDefault:"env"`
+	RegistryTopic     string `env:"REGISTRY_TOPIC" envDefault:"hitexport.integrations"`
+	SecretsKeyFile    string `env:"SECRETS_KEY_FILE"`
+	AdminAddr         string `env:"ADMIN_ADDR"`
+	AdminTokenFile    string `env:"ADMIN_TOKEN_FILE"`
+	AdminAllowNoToken bool   `env:"ADMIN_ALLOW_NO_TOKEN" envDefault:"false"`
 
 	// Operations
 	HTTPAddr  string `env:"HTTP_ADDR" envDefault:":8080"`
@@ -320,6 +332,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return bad("SHUTDOWN_TIMEOUT", "must be a positive duration")
 	}
+	if err := c.validateIntegrations(); err != nil {
+		return err
+	}
 	switch c.LogFormat {
 	case "json", "text":
 	default:
@@ -507,4 +522,55 @@ func (c *Config) Redacted() map[string]any {
 		"window": c.Window.String(), "allowed_lateness": c.AllowedLateness.String(),
 		"idle_timeout": c.IdleTimeout.String(), "http_addr": c.HTTPAddr,
 	}
+}
+
+// RegistryKind is the kind of HITEXPORT_REGISTRY: "env", "kafka" or "file".
+func (c *Config) RegistryKind() string {
+	if strings.HasPrefix(c.Registry, "file:") {
+		return "file"
+	}
+	return c.Registry
+}
+
+// RegistryFile is the path of a file: registry.
+func (c *Config) RegistryFile() string { return strings.TrimPrefix(c.Registry, "file:") }
+
+func (c *Config) validateIntegrations() error {
+	bad := func(v, msg string) error { return &Error{Var: v, Msg: msg} }
+	switch c.RegistryKind() {
+	case "env":
+	case "file":
+		if c.RegistryFile() == "" {
+			return bad("REGISTRY", "file: needs a path, e.g. file:/etc/hitexport/integrations.yaml")
+		}
+		if _, err := os.Stat(c.RegistryFile()); err != nil {
+			return bad("REGISTRY", "cannot read the file it names: "+errors.Unwrap(err).Error())
+		}
+	case "kafka":
+		if c.RegistryTopic == "" {
+			return bad("REGISTRY_TOPIC", "required with HITEXPORT_REGISTRY=kafka: the compacted topic of the integrations")
+		}
+		if c.SecretsKeyFile == "" {
+			return bad("SECRETS_KEY_FILE", "required with HITEXPORT_REGISTRY=kafka: a file holding 32 random bytes (raw or 64 hex characters) that seals the integrations' secrets")
+		}
+		if _, err := os.Stat(c.SecretsKeyFile); err != nil {
+			return bad("SECRETS_KEY_FILE", "cannot read the file it names: "+errors.Unwrap(err).Error())
+		}
+	default:
+		return bad("REGISTRY", fmt.Sprintf("unknown registry %q: accepted env, kafka, file:PATH", c.Registry))
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			return bad("ADMIN_ADDR", "must be host:port or :port, e.g. 127.0.0.1:8081")
+		}
+		if c.AdminTokenFile == "" && !c.AdminAllowNoToken {
+			return bad("ADMIN_TOKEN_FILE", "required when HITEXPORT_ADMIN_ADDR is set: a file holding the admin API's bearer token (or HITEXPORT_ADMIN_ALLOW_NO_TOKEN=true on a loopback address)")
+		}
+		if c.AdminTokenFile != "" {
+			if _, err := os.Stat(c.AdminTokenFile); err != nil {
+				return bad("ADMIN_TOKEN_FILE", "cannot read the file it names: "+errors.Unwrap(err).Error())
+			}
+		}
+	}
+	return nil
 }

@@ -5,10 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,19 +16,6 @@ import (
 	"github.com/hitexport/hitexport/encoders"
 	"github.com/hitexport/hitexport/hits"
 )
-
-// go test ./encoders -run 'TestGolden$' -update rewrites testdata/golden/*.golden.
-// The flag may be declared by other test files of the package binary too.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func update() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 func golden(name string) string { return filepath.Join("..", "testdata", "golden", name) }
 
@@ -60,24 +47,8 @@ func seedRecords(t testing.TB) []encoders.Record {
 	return out
 }
 
-func encode(t testing.TB, format string, recs []encoders.Record) []byte {
-	t.Helper()
-	enc, err := encoders.New(format)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w := enc.NewWriter(&buf)
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+// encode writes recs as one object of format.
+var encode = encoders.EncodeAll
 
 func unmarshalNumbers(t testing.TB, b []byte, v any) {
 	t.Helper()
@@ -97,7 +68,7 @@ func TestGolden(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			got := encode(t, format, recs)
 			path := golden(format + ".golden")
-			if update() {
+			if encoders.UpdateGolden() {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -205,13 +176,19 @@ func sortedUnique(s []string) bool {
 	return true
 }
 
-func TestRegisterDuplicatePanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("no panic")
+// Formats and the switch in New are two lists: every listed format must have
+// its case, and nothing else is accepted.
+func TestNewKnowsExactlyFormats(t *testing.T) {
+	if got, want := encoders.Formats(), []string{"json", "ndjson", "ocsf", "ocsf-json"}; !slices.Equal(got, want) {
+		t.Fatalf("Formats() = %v, want %v", got, want)
+	}
+	for _, f := range []string{"", "JSON", "ocsf ", "ocsf.json", "rejected-", "ndjson\x00"} {
+		if e, err := encoders.New(f); err == nil {
+			t.Errorf("New(%q) = %s, want an error", f, e.Format())
+		} else if !strings.Contains(err.Error(), "accepted: [json ndjson ocsf ocsf-json]") {
+			t.Errorf("New(%q) error %q does not name the accepted formats", f, err)
 		}
-	}()
-	encoders.Register("ndjson", func() encoders.Encoder { return nil })
+	}
 }
 
 // An object with no records: NDJSON is empty, array formats are "[]".

@@ -4,8 +4,6 @@ import (
 	"io"
 )
 
-func init() { Register("ndjson", func() Encoder { return ndjson{} }) }
-
 // ndjson writes one hit per line, each exactly as received.
 type ndjson struct{}
 

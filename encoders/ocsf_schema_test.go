@@ -95,13 +95,13 @@ func ocsfRequireValid(t *testing.T, what string, events []byte) {
 func TestOCSFSchemaGolden(t *testing.T) {
 	for _, name := range ocsfGoldenInputs {
 		recs := ocsfReadHits(t, ocsfTestdata(t, name+".ndjson"))
-		ocsfRequireValid(t, name+" (ocsf)", ocsfEncode(t, "ocsf", recs))
-		ocsfRequireValid(t, name+" (ocsf-json)", ocsfEncode(t, "ocsf-json", recs))
+		ocsfRequireValid(t, name+" (ocsf)", EncodeAll(t, "ocsf", recs))
+		ocsfRequireValid(t, name+" (ocsf-json)", EncodeAll(t, "ocsf-json", recs))
 	}
 }
 
 func TestOCSFSchemaOddShapes(t *testing.T) {
-	ocsfRequireValid(t, "odd shapes", ocsfEncode(t, "ocsf", ocsfOddHits()))
+	ocsfRequireValid(t, "odd shapes", EncodeAll(t, "ocsf", ocsfOddHits()))
 	// every field in every JSON type, and a few IP forms
 	var recs []Record
 	fields := []string{"time", "request_id", "ip", "datacenter", "tor", "remote_country", "application_id", "domain",
@@ -116,7 +116,7 @@ func TestOCSFSchemaOddShapes(t *testing.T) {
 		"64:ff9b::192.0.2.33", "fe80::1%eth0", "fe80::1%25", "0.0.0.0", "255.255.255.255", "1:2:3:4:5:6:7::", "1:2:3:4:5:6:1.2.3.4"} {
 		recs = append(recs, ocsfHit(`{"ip":"`+ip+`","remote_country":"PL","tor":"none"}`))
 	}
-	ocsfRequireValid(t, "field types", ocsfEncode(t, "ocsf", recs))
+	ocsfRequireValid(t, "field types", EncodeAll(t, "ocsf", recs))
 	for _, r := range recs[len(recs)-13:] {
 		if ev := ocsfEncodeOne(t, r); ocsfGet(ev, "src_endpoint", "ip") == nil {
 			t.Errorf("%s: ip not mapped", r.Value)
@@ -153,11 +153,11 @@ func TestOCSFSchemaVendorSampleFails(t *testing.T) {
 	t.Logf("vendor sample: %d errors", len(errs))
 }
 
-// Negative tests: the validator must catch each ocsfKind of mistake in an
+// Negative tests: the validator must catch each kind of mistake in an
 // otherwise valid event (the seed's first hit, mapped).
 func TestOCSFSchemaNegative(t *testing.T) {
 	recs := ocsfReadHits(t, ocsfTestdata(t, "hits.ndjson"))
-	base := ocsfEncode(t, "ocsf", recs[:1])
+	base := EncodeAll(t, "ocsf", recs[:1])
 	ocsfRequireValid(t, "base event", base)
 
 	cases := []struct {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,21 +12,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/hitexport/hitexport/internal/jsonscan"
 )
-
-// go test ./encoders/ -run OCSF -update rewrites the golden files under
-// testdata/ocsf/. The flag is shared with other tests of the package that may
-// declare it the same way.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func ocsfUpdateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // ocsfRepoRoot finds the module root from the test's working directory (encoders/).
 func ocsfRepoRoot(t testing.TB) string {
@@ -62,8 +49,8 @@ func ocsfTimeMillis(value []byte) int64 {
 		return 0
 	}
 	s := string(h.Time)
-	if k := ocsfKind(h.Time); k == '"' {
-		s = ocsfString(h.Time)
+	if k := jsonscan.Kind(h.Time); k == '"' {
+		s = jsonscan.String(h.Time)
 	} else if k != '0' {
 		return 0
 	}
@@ -103,29 +90,10 @@ func ocsfReadHits(t testing.TB, path string) []Record {
 	return recs
 }
 
-func ocsfEncode(t testing.TB, format string, recs []Record) []byte {
-	t.Helper()
-	enc, err := New(format)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w := enc.NewWriter(&buf)
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			t.Fatalf("Write: %v", err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	return buf.Bytes()
-}
-
 // ocsfEncodeOne maps one record and decodes the event.
 func ocsfEncodeOne(t testing.TB, rec Record) map[string]any {
 	t.Helper()
-	out := ocsfEncode(t, "ocsf", []Record{rec})
+	out := EncodeAll(t, "ocsf", []Record{rec})
 	if bytes.Count(out, []byte("\n")) != 1 || out[len(out)-1] != '\n' {
 		t.Fatalf("want exactly one line, got %q", out)
 	}
@@ -165,7 +133,7 @@ func ocsfGet(v any, path ...any) any {
 func ocsfCheckGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := ocsfTestdata(t, name)
-	if ocsfUpdateGolden() {
+	if UpdateGolden() {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -217,12 +185,12 @@ func TestOCSFFormats(t *testing.T) {
 func TestOCSFGolden(t *testing.T) {
 	for _, name := range ocsfGoldenInputs {
 		recs := ocsfReadHits(t, ocsfTestdata(t, name+".ndjson"))
-		ocsfCheckGolden(t, name+".ocsf.ndjson", ocsfEncode(t, "ocsf", recs))
-		ocsfCheckGolden(t, name+".ocsf.json", ocsfEncode(t, "ocsf-json", recs))
+		ocsfCheckGolden(t, name+".ocsf.ndjson", EncodeAll(t, "ocsf", recs))
+		ocsfCheckGolden(t, name+".ocsf.json", EncodeAll(t, "ocsf-json", recs))
 	}
 	// The pretty-printed example of README.md (OCSF section): the seed's first sample hit.
 	recs := ocsfReadHits(t, ocsfTestdata(t, "hits.ndjson"))
-	ev := ocsfEncode(t, "ocsf", recs[:1])
+	ev := EncodeAll(t, "ocsf", recs[:1])
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, ev, "", "  "); err != nil {
 		t.Fatal(err)
@@ -233,8 +201,8 @@ func TestOCSFGolden(t *testing.T) {
 // The JSON array and the NDJSON formats carry the same events.
 func TestOCSFArrayMatchesNDJSON(t *testing.T) {
 	recs := ocsfReadHits(t, ocsfTestdata(t, "hits.ndjson"))
-	nd := ocsfEncode(t, "ocsf", recs)
-	arr := ocsfEncode(t, "ocsf-json", recs)
+	nd := EncodeAll(t, "ocsf", recs)
+	arr := EncodeAll(t, "ocsf-json", recs)
 	var events []json.RawMessage
 	if err := json.Unmarshal(arr, &events); err != nil {
 		t.Fatalf("ocsf-json is not a JSON array: %v", err)
@@ -248,10 +216,10 @@ func TestOCSFArrayMatchesNDJSON(t *testing.T) {
 			t.Fatalf("event %d differs:\n%s\n%s", i, events[i], lines[i])
 		}
 	}
-	if got := ocsfEncode(t, "ocsf-json", nil); string(got) != "[]\n" {
+	if got := EncodeAll(t, "ocsf-json", nil); string(got) != "[]\n" {
 		t.Errorf("empty ocsf-json object: %q", got)
 	}
-	if got := ocsfEncode(t, "ocsf", nil); len(got) != 0 {
+	if got := EncodeAll(t, "ocsf", nil); len(got) != 0 {
 		t.Errorf("empty ocsf object: %q", got)
 	}
 }
@@ -265,7 +233,7 @@ func TestOCSFDeterministic(t *testing.T) {
 	}
 	single := make([][]byte, len(recs))
 	for i, r := range recs {
-		single[i] = ocsfEncode(t, "ocsf", []Record{r})
+		single[i] = EncodeAll(t, "ocsf", []Record{r})
 	}
 	for round := 0; round < 3; round++ {
 		order := make([]int, len(recs))
@@ -292,7 +260,7 @@ func TestOCSFDeterministic(t *testing.T) {
 		for i, j := range order {
 			seq[i] = recs[j]
 		}
-		out := ocsfEncode(t, "ocsf", seq)
+		out := EncodeAll(t, "ocsf", seq)
 		lines := bytes.SplitAfter(out, []byte("\n"))
 		for i, j := range order {
 			if !bytes.Equal(lines[i], single[j]) {
@@ -302,7 +270,7 @@ func TestOCSFDeterministic(t *testing.T) {
 	}
 	// encoding/json sorts map keys; a map-heavy hit twice more for good measure
 	r := ocsfHit(`{"time":"1","zeta":1,"alpha":2,"mid":{"b":1,"a":2},"tags":{"z":"1","a":"2","m":[3,1]},"ip":"10.0.0.1","datacenter":"x","tor":"y"}`)
-	a, b := ocsfEncode(t, "ocsf", []Record{r}), ocsfEncode(t, "ocsf", []Record{r})
+	a, b := EncodeAll(t, "ocsf", []Record{r}), EncodeAll(t, "ocsf", []Record{r})
 	if !bytes.Equal(a, b) {
 		t.Fatalf("not deterministic:\n%s\n%s", a, b)
 	}
@@ -537,7 +505,7 @@ func TestOCSFFieldEdges(t *testing.T) {
 		}
 	}
 	// HTML is not escaped: payloads stay readable.
-	out := ocsfEncode(t, "ocsf", []Record{ocsfHit(`{"uri":"/<script>&"}`)})
+	out := EncodeAll(t, "ocsf", []Record{ocsfHit(`{"uri":"/<script>&"}`)})
 	if !bytes.Contains(out, []byte(`"/<script>&"`)) {
 		t.Errorf("HTML escaped: %s", out)
 	}
@@ -610,7 +578,7 @@ func ocsfDecodeNumbers(b []byte, v any) error {
 func TestOCSFOddShapes(t *testing.T) {
 	recs := ocsfOddHits()
 	for _, format := range []string{"ocsf", "ocsf-json"} {
-		out := ocsfEncode(t, format, recs) // must not fail or panic
+		out := EncodeAll(t, format, recs) // must not fail or panic
 		if !utf8.Valid(out) {
 			t.Errorf("%s: output is not valid UTF-8", format)
 		}
@@ -690,7 +658,7 @@ func FuzzOCSF(f *testing.F) {
 	}
 	f.Add([]byte(`{"tags":{"a":[{"b":null}]},"payload":[[]],"point":[{}]}`))
 	f.Fuzz(func(t *testing.T, v []byte) {
-		out := ocsfEncode(t, "ocsf", []Record{{Value: v, Topic: "t"}})
+		out := EncodeAll(t, "ocsf", []Record{{Value: v, Topic: "t"}})
 		if bytes.Count(out, []byte("\n")) != 1 {
 			t.Fatalf("not one line: %q", out)
 		}

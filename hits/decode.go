@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hitexport/hitexport/internal/jsonscan"
 )
 
 // Reason says why a record was rejected. The values are stable: they appear in
@@ -68,7 +70,7 @@ func Decode(raw []byte, kafkaTime time.Time, lim Limits) (Decoded, Reason) {
 	if !utf8.Valid(raw) {
 		return Decoded{}, ReasonInvalidUTF8
 	}
-	valid, object, tv, n := scanJSON(raw, "time")
+	valid, object, tv, n := jsonscan.Scan(raw, "time")
 	if !valid {
 		return Decoded{}, ReasonNotJSON
 	}
@@ -108,17 +110,13 @@ func parseTime(v []byte) (int64, Reason) {
 		return 0, ReasonBadTime
 	}
 	s := v
-	if v[0] == '"' && len(v) >= 2 && bytes.IndexByte(v, '\\') < 0 {
-		// A JSON string without escapes is its bytes between the quotes
-		// (v is already known to be a valid string in valid UTF-8).
-		s = v[1 : len(v)-1]
-	} else if v[0] == '"' {
-		var str string
-		if err := json.Unmarshal(v, &str); err != nil {
+	switch v[0] {
+	case '"': // a number in a string
+		var ok bool
+		if s, ok = jsonscan.Unquote(v); !ok {
 			return 0, ReasonBadTime
 		}
-		s = []byte(str)
-	} else if v[0] == 'n' { // null
+	case 'n': // null
 		return 0, ReasonMissingTime
 	}
 	str := string(bytes.TrimSpace(s))
@@ -158,8 +156,9 @@ func parseTime(v []byte) (int64, Reason) {
 	return ms, ""
 }
 
-// isJSONNumber reports whether s has JSON's number syntax (strconv also
-// accepts hex, underscores, a leading '+', "Inf" and a trailing dot).
+// isJSONNumber reports whether s has JSON's number syntax, except that
+// leading zeros are allowed (a string time "01687241470" is accepted): strconv
+// also accepts hex, underscores, a leading '+', "Inf" and a trailing dot.
 func isJSONNumber(s string) bool {
 	i := 0
 	if i < len(s) && s[i] == '-' {
@@ -192,111 +191,4 @@ func isJSONNumber(s string) bool {
 		}
 	}
 	return i == len(s)
-}
-
-// topLevelValue is the straightforward two-pass reference for scanJSON's
-// member search (FuzzScanJSON compares them); Decode uses scanJSON.
-//
-// topLevelValue finds the value of key among the members of the JSON object
-// obj (already known to be valid JSON) and reports how many times the key
-// occurs at the top level. Nested objects are skipped, not searched.
-func topLevelValue(obj []byte, key string) (val []byte, count int) {
-	i := 1 // after '{'
-	for {
-		i = skipSpace(obj, i)
-		if i >= len(obj) || obj[i] == '}' {
-			return val, count
-		}
-		if obj[i] == ',' {
-			i++
-			continue
-		}
-		// member name
-		end := skipString(obj, i)
-		name := obj[i:end]
-		i = skipSpace(obj, end)
-		i++ // ':'
-		i = skipSpace(obj, i)
-		vend := skipValue(obj, i)
-		if keyEquals(name, key) {
-			count++
-			val = obj[i:vend]
-		}
-		i = vend
-	}
-}
-
-// keyEquals compares a quoted JSON string with key, decoding escapes only when
-// there are any.
-func keyEquals(quoted []byte, key string) bool {
-	inner := quoted[1 : len(quoted)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner) == key
-	}
-	var s string
-	if err := json.Unmarshal(quoted, &s); err != nil {
-		return false
-	}
-	return s == key
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at b[i] == '"'.
-func skipString(b []byte, i int) int {
-	i++
-	for i < len(b) {
-		switch b[i] {
-		case '\\':
-			i += 2
-		case '"':
-			return i + 1
-		default:
-			i++
-		}
-	}
-	return i
-}
-
-// skipValue returns the index after the JSON value starting at b[i].
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	default: // number, true, false, null
-		for i < len(b) {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-			i++
-		}
-		return i
-	}
 }

@@ -42,6 +42,7 @@ func TestDecode(t *testing.T) {
 		{name: "exponent number", raw: `{"time":1.68724147e9}`, ms: 1687241470000},
 		{name: "milliseconds number", raw: `{"time":1687241470123}`, ms: 1687241470123},
 		{name: "milliseconds string", raw: `{"time":"1687241470123"}`, ms: 1687241470123},
+		{name: "string with leading zeros", raw: `{"time":"01687241470"}`, ms: 1687241470000},
 		{name: "exactly 1e12 is ms", raw: `{"time":1000000000000}`, ms: 1000000000000},
 		{name: "just below 1e12 is seconds", raw: `{"time":999999999999}`, noKafka: true, ms: 999999999999000},
 		{name: "milliseconds fractional", raw: `{"time":1687241470123.9}`, ms: 1687241470123},

@@ -32,6 +32,9 @@ type S3Options struct {
 	TLS       bool
 	// CAFile is an optional PEM file of CAs trusted for the endpoint (TLS).
 	CAFile string
+	// CAPEM is the same as PEM text (an integration's destination.ca_pem);
+	// used when CAFile is empty.
+	CAPEM string
 	// PartSize is the multipart part size; unconditional writes larger are
 	// uploaded in parts of this size. Zero means 16 MiB.
 	PartSize uint64
@@ -92,14 +95,17 @@ func NewS3(o S3Options) (*S3, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read S3 CA file: %w", err)
+	if o.CAFile != "" || o.CAPEM != "" {
+		pem, src := []byte(o.CAPEM), "S3 CA PEM"
+		if o.CAFile != "" {
+			if pem, err = os.ReadFile(o.CAFile); err != nil {
+				return nil, fmt.Errorf("read S3 CA file: %w", err)
+			}
+			src = "S3 CA file " + o.CAFile
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("S3 CA file %s holds no PEM certificate", o.CAFile)
+			return nil, fmt.Errorf("%s holds no PEM certificate", src)
 		}
 		if tr.TLSClientConfig == nil {
 			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hitexport/hitexport/adminapi"
 	"github.com/hitexport/hitexport/cli"
 	"github.com/hitexport/hitexport/config"
 )
@@ -28,6 +29,8 @@ commands:
              replay --from TIME [--to TIME] [--partitions 0,2] [--dry-run]
   offsets  show the group's committed offsets, lag and resume state; reset them:
              offsets [--to-earliest | --to-latest | --to-time TIME] [--apply]
+  integrations  manage integrations through the admin API (HITEXPORT_ADMIN_URL,
+             HITEXPORT_ADMIN_TOKEN_FILE): list|get|add|update|test|enable|disable|delete
 
 TIME is RFC 3339 (2026-11-28T16:00:00Z) or Unix seconds. "hitexport COMMAND -h"
 lists a command's flags.
@@ -52,6 +55,8 @@ func main() {
 		os.Exit(replay(args))
 	case "offsets":
 		os.Exit(offsets(args))
+	case "integrations":
+		os.Exit(adminapi.RunCLI(args, os.Stdout, os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -1,4 +1,4 @@
-package hits
+package jsonscan_test
 
 import (
 	"bytes"
@@ -8,28 +8,34 @@ import (
 	"time"
 
 	"github.com/hitexport/hitexport/gen"
+	"github.com/hitexport/hitexport/hits"
+	"github.com/hitexport/hitexport/internal/jsonscan"
 )
 
-// reference is what Decode did before scanJSON: encoding/json.Valid, then a
-// walk over the top-level members.
+// reference is what hits.Decode did before Scan: encoding/json.Valid, then a
+// walk over the top-level members (here with EachMember, the reader the OCSF
+// mapping uses, so the two halves of the package check each other).
 func reference(b []byte, key string) (ok, object bool, tv []byte, n int) {
 	if !json.Valid(b) {
 		return false, false, nil, 0
 	}
-	body := bytes.TrimSpace(b)
-	if len(body) == 0 || body[0] != '{' {
+	if jsonscan.Kind(b) != '{' {
 		return true, false, nil, 0
 	}
-	tv, n = topLevelValue(body, key)
+	jsonscan.EachMember(b, func(k, v []byte) {
+		if string(k) == key {
+			tv, n = v, n+1
+		}
+	})
 	return true, true, tv, n
 }
 
 func checkScan(t *testing.T, b []byte) {
 	t.Helper()
-	ok, obj, tv, n := scanJSON(b, "time")
+	ok, obj, tv, n := jsonscan.Scan(b, "time")
 	rok, robj, rtv, rn := reference(b, "time")
 	if ok != rok || obj != robj || (ok && obj && (n != rn || !bytes.Equal(tv, rtv))) {
-		t.Fatalf("scanJSON(%q) = %v %v %q %d; encoding/json and topLevelValue say %v %v %q %d", b, ok, obj, tv, n, rok, robj, rtv, rn)
+		t.Fatalf("Scan(%q) = %v %v %q %d; encoding/json and EachMember say %v %v %q %d", b, ok, obj, tv, n, rok, robj, rtv, rn)
 	}
 }
 
@@ -44,28 +50,29 @@ var scanCases = []string{
 	"\xff", `{"a":"` + "\xff\xfe" + `"}`, `[[[[[[]]]]]]`, `{"a":[{"b":[{"c":{}}]}]}`, `[1 2]`, `{"a":1 , }`, `+1`, `1_000`,
 }
 
-func TestScanJSONMatchesEncodingJSON(t *testing.T) {
+func TestScanMatchesEncodingJSON(t *testing.T) {
 	for _, c := range scanCases {
 		checkScan(t, []byte(c))
 	}
-	checkScan(t, Sample)
+	checkScan(t, hits.Sample)
 	for _, r := range gen.Generate(gen.Options{Seed: 3, Count: 3000, Start: time.Unix(1_700_000_000, 0), Span: time.Hour, BadFraction: 0.2}) {
 		checkScan(t, r.Value)
 	}
 	// Nesting at encoding/json's limit and one past it.
-	for _, d := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
+	for _, d := range []int{jsonscan.MaxDepth - 1, jsonscan.MaxDepth, jsonscan.MaxDepth + 1} {
 		checkScan(t, []byte(strings.Repeat("[", d)+strings.Repeat("]", d)))
 		checkScan(t, []byte(`{"time":1,"a":`+strings.Repeat("[", d-1)+strings.Repeat("]", d-1)+`}`))
 	}
 }
 
-// FuzzScanJSON: scanJSON agrees with encoding/json.Valid and topLevelValue on
-// any input.
-func FuzzScanJSON(f *testing.F) {
+// FuzzScan: Scan agrees with encoding/json.Valid and EachMember on any input.
+//
+//	go test ./internal/jsonscan -run x -fuzz FuzzScan -fuzztime 60s
+func FuzzScan(f *testing.F) {
 	for _, c := range scanCases {
 		f.Add([]byte(c))
 	}
-	f.Add(Sample)
+	f.Add(hits.Sample)
 	for _, r := range gen.Generate(gen.Options{Seed: 4, Count: 50, Start: time.Unix(1_700_000_000, 0), Span: time.Hour, BadFraction: 0.3}) {
 		f.Add(r.Value)
 	}

@@ -1,6 +1,17 @@
-package hits
+// Package jsonscan reads raw JSON bytes without decoding them into Go values.
+// It has two halves:
+//
+//   - Scan validates one JSON value exactly as encoding/json.Valid does and, in
+//     the same pass, finds a top-level member (hits.Decode uses it on every
+//     record; Number checks a number's syntax).
+//   - Kind, String, EachMember, EachElement, SkipValue read values already known
+//     to be valid JSON (the OCSF mapping walks a hit with them).
+//
+// Both work on the bytes as given: no reflection, no allocation on the common
+// paths.
+package jsonscan
 
-// scanJSON validates b as one JSON value exactly as encoding/json.Valid does
+// Scan validates b as one JSON value exactly as encoding/json.Valid does
 // (RFC 8259 grammar, JSON whitespace only, at most maxDepth nested arrays and
 // objects; bytes inside strings are not checked for UTF-8, Decode does that
 // first) and, in the same pass, finds the members of the top-level object
@@ -8,26 +19,26 @@ package hits
 // whitespace), n how many there are. object reports whether the value is an
 // object. It replaces json.Valid followed by a second walk over the members:
 // one pass over the bytes instead of two, and no per-byte state function
-// calls (FuzzScanJSON checks it against encoding/json).
-func scanJSON(b []byte, key string) (ok, object bool, tv []byte, n int) {
+// calls (FuzzScan checks it against encoding/json and EachMember).
+func Scan(b []byte, key string) (ok, object bool, tv []byte, n int) {
 	var stackBuf [32]byte
 	stack := stackBuf[:0] // '{' or '[' per open container
-	i := skipSpace(b, 0)
+	i := SkipSpace(b, 0)
 	object = i < len(b) && b[i] == '{'
 	pending, start := false, 0 // a top-level key member's value is being read from start
 	for {
 		// A value starts at b[i] (after optional whitespace).
-		i = skipSpace(b, i)
+		i = SkipSpace(b, i)
 		if i >= len(b) {
 			return false, false, nil, 0
 		}
 		switch c := b[i]; c {
 		case '{', '[':
-			if len(stack) >= maxDepth {
+			if len(stack) >= MaxDepth {
 				return false, false, nil, 0
 			}
 			stack = append(stack, c)
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 			if i < len(b) && b[i] == c+2 { // '}' or ']'
 				stack = stack[:len(stack)-1]
 				i++
@@ -39,7 +50,7 @@ func scanJSON(b []byte, key string) (ok, object bool, tv []byte, n int) {
 					return false, false, nil, 0
 				}
 				if isKey {
-					pending, start = true, skipSpace(b, i)
+					pending, start = true, SkipSpace(b, i)
 				}
 			}
 			continue
@@ -60,7 +71,7 @@ func scanJSON(b []byte, key string) (ok, object bool, tv []byte, n int) {
 				return false, false, nil, 0
 			}
 		default:
-			if i = scanNumber(b, i); i < 0 {
+			if i = Number(b, i); i < 0 {
 				return false, false, nil, 0
 			}
 		}
@@ -71,7 +82,7 @@ func scanJSON(b []byte, key string) (ok, object bool, tv []byte, n int) {
 				tv, pending = b[start:i], false
 				n++
 			}
-			i = skipSpace(b, i)
+			i = SkipSpace(b, i)
 			if len(stack) == 0 {
 				if i != len(b) {
 					return false, false, nil, 0
@@ -90,14 +101,14 @@ func scanJSON(b []byte, key string) (ok, object bool, tv []byte, n int) {
 			if b[i] != ',' {
 				return false, false, nil, 0
 			}
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 			if top == '{' {
 				var isKey, mok bool
 				if i, isKey, mok = scanMember(b, i, key, len(stack) == 1); !mok {
 					return false, false, nil, 0
 				}
 				if isKey {
-					pending, start = true, skipSpace(b, i)
+					pending, start = true, SkipSpace(b, i)
 				}
 			}
 			break
@@ -105,8 +116,8 @@ func scanJSON(b []byte, key string) (ok, object bool, tv []byte, n int) {
 	}
 }
 
-// maxDepth is encoding/json's limit of nested arrays and objects.
-const maxDepth = 10000
+// MaxDepth is encoding/json's limit of nested arrays and objects.
+const MaxDepth = 10000
 
 // scanMember reads `"name" :` at b[i] and returns the index after the colon
 // and, when top is set, whether the name is key.
@@ -119,9 +130,9 @@ func scanMember(b []byte, i int, key string, top bool) (next int, isKey, ok bool
 		return 0, false, false
 	}
 	if top {
-		isKey = keyEquals(b[i:end], key)
+		isKey = KeyEquals(b[i:end], key)
 	}
-	j := skipSpace(b, end)
+	j := SkipSpace(b, end)
 	if j >= len(b) || b[j] != ':' {
 		return 0, false, false
 	}
@@ -183,9 +194,9 @@ func scanLiteral(b []byte, i int, lit string) int {
 	return i + len(lit)
 }
 
-// scanNumber returns the index after the number at b[i], or -1:
+// Number returns the index after the JSON number at b[i], or -1:
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func scanNumber(b []byte, i int) int {
+func Number(b []byte, i int) int {
 	if i < len(b) && b[i] == '-' {
 		i++
 	}
@@ -225,3 +236,22 @@ func scanNumber(b []byte, i int) int {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// KeyEquals compares a quoted JSON string (valid) with key, decoding escapes
+// only when there are any.
+func KeyEquals(quoted []byte, key string) bool {
+	plain, decoded, escaped, ok := unquote(quoted)
+	if escaped {
+		return decoded == key
+	}
+	return ok && string(plain) == key
+}
+
+// SkipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func SkipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}

@@ -1,0 +1,315 @@
+package encoders
+
+// Writing the OCSF event as JSON, by hand, in a fixed key order.
+
+import (
+	"bytes"
+	"strconv"
+	"unicode/utf8"
+)
+
+func (ev *ocsfEvent) appendJSON(b []byte) []byte {
+	b = append(b, `{"activity_id":`...)
+	b = strconv.AppendInt(b, int64(ev.ActivityID), 10)
+	b = ocsfAppendStr(b, `,"activity_name":`, ev.ActivityName)
+	b = append(b, `,"category_uid":4,"category_name":"Network Activity","class_uid":4002,"class_name":"HTTP Activity","type_uid":`...)
+	b = strconv.AppendInt(b, int64(ocsfClassUID*100+ev.ActivityID), 10)
+	b = ocsfAppendStr(b, `,"type_name":`, ev.TypeName)
+	b = append(b, `,"severity_id":`...)
+	b = strconv.AppendInt(b, int64(ev.SeverityID), 10)
+	b = ocsfAppendStr(b, `,"severity":`, ocsfSeverityNames[ev.SeverityID])
+	b = append(b, `,"time":`...)
+	b = strconv.AppendInt(b, ev.Time, 10)
+	b = append(b, `,"action_id":`...)
+	b = strconv.AppendInt(b, int64(ev.ActionID), 10)
+	b = ocsfAppendStr(b, `,"action":`, ev.Action)
+	b = append(b, `,"disposition_id":`...)
+	b = strconv.AppendInt(b, int64(ev.DispositionID), 10)
+	b = ocsfAppendStr(b, `,"disposition":`, ev.Disposition)
+	b = append(b, `,"is_alert":`...)
+	b = strconv.AppendBool(b, ev.IsAlert)
+	b = ocsfAppendOptStr(b, `,"message":`, ev.Message)
+
+	md := &ev.Metadata
+	b = append(b, `,"metadata":{"version":"`+ocsfSchemaVersion+`","product":{"name":"`+ocsfProductName+
+		`","vendor_name":"`+ocsfVendorName+`"},"profiles":["`+ocsfProfile+`"]`...)
+	b = ocsfAppendOptStr(b, `,"uid":`, md.UID)
+	if md.Topic != "" {
+		b = ocsfAppendStr(b, `,"original_event_uid":`, md.Topic)
+		b = append(b[:len(b)-1], '/') // inside the string: topic/partition/offset
+		b = strconv.AppendInt(b, int64(md.Partition), 10)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, md.Offset, 10)
+		b = append(b, '"')
+	}
+	b = ocsfAppendOptStr(b, `,"original_time":`, md.OriginalTime)
+	if md.Topic != "" {
+		b = ocsfAppendStr(b, `,"log_provider":"Kafka","log_name":`, md.Topic)
+	}
+	if len(md.Tags) > 0 {
+		b = ocsfAppendArray(b, `,"tags":`, md.Tags, func(b []byte, t *ocsfKeyVals) []byte {
+			b = ocsfAppendStr(b, `{"name":`, t.Name)
+			if t.HasValue {
+				b = ocsfAppendStr(b, `,"value":`, t.Value)
+			} else {
+				b = ocsfAppendStrs(b, `,"values":`, t.Values)
+			}
+			return append(b, '}')
+		})
+	}
+	b = append(b, '}')
+
+	b = ev.SrcEndpoint.appendJSON(b, `,"src_endpoint":`)
+	b = ev.DstEndpoint.appendJSON(b, `,"dst_endpoint":`)
+	if r := ev.HTTPRequest; r != nil {
+		b = append(b, `,"http_request":{`...)
+		n := len(b)
+		b = ocsfAppendOptStr(b, `,"uid":`, r.UID)
+		b = ocsfAppendOptStr(b, `,"http_method":`, r.HTTPMethod)
+		if u := r.URL; u != nil {
+			b = append(b, `,"url":{`...)
+			nu := len(b)
+			b = ocsfAppendOptStr(b, `,"url_string":`, u.URLString)
+			b = ocsfAppendOptStr(b, `,"scheme":`, u.Scheme)
+			b = ocsfAppendOptStr(b, `,"hostname":`, u.Hostname)
+			b = ocsfAppendOptInt(b, `,"port":`, u.Port)
+			b = ocsfAppendOptStr(b, `,"path":`, u.Path)
+			b = ocsfAppendOptStr(b, `,"query_string":`, u.QueryString)
+			b = ocsfDropComma(b, nu)
+			b = append(b, '}')
+		}
+		b = ocsfAppendOptStr(b, `,"version":`, r.Version)
+		b = ocsfDropComma(b, n)
+		b = append(b, '}')
+	}
+	if r := ev.HTTPResponse; r != nil {
+		b = append(b, `,"http_response":{"code":`...)
+		b = strconv.AppendInt(b, int64(r.Code), 10)
+		b = append(b, '}')
+	}
+	if r := ev.FirewallRule; r != nil {
+		b = ocsfAppendStr(b, `,"firewall_rule":{"uid":`, r.UID)
+		b = ocsfAppendStr(b, `,"name":`, r.Name)
+		b = ocsfAppendStr(b, `,"condition":`, r.Condition)
+		if r.HasMatchDetails {
+			b = ocsfAppendStrs(b, `,"match_details":`, r.MatchDetails)
+		}
+		b = ocsfAppendOptStr(b, `,"match_location":`, r.MatchLocation)
+		b = append(b, '}')
+	}
+	if len(ev.Attacks) > 0 {
+		b = ocsfAppendArray(b, `,"attacks":`, ev.Attacks, func(b []byte, a *ocsfAttack) []byte {
+			b = append(b, '{')
+			n := len(b)
+			b = a.Tactic.appendJSON(b, `,"tactic":`)
+			b = a.Technique.appendJSON(b, `,"technique":`)
+			b = a.SubTechnique.appendJSON(b, `,"sub_technique":`)
+			b = ocsfDropComma(b, n)
+			return append(b, '}')
+		})
+	}
+	if len(ev.Enrichments) > 0 {
+		b = ocsfAppendArray(b, `,"enrichments":`, ev.Enrichments, func(b []byte, e *ocsfEnrichment) []byte {
+			b = ocsfAppendStr(b, `{"name":`, e.Name)
+			b = ocsfAppendStr(b, `,"value":`, e.Value)
+			b = ocsfAppendStr(b, `,"type":`, e.Type)
+			b = ocsfAppendStr(b, `,"provider":`, e.Provider)
+			b = ocsfAppendStr(b, `,"short_desc":`, e.ShortDesc)
+			b = ocsfAppendFields(append(b, `,"data":`...), e.Data)
+			return append(b, '}')
+		})
+	}
+	b = ocsfAppendOptStr(b, `,"raw_data":`, ev.RawData)
+	if len(ev.Unmapped) > 0 {
+		b = ocsfAppendFields(append(b, `,"unmapped":`...), ev.Unmapped)
+	}
+	return append(b, '}')
+}
+
+func (e *ocsfEndpoint) appendJSON(b []byte, prefix string) []byte {
+	if e == nil {
+		return b
+	}
+	b = append(b, prefix...)
+	b = append(b, '{')
+	n := len(b)
+	b = ocsfAppendOptStr(b, `,"ip":`, e.IP)
+	b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
+	b = ocsfAppendOptInt(b, `,"port":`, e.Port)
+	if e.Country != "" {
+		b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
+		b = append(b, '}')
+	}
+	b = ocsfDropComma(b, n)
+	return append(b, '}')
+}
+
+func (t *ocsfMitre) appendJSON(b []byte, prefix string) []byte {
+	if t == nil {
+		return b
+	}
+	b = ocsfAppendStr(append(b, prefix...), `{"uid":`, t.UID)
+	b = ocsfAppendStr(b, `,"name":`, t.Name)
+	return append(b, '}')
+}
+
+// ocsfDropComma removes the comma of the first member written after offset n.
+func ocsfDropComma(b []byte, n int) []byte {
+	if len(b) > n && b[n] == ',' {
+		copy(b[n:], b[n+1:])
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func ocsfAppendStr(b []byte, prefix, s string) []byte {
+	return ocsfAppendString(append(b, prefix...), s)
+}
+
+func ocsfAppendOptStr(b []byte, prefix, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return ocsfAppendStr(b, prefix, s)
+}
+
+func ocsfAppendOptInt(b []byte, prefix string, n int) []byte {
+	if n == 0 {
+		return b
+	}
+	return strconv.AppendInt(append(b, prefix...), int64(n), 10)
+}
+
+func ocsfAppendStrs(b []byte, prefix string, ss []string) []byte {
+	return ocsfAppendArray(b, prefix, ss, func(b []byte, s *string) []byte { return ocsfAppendString(b, *s) })
+}
+
+// ocsfAppendArray writes prefix and the JSON array of xs, each element
+// written by el.
+func ocsfAppendArray[T any](b []byte, prefix string, xs []T, el func(b []byte, x *T) []byte) []byte {
+	b = append(b, prefix...)
+	b = append(b, '[')
+	for i := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = el(b, &xs[i])
+	}
+	return append(b, ']')
+}
+
+// ocsfAppendFields writes an object of raw values (keys already sorted, unique).
+func ocsfAppendFields(b []byte, fs []ocsfRawField) []byte {
+	b = append(b, '{')
+	for i, f := range fs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = ocsfAppendString(b, f.key)
+		b = append(b, ':')
+		b = ocsfAppendCompact(b, f.val)
+	}
+	return append(b, '}')
+}
+
+const ocsfHexDigits = "0123456789abcdef"
+
+// ocsfAppendString writes s as a JSON string the way encoding/json does with
+// SetEscapeHTML(false): invalid UTF-8 becomes U+FFFD, U+2028 and U+2029 are
+// escaped, and so are control characters.
+func ocsfAppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', ocsfHexDigits[c>>4], ocsfHexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', ocsfHexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// ocsfAppendCompact writes a raw JSON value (valid) without insignificant
+// whitespace; invalid UTF-8 inside strings becomes U+FFFD, so the output is
+// valid UTF-8 whatever the input was.
+func ocsfAppendCompact(b, raw []byte) []byte {
+	if bytes.IndexAny(raw, " \t\r\n") < 0 && utf8.Valid(raw) {
+		return append(b, raw...)
+	}
+	inStr := false
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if inStr {
+			switch {
+			case c == '\\' && i+1 < len(raw):
+				b = append(b, c, raw[i+1])
+				i += 2
+				continue
+			case c == '"':
+				inStr = false
+			case c >= utf8.RuneSelf:
+				r, size := utf8.DecodeRune(raw[i:])
+				if r == utf8.RuneError && size == 1 {
+					b = append(b, `\ufffd`...)
+				} else {
+					b = append(b, raw[i:i+size]...)
+				}
+				i += size
+				continue
+			}
+			b = append(b, c)
+			i++
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			i++
+			continue
+		case '"':
+			inStr = true
+		}
+		b = append(b, c)
+		i++
+	}
+	return b
+}

@@ -1,0 +1,519 @@
+package encoders
+
+// Mapping a hit to an OCSF event (README.md, section OCSF, holds the table).
+
+import (
+	"encoding/json"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hitexport/hitexport/internal/jsonscan"
+)
+
+// ocsfHitFields are the raw values of the hit's known fields (nil when absent;
+// the last occurrence of a duplicate key wins, as with encoding/json) and the
+// other members in input order.
+type ocsfHitFields struct {
+	time, requestID, ip, datacenter, tor, remoteCountry, domain, method, uri,
+	protocol, statusCode, attackType, blockStatus, payload, point, tags []byte
+	extra []ocsfRawField
+}
+
+// ocsfMapper holds the scratch space of one writer.
+type ocsfMapper struct {
+	h        ocsfHitFields
+	unmapped []ocsfRawField
+	tagsRaw  []ocsfRawField
+	list     [][]byte
+	tags     []ocsfKeyVals
+	enrData  [2]ocsfRawField
+
+	ev   ocsfEvent
+	src  ocsfEndpoint
+	dst  ocsfEndpoint
+	req  ocsfHTTPRequest
+	url  ocsfURL
+	resp ocsfHTTPResponse
+	rule ocsfFirewallRule
+	attk [1]ocsfAttack
+	enr  [1]ocsfEnrichment
+}
+
+// mapHit maps one hit. It never fails: what has no place in the class goes to
+// unmapped, and a value that is not a JSON object becomes raw_data.
+func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
+	m.ev = ocsfEvent{Time: rec.TimeMillis}
+	ev := &m.ev
+	m.setMetadata(ev, rec)
+	m.req = ocsfHTTPRequest{}
+	ev.HTTPRequest = &m.req // always present: the class needs http_request or http_response
+	m.unmapped = m.unmapped[:0]
+
+	if !json.Valid(rec.Value) || !m.scanHit(rec.Value) {
+		m.setClass(ev, 0, "Unknown")
+		ev.SeverityID = ocsfUnknownAttackSeverity
+		ev.Action, ev.Disposition = "Unknown", "Unknown"
+		ev.RawData = string(rec.Value)
+		return ev
+	}
+	h := &m.h
+
+	// time: the original as text (time itself is rec.TimeMillis).
+	if raw := h.time; raw != nil {
+		switch jsonscan.Kind(raw) {
+		case '"':
+			ev.Metadata.OriginalTime = jsonscan.String(raw)
+		case '0':
+			ev.Metadata.OriginalTime = string(raw)
+		}
+		if ev.Metadata.OriginalTime == "" {
+			m.unmap("time", raw)
+		}
+	}
+
+	// request_id
+	if raw := h.requestID; raw != nil {
+		if s, ok := ocsfNonEmptyString(raw); ok {
+			m.req.UID = s
+			ev.Metadata.UID = s
+		} else {
+			m.unmap("request_id", raw)
+		}
+	}
+
+	// method -> http_method, activity
+	activityID, activityName := 0, "Unknown"
+	if raw := h.method; raw != nil {
+		s, isStr := ocsfNonEmptyString(raw)
+		if a, known := ocsfActivities[s]; isStr && known {
+			activityID, activityName = a.id, a.name
+			m.req.HTTPMethod = s
+		} else {
+			if isStr {
+				activityID, activityName = 99, s // OCSF: for Other, the name is the source's
+			}
+			m.unmap("method", raw)
+		}
+	}
+	m.setClass(ev, activityID, activityName)
+
+	m.mapSource(ev) // ip, datacenter, tor, remote_country
+	m.mapTarget(ev) // domain, uri
+
+	// protocol -> http_request.version
+	if raw := h.protocol; raw != nil {
+		if v, ok := ocsfHTTPVersion(raw); ok {
+			m.req.Version = v
+		} else {
+			m.unmap("protocol", raw)
+		}
+	}
+
+	// status_code -> http_response.code
+	if raw := h.statusCode; raw != nil {
+		if code, ok := ocsfStatusCode(raw); ok {
+			m.resp = ocsfHTTPResponse{Code: code}
+			ev.HTTPResponse = &m.resp
+		} else {
+			m.unmap("status_code", raw)
+		}
+	}
+
+	// attack_type, payload, point -> firewall_rule, attacks; severity
+	base := ocsfUnknownAttackSeverity
+	if raw := h.attackType; raw != nil {
+		if s, ok := ocsfNonEmptyString(raw); ok {
+			m.rule = ocsfFirewallRule{UID: s, Name: s, Condition: s}
+			if info, known := ocsfAttackTypes[s]; known {
+				m.rule.Name = info.name
+				base = info.severity
+				m.attk[0] = *info.attack
+				ev.Attacks = m.attk[:]
+			}
+			ev.FirewallRule = &m.rule
+		} else {
+			m.unmap("attack_type", raw)
+		}
+	}
+	m.mapMatch(ev)
+
+	// block_status -> action, disposition
+	blocked := false
+	ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 0, "Unknown", 0, "Unknown"
+	if raw := h.blockStatus; raw != nil {
+		if s, ok := ocsfNonEmptyString(raw); ok {
+			switch s {
+			case "blocked":
+				ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 2, "Denied", 2, "Blocked"
+				blocked = true
+			case "monitored":
+				ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 1, "Allowed", 17, "Logged"
+			case "passed":
+				ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 1, "Allowed", 1, "Allowed"
+			default:
+				// OCSF's rule for Other: the sibling carries the source's value.
+				ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 99, s, 99, s
+			}
+		} else {
+			m.unmap("block_status", raw)
+		}
+	}
+	ev.SeverityID = ocsfSeverity(base, blocked)
+	ev.IsAlert = ev.SeverityID >= 4
+	ev.Message = ocsfMessage(ev)
+
+	// tags -> metadata.tags
+	if raw := h.tags; raw != nil && !m.mapTags(ev, raw) {
+		m.unmap("tags", raw)
+	}
+
+	// application_id and the fields the mapping does not know: unmapped.
+	m.unmapped = append(m.unmapped, h.extra...)
+	if len(m.unmapped) > 0 {
+		ev.Unmapped = ocsfSortFields(m.unmapped)
+	}
+	return ev
+}
+
+func (m *ocsfMapper) unmap(key string, raw []byte) {
+	m.unmapped = append(m.unmapped, ocsfRawField{key, raw})
+}
+
+// scanHit splits the hit (valid JSON) into its fields; false when it is not
+// an object.
+func (m *ocsfMapper) scanHit(b []byte) bool {
+	h := &m.h
+	extra := h.extra[:0]
+	*h = ocsfHitFields{}
+	ok := jsonscan.EachMember(b, func(key []byte, val []byte) {
+		switch string(key) {
+		case "time":
+			h.time = val
+		case "request_id":
+			h.requestID = val
+		case "ip":
+			h.ip = val
+		case "datacenter":
+			h.datacenter = val
+		case "tor":
+			h.tor = val
+		case "remote_country":
+			h.remoteCountry = val
+		case "domain":
+			h.domain = val
+		case "method":
+			h.method = val
+		case "uri":
+			h.uri = val
+		case "protocol":
+			h.protocol = val
+		case "status_code":
+			h.statusCode = val
+		case "attack_type":
+			h.attackType = val
+		case "block_status":
+			h.blockStatus = val
+		case "payload":
+			h.payload = val
+		case "point":
+			h.point = val
+		case "tags":
+			h.tags = val
+		default:
+			extra = append(extra, ocsfRawField{string(key), val})
+		}
+	})
+	h.extra = extra
+	return ok
+}
+
+// ocsfTypeNames are the captions of type_uid by activity_id.
+var ocsfTypeNames = map[int]string{
+	0: "HTTP Activity: Unknown", 1: "HTTP Activity: Connect", 2: "HTTP Activity: Delete",
+	3: "HTTP Activity: Get", 4: "HTTP Activity: Head", 5: "HTTP Activity: Options",
+	6: "HTTP Activity: Post", 7: "HTTP Activity: Put", 8: "HTTP Activity: Trace",
+	9: "HTTP Activity: Patch", 99: "HTTP Activity: Other",
+}
+
+func (m *ocsfMapper) setClass(ev *ocsfEvent, activityID int, activityName string) {
+	ev.ActivityID = activityID
+	ev.ActivityName = activityName
+	ev.TypeName = ocsfTypeNames[activityID]
+}
+
+// setMetadata notes the Kafka location: metadata.original_event_uid is
+// topic/partition/offset, the record the event was made from (the same on
+// every replay).
+func (m *ocsfMapper) setMetadata(ev *ocsfEvent, rec Record) {
+	ev.Metadata.Topic, ev.Metadata.Partition, ev.Metadata.Offset = rec.Topic, rec.Partition, rec.Offset
+}
+
+func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
+	h := &m.h
+	ip, ipOK := "", false
+	if h.ip != nil {
+		if s, ok := ocsfNonEmptyString(h.ip); ok && ocsfValidIP(s) {
+			ip, ipOK = s, true
+		} else {
+			m.unmap("ip", h.ip)
+		}
+	}
+	// Without a source endpoint (its ip) there is nothing to attach the
+	// country or the enrichment to: those then go to unmapped.
+	if ipOK {
+		m.src = ocsfEndpoint{IP: ip}
+		ev.SrcEndpoint = &m.src
+	}
+	if raw := h.remoteCountry; raw != nil {
+		if s, isStr := ocsfNonEmptyString(raw); isStr && ipOK {
+			m.src.Country = s
+		} else {
+			m.unmap("remote_country", raw)
+		}
+	}
+	if h.datacenter == nil && h.tor == nil {
+		return
+	}
+	if !ipOK {
+		if h.datacenter != nil {
+			m.unmap("datacenter", h.datacenter)
+		}
+		if h.tor != nil {
+			m.unmap("tor", h.tor)
+		}
+		return
+	}
+	data := m.enrData[:0]
+	if h.datacenter != nil {
+		data = append(data, ocsfRawField{"datacenter", h.datacenter})
+	}
+	if h.tor != nil {
+		data = append(data, ocsfRawField{"tor", h.tor})
+	}
+	m.enr[0] = ocsfEnrichment{
+		Name:      "src_endpoint.ip",
+		Value:     ip,
+		Type:      "hit_source",
+		Provider:  ocsfVendorName,
+		ShortDesc: "Source type of the attacker's IP (datacenter, Tor)",
+		Data:      data,
+	}
+	ev.Enrichments = m.enr[:]
+}
+
+func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
+	h := &m.h
+	host, port := "", 0
+	if raw := h.domain; raw != nil {
+		if s, ok := ocsfNonEmptyString(raw); ok {
+			host, port = ocsfSplitHostPort(s)
+			m.dst = ocsfEndpoint{Hostname: host, Port: port}
+			ev.DstEndpoint = &m.dst
+		} else {
+			m.unmap("domain", raw)
+		}
+	}
+	raw := h.uri
+	if raw == nil {
+		return // a url needs a path or a url_string; the host is in dst_endpoint
+	}
+	uri, ok := ocsfNonEmptyString(raw)
+	if !ok {
+		m.unmap("uri", raw)
+		return
+	}
+	m.url = ocsfURL{Hostname: host, Port: port}
+	rest := uri
+	if scheme, after, abs := ocsfCutScheme(uri); abs {
+		// absolute-form request target (proxies): the URL names its own host
+		m.url.Scheme = scheme
+		m.url.URLString = uri
+		authority := after
+		if i := strings.IndexAny(after, "/?#"); i >= 0 {
+			authority, rest = after[:i], after[i:]
+		} else {
+			rest = ""
+		}
+		if m.url.Hostname == "" && authority != "" {
+			m.url.Hostname, m.url.Port = ocsfSplitHostPort(authority)
+		}
+	} else if host != "" && strings.HasPrefix(uri, "/") && !strings.HasPrefix(uri, "//") {
+		// origin-form: the scheme is not in the hit, so the URL is given as a
+		// network-path reference (RFC 3986 section 4.2)
+		m.url.URLString = "//" + ocsfHostForURL(host) + ocsfPortSuffix(port) + uri
+	}
+	rest, _, hasFragment := strings.Cut(rest, "#")
+	path, query, hasQuery := strings.Cut(rest, "?")
+	m.url.Path = path
+	if hasQuery {
+		m.url.QueryString = query
+	}
+	if m.url.URLString == "" && (m.url.Path == "" || hasFragment) {
+		// e.g. "?a=1" (OCSF needs path or url_string), or a fragment that
+		// path and query_string do not hold
+		m.url.URLString = uri
+	}
+	m.req.URL = &m.url
+}
+
+// ocsfHostForURL brackets an IPv6 literal.
+func ocsfHostForURL(h string) string {
+	if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") {
+		return "[" + h + "]"
+	}
+	return h
+}
+
+func ocsfPortSuffix(port int) string {
+	if port == 0 {
+		return ""
+	}
+	return ":" + strconv.Itoa(port)
+}
+
+// ocsfCutScheme splits "scheme://rest" (RFC 3986 scheme syntax).
+func ocsfCutScheme(s string) (scheme, rest string, ok bool) {
+	i := strings.Index(s, "://")
+	if i <= 0 {
+		return "", "", false
+	}
+	for j := 0; j < i; j++ {
+		c := s[j]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case j > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return "", "", false
+		}
+	}
+	return strings.ToLower(s[:i]), s[i+3:], true
+}
+
+// ocsfSplitHostPort splits "host:port" when the port is a valid one; otherwise the
+// whole string is the host. IPv6 literals lose their brackets.
+func ocsfSplitHostPort(s string) (string, int) {
+	if strings.IndexByte(s, ':') < 0 {
+		return s, 0
+	}
+	if h, p, err := net.SplitHostPort(s); err == nil && h != "" {
+		if n, err := strconv.Atoi(p); err == nil && n > 0 && n <= 65535 && p[0] != '+' {
+			return h, n
+		}
+	}
+	return s, 0
+}
+
+func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
+	h := &m.h
+	var details []string
+	hasDetails, location := false, ""
+	if raw := h.payload; raw != nil {
+		switch jsonscan.Kind(raw) {
+		case '"':
+			details, hasDetails = []string{jsonscan.String(raw)}, true
+		case '[':
+			m.list = m.list[:0]
+			jsonscan.EachElement(raw, func(el []byte) { m.list = append(m.list, el) })
+			details, hasDetails = make([]string, len(m.list)), true
+			for i, el := range m.list {
+				details[i] = ocsfTextOf(el)
+			}
+		}
+	}
+	if raw := h.point; raw != nil {
+		switch jsonscan.Kind(raw) {
+		case '"':
+			location = jsonscan.String(raw)
+		case '[':
+			location = ocsfCompactText(raw)
+		}
+	}
+	if ev.FirewallRule == nil || !hasDetails {
+		if h.payload != nil {
+			m.unmap("payload", h.payload) // no rule to attach it to, or not a list
+		}
+	}
+	if ev.FirewallRule == nil || location == "" {
+		if h.point != nil {
+			m.unmap("point", h.point)
+		}
+	}
+	if ev.FirewallRule == nil {
+		return
+	}
+	m.rule.MatchDetails, m.rule.HasMatchDetails = details, hasDetails
+	m.rule.MatchLocation = location
+}
+
+// mapTags turns a JSON object into name/value pairs sorted by name. Strings
+// stay as they are; numbers and booleans become their JSON text; arrays of
+// scalars become values; anything else (objects, nested or empty arrays,
+// null) becomes its compact JSON text. It reports false when tags is not a
+// non-empty object.
+func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
+	if jsonscan.Kind(raw) != '{' {
+		return false
+	}
+	m.tagsRaw = m.tagsRaw[:0]
+	jsonscan.EachMember(raw, func(key, val []byte) {
+		m.tagsRaw = append(m.tagsRaw, ocsfRawField{string(key), val})
+	})
+	if len(m.tagsRaw) == 0 {
+		return false
+	}
+	fields := ocsfSortFields(m.tagsRaw)
+	m.tags = m.tags[:0]
+	for _, f := range fields {
+		kv := ocsfKeyVals{Name: f.key, HasValue: true}
+		switch jsonscan.Kind(f.val) {
+		case '"':
+			kv.Value = jsonscan.String(f.val)
+		case '0', 't', 'f':
+			kv.Value = string(f.val)
+		case '[':
+			m.list = m.list[:0]
+			scalars := true
+			jsonscan.EachElement(f.val, func(el []byte) {
+				m.list = append(m.list, el)
+				switch jsonscan.Kind(el) {
+				case '"', '0', 't', 'f':
+				default:
+					scalars = false
+				}
+			})
+			if scalars && len(m.list) > 0 {
+				kv.HasValue = false
+				kv.Values = make([]string, len(m.list))
+				for i, el := range m.list {
+					kv.Values[i] = ocsfTextOf(el)
+				}
+			} else {
+				kv.Value = ocsfCompactText(f.val)
+			}
+		default:
+			kv.Value = ocsfCompactText(f.val)
+		}
+		m.tags = append(m.tags, kv)
+	}
+	ev.Metadata.Tags = m.tags
+	return true
+}
+
+// ocsfSortFields sorts by key and keeps the last of equal keys (input order):
+// encoding/json's rule for duplicate keys.
+func ocsfSortFields(fs []ocsfRawField) []ocsfRawField {
+	if len(fs) < 2 {
+		return fs
+	}
+	slices.SortStableFunc(fs, func(a, b ocsfRawField) int { return strings.Compare(a.key, b.key) })
+	out := fs[:0]
+	for i, f := range fs {
+		if i+1 < len(fs) && fs[i+1].key == f.key {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
