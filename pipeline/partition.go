@@ -69,6 +69,7 @@ type Partition struct {
 	lastRecord    time.Time
 	committed     int64
 	commitPending bool
+	onUpload      func(key string, records int, err error)
 }
 
 // PartitionDeps are what a worker needs besides its settings.
@@ -82,6 +83,10 @@ type PartitionDeps struct {
 	// HighWatermark returns the partition's end offset, or -1 (for the lag
 	// metric; optional).
 	HighWatermark func() int64
+	// OnUpload, when set, is called after every upload attempt with the
+	// object's key, its record count and the attempt's error (nil: the
+	// object is in the bucket). Per-target status uses it.
+	OnUpload func(key string, records int, err error)
 }
 
 // NewPartition prepares a worker that starts reading at start (a negative
@@ -106,6 +111,7 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 		log:  d.Log.With("topic", topic, "partition", id),
 		wm:   NewWatermark(s.Layout.Window, s.AllowedLateness),
 		open: map[int64]*object{},
+		onUpload: d.OnUpload,
 	}
 	p.consumed = p.m.Consumed.WithLabelValues(p.label)
 	p.wm.MaxEvent, p.wm.ClosedBefore = st.MaxEvent, st.ClosedBefore
@@ -181,11 +187,17 @@ const drainMax = 128
 // Handle processes one record. It returns an error only when ctx ended
 // during an upload.
 func (p *Partition) Handle(ctx context.Context, msg Message) error {
+	dec, reason := hits.Decode(msg.Value, msg.Time, p.s.Limits)
+	return p.HandleDecoded(ctx, msg, dec, reason)
+}
+
+// HandleDecoded processes one record already decoded by hits.Decode with
+// this partition's limits (the fanout decodes once for every target).
+func (p *Partition) HandleDecoded(ctx context.Context, msg Message, dec hits.Decoded, reason hits.Reason) error {
 	p.offs.Read(msg.Offset)
 	p.lastRecord = p.now()
 	p.consumed.Inc()
 
-	dec, reason := hits.Decode(msg.Value, msg.Time, p.s.Limits)
 	if reason != "" {
 		return p.reject(ctx, msg, reason)
 	}
@@ -395,6 +407,10 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		Format:   format,
 		Count:    o.count,
 		OnPaused: p.paused,
+	}
+	if p.onUpload != nil {
+		key, n := u.Key, o.count
+		u.OnAttempt = func(err error) { p.onUpload(key, n, err) }
 	}
 	start := p.now()
 	out, err := p.up.Upload(ctx, u)
