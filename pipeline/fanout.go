@@ -125,8 +125,8 @@ type worker struct {
 	lastSent int64
 
 	committed atomic.Int64
-	parked    bool  // worker goroutine's view
-	pending   int64 // event time of the next undelivered record while parked
+	detached  atomic.Bool  // set by the fanout on detach, cleared by the worker when attached again
+	pending   atomic.Int64 // event time of the next undelivered record while detached
 	scratch   []bool
 }
 
@@ -309,7 +309,7 @@ func (s *targetSet) forTopic(topic string) []Target {
 func (f *fanout) newWorker(t Target) *worker {
 	ctx, cancel := context.WithCancel(f.ctx)
 	w := &worker{f: f, t: t, ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		detachC: make(chan detachSig, 1), pending: -1}
+		detachC: make(chan detachSig, 1)}
 	w.committed.Store(-1)
 	return w
 }
@@ -400,6 +400,7 @@ func (f *fanout) loop(msgs <-chan Message) error {
 				}
 				w.publish()
 			}
+			f.publishLag()
 			f.commitMembership()
 		}
 	}
@@ -468,6 +469,9 @@ func (f *fanout) send(w *worker, it item) {
 		if it.reason == "" {
 			ev = it.dec.TimeMillis
 		}
+		w.pending.Store(ev)
+		w.detached.Store(true)
+		f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.parked = true })
 		w.detachC <- detachSig{offset: it.msg.Offset, event: ev}
 		f.lg.Info("target detached from the shared read (its queue is full); it continues on its own reader",
 			"integration", w.t.ID, "offset", it.msg.Offset)
@@ -501,6 +505,20 @@ func (f *fanout) attach(r attachReq) {
 	w.attached, w.from, w.lastSent = true, r.pos, r.pos-1
 	r.reply <- attachReply{ok: true, next: f.local}
 	f.lg.Info("target caught up and rejoined the shared read", "integration", w.t.ID, "offset", r.pos)
+}
+
+// publishLag refreshes every target's lag here (a worker blocked in a
+// failing upload does not publish its own).
+func (f *fanout) publishLag() {
+	h := f.hwm()
+	if h < 0 {
+		return
+	}
+	for _, w := range f.workers {
+		if c := w.committed.Load(); c >= 0 {
+			f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.lag = h - c })
+		}
+	}
 }
 
 // commitMembership commits the lowest committed offset of the partition's
@@ -562,8 +580,7 @@ func (f *fanout) reconfigure1() {
 	for id, w := range f.workers {
 		t, ok := want[id]
 		if ok && t.Version == w.t.Version {
-			w.t = t // same settings; e.g. a new order
-			continue
+			continue // same settings (Version covers every field that matters)
 		}
 		f.lg.Info("target removed from the partition", "integration", id)
 		f.stopWorker(w)
@@ -708,14 +725,14 @@ func (w *worker) publish() {
 	c := w.p.Committed()
 	w.committed.Store(c)
 	oldest := w.p.oldestOpenWindow()
-	if w.parked && w.pending > 0 && (oldest < 0 || w.pending < oldest) {
-		oldest = w.pending
+	parked := w.detached.Load()
+	if pend := w.pending.Load(); parked && pend > 0 && (oldest < 0 || pend < oldest) {
+		oldest = pend
 	}
 	var lag int64
 	if h := f.hwm(); h >= 0 && c >= 0 {
 		lag = h - c
 	}
-	parked := w.parked
 	f.g.setPart(w.t.ID, f.part, func(ps *partStat) {
 		ps.parked, ps.lag, ps.oldest, ps.committed = parked, lag, oldest, c
 	})
@@ -727,8 +744,10 @@ func (w *worker) publish() {
 func (w *worker) catchUp(d detachSig) bool {
 	f := w.f
 	pos := d.offset
-	w.parked = true
-	w.pending = d.event
+	w.detached.Store(true)
+	if d.event > 0 {
+		w.pending.Store(d.event)
+	}
 	w.publish()
 	if pos > 0 {
 		if err := w.p.Skip(w.ctx, pos-1, 0); err != nil {
@@ -778,8 +797,8 @@ func (w *worker) catchUp(d detachSig) bool {
 			}
 			r := <-reply
 			if r.ok {
-				w.parked = false
-				w.pending = -1
+				w.detached.Store(false)
+				w.pending.Store(0)
 				w.publish()
 				return true
 			}
@@ -833,7 +852,7 @@ func (w *worker) catchUpRecord(m Message) error {
 		}
 		return w.p.Skip(w.ctx, m.Offset, 0)
 	}
-	w.pending = dec.TimeMillis
+	w.pending.Store(dec.TimeMillis)
 	if ref := w.sel.Load(); ref != nil && ref.sel != nil {
 		if len(w.scratch) != ref.n {
 			w.scratch = make([]bool, ref.n)

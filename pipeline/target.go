@@ -214,6 +214,8 @@ type targetStats struct {
 
 func newTargetStats() *targetStats { return &targetStats{parts: map[int]*partStat{}} }
 
+// stats is target id's statistics, nil when id is not a current target (a
+// removed target's last worker must not bring them back).
 func (g *Group) stats(id string) *targetStats {
 	g.tmu.Lock()
 	defer g.tmu.Unlock()
@@ -222,6 +224,11 @@ func (g *Group) stats(id string) *targetStats {
 	}
 	s := g.tstats[id]
 	if s == nil {
+		if g.tset != nil {
+			if _, ok := g.tset.index[id]; !ok {
+				return nil
+			}
+		}
 		s = newTargetStats()
 		g.tstats[id] = s
 	}
@@ -299,6 +306,9 @@ func (h *Health) Threshold() float64 { return h.threshold }
 // onUpload records one upload attempt of target t (any partition).
 func (g *Group) onUpload(t Target, key string, records int, err error) {
 	s := g.stats(t.ID)
+	if s == nil {
+		return
+	}
 	now := time.Now().UTC()
 	s.mu.Lock()
 	if err == nil {
@@ -342,7 +352,7 @@ func (g *Group) onUpload(t Target, key string, records int, err error) {
 	if fire {
 		reason := autoDisableReason(ratio, attempts, h.window)
 		g.Metrics.targetAutoDisabled(t.ID)
-		g.Log.Warn("integration auto-disabled: upload failure ratio reached the threshold", "integration", t.ID,
+		g.logger().Warn("integration auto-disabled: upload failure ratio reached the threshold", "integration", t.ID,
 			"failure_ratio", ratio, "attempts", attempts, "window", h.window.String())
 		go g.OnAutoDisable(t.ID, reason)
 	}
@@ -357,6 +367,9 @@ func formatPct(r float64) string { return strconv.Itoa(int(r*100+0.5)) + "%" }
 // setPart updates target id's state on partition part.
 func (g *Group) setPart(id string, part int, fn func(*partStat)) {
 	s := g.stats(id)
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	ps := s.parts[part]
 	if ps == nil {
@@ -376,6 +389,9 @@ func (g *Group) setPart(id string, part int, fn func(*partStat)) {
 
 func (g *Group) dropPart(id string, part int) {
 	s := g.stats(id)
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	delete(s.parts, part)
 	s.mu.Unlock()
