@@ -87,11 +87,11 @@ type fanout struct {
 	queue      int
 	tick       time.Duration
 
-	next    atomic.Int64 // published: every record below it has been handed out
-	local   int64        // the fanout goroutine's next offset
-	attachC chan attachReq
-	reconfC chan struct{}
-	done    chan struct{} // closed when the shared read loop has returned
+	next     atomic.Int64 // published: every record below it has been handed out
+	local    int64        // the fanout goroutine's next offset
+	attachC  chan attachReq
+	reconfC  chan struct{}
+	done     chan struct{} // closed when the shared read loop has returned
 	consumed prometheus.Counter
 
 	set     *targetSet
@@ -145,7 +145,7 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 		lg:      g.logger().With("topic", topic, "partition", part),
 		attachC: make(chan attachReq), reconfC: make(chan struct{}, 1), done: make(chan struct{}),
 		consumed: g.consumedCounter(part),
-		workers: map[string]*worker{}, memberCommitted: -1, tick: time.Second,
+		workers:  map[string]*worker{}, memberCommitted: -1, tick: time.Second,
 	}
 	if g.Settings != nil {
 		f.limits = g.Settings.Limits
