@@ -108,11 +108,11 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 	p := &Partition{
 		Topic: topic, ID: id, s: s, up: d.Uploader, commit: d.Commit, m: d.Metrics, spool: d.Spool,
 		now: d.Now, hwm: d.HighWatermark, label: partLabel(id), enc: s.Layout.Encoder,
-		log:      d.Log.With("topic", topic, "partition", id),
-		wm:       NewWatermark(s.Layout.Window, s.AllowedLateness),
-		open:     map[int64]*object{},
-		onUpload: d.OnUpload,
+		log:  d.Log.With("topic", topic, "partition", id),
+		wm:   NewWatermark(s.Layout.Window, s.AllowedLateness),
+		open: map[int64]*object{},
 	}
+	p.onUpload = d.OnUpload
 	p.consumed = p.m.Consumed.WithLabelValues(p.label)
 	p.wm.MaxEvent, p.wm.ClosedBefore = st.MaxEvent, st.ClosedBefore
 	p.offs = NewOffsets(start, st.Ranges)
