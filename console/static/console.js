@@ -648,11 +648,14 @@
     if (v('f-ca') || editing) dest.ca_pem = $('f-ca').value.trim() ? $('f-ca').value : '';
     const body = {
       name: v('f-name'),
-      enabled: $('f-regular').checked,
       destination: dest,
       format: (document.querySelector('input[name="format"]:checked') || { value: 'ndjson' }).value,
       compression: $('f-compression').value,
     };
+    // The 10-minute regular notification is the integration's enabled flag.
+    // An edit sends it only when changed, so editing an auto-disabled
+    // integration keeps its state and reason.
+    if (!editing || $('f-regular').checked !== (editing.enabled !== false)) body.enabled = $('f-regular').checked;
     if (v('f-prefix') || editing) body.key_prefix = v('f-prefix');
     if (v('f-notify-url') || editing) body.notify_url = v('f-notify-url');
     const filter = {};
