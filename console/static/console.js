@@ -619,13 +619,14 @@
     // Where a new integration begins reading is fixed once it exists.
     setStartEnabled(false);
     $('f-regular').checked = it.enabled !== false;
-    if (d.region || it.key_prefix || d.ca_pem || it.notify_url) $('f-advanced').open = true;
+    if ((d.region && d.region !== 'us-east-1') || it.key_prefix || d.ca_pem || it.notify_url) $('f-advanced').open = true;
     show('form-view');
     focusEl($('form-title'));
   }
 
   function setStartEnabled(on) {
     for (const i of document.querySelectorAll('input[name="start"], #f-start-at')) i.disabled = !on;
+    $('start-fixed').hidden = on;
   }
 
   function toLocalInput(s) {
