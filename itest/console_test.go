@@ -240,6 +240,42 @@ func (b *browser) shot(name string) string {
 	return p
 }
 
+// probeErrors proves the error listener hears the page: an exception thrown
+// on purpose must be recorded (then it is forgotten).
+func (b *browser) probeErrors() {
+	b.t.Helper()
+	b.do("probe the error listener", chromedp.Evaluate[chromedp.Void](`setTimeout(() => { throw new Error('listener-probe') }, 0)`))
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b.mu.Lock()
+		for i, m := range b.errs {
+			if strings.Contains(m, "listener-probe") {
+				b.errs = append(b.errs[:i], b.errs[i+1:]...)
+				b.mu.Unlock()
+				return
+			}
+		}
+		b.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.t.Fatalf("the error listener did not hear a thrown exception\n%s", b.report())
+}
+
+// viewShot saves what the window shows (no scrolling beyond it).
+func (b *browser) viewShot(name string) {
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	shotSeq++
+	if err := os.WriteFile(filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", shotSeq, name)), png, 0o644); err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+	}
+}
+
 func (b *browser) report() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -293,6 +329,7 @@ func TestExportConsole(t *testing.T) {
 
 	// 1. Sign in: a wrong token is refused, the right one opens the list.
 	b.do("open the console", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("signin-token")))
+	b.probeErrors()
 	b.shot("signin")
 	b.do("sign in with a wrong token", chromedp.SendKeys(chromedp.ID("signin-token"), "not-the-token\n"))
 	b.waitJS("the wrong token refused", `!document.getElementById('signin-error').hidden &&
@@ -360,6 +397,9 @@ func TestExportConsole(t *testing.T) {
 	if n := eval[int](b, `document.querySelectorAll('img').length`); n != 0 {
 		t.Errorf("%d img elements in the page", n)
 	}
+	if eval[bool](b, `document.getElementById('test-stale').hidden`) {
+		t.Error("the failed test result is not marked stale after the form changed")
+	}
 	b.shot("hostile-name-refused")
 	if l := srv.list(t); len(l) != 0 {
 		t.Fatalf("the hostile name was saved: %+v", l)
@@ -367,7 +407,7 @@ func TestExportConsole(t *testing.T) {
 
 	// 5. The right secret: every step passes; Add shows the row as active.
 	b.do("test with the right secret", b.fill("f-name", name), chromedp.Click(chromedp.ID("test-button")))
-	b.waitJS("the passed test", `document.querySelector('#test-result-body .summary')?.dataset.ok === 'true'`, 40*time.Second)
+	b.waitJS("the passed test", `document.querySelector('#test-result-body .summary')?.dataset.ok === 'true' && document.getElementById('test-stale').hidden`, 40*time.Second)
 	steps := eval[[]string](b, `[...document.querySelectorAll('#test-result-body li')].map(li => li.dataset.step + '=' + li.dataset.ok)`)
 	if len(steps) < 3 || strings.Contains(strings.Join(steps, " "), "=false") {
 		t.Errorf("steps %q, want every step passed", steps)
@@ -389,8 +429,8 @@ func TestExportConsole(t *testing.T) {
 	if layout["badge"] != "active" || !strings.Contains(fmt.Sprint(layout["dest"]), e.bucket.Name()) || !strings.Contains(fmt.Sprint(layout["dest"]), s3Addr) {
 		t.Errorf("row shows state %v, destination %v", layout["badge"], layout["dest"])
 	}
-	if strings.Contains(eval[string](b, `document.body.innerText`), secretKey+"\n") {
-		t.Error("the list shows a key")
+	if txt := eval[string](b, rowJS(name)+`.textContent`); strings.Contains(txt, accessKey) || strings.Contains(txt, secretKey) {
+		t.Errorf("the row shows a key: %q", txt)
 	}
 	saved := srv.list(t)
 	if len(saved) != 1 || saved[0].Name != name || !saved[0].Enabled || !saved[0].Destination.CredentialsSet {
@@ -418,16 +458,31 @@ func TestExportConsole(t *testing.T) {
 		t.Errorf("%d img elements in the page", n)
 	}
 	b.shot("list-hostile-value")
+	// That one has served its purpose; a second ordinary integration (added
+	// through the API) makes the list of the screenshots a realistic one.
+	for _, it := range srv.list(t) {
+		if it.Name == hostileItg {
+			if code, body := srv.api(t, http.MethodDelete, "/api/v1/integrations/"+it.ID, nil); code != http.StatusNoContent {
+				t.Fatalf("DELETE %s: %d %s", it.ID, code, body)
+			}
+		}
+	}
+	other := "beta-eu-" + suffix
+	if code, body := srv.api(t, http.MethodPost, "/api/v1/integrations", map[string]any{
+		"name": other, "format": "json", "compression": "zstd", "key_prefix": "waf/{yyyy}/{mm}/{dd}/",
+		"destination": map[string]any{"endpoint": s3Addr, "bucket": e.bucket.Name(), "access_key": accessKey, "secret_key": secretKey},
+		"filter":      map[string]any{"topic": e.topic, "match": map[string]any{"application_id": []int{1, 2}}},
+	}); code != http.StatusCreated {
+		t.Fatalf("POST %s: %d %s", other, code, body)
+	}
+	b.waitJS("the list refreshed on its own", `!`+rowJS(hostileItg)+` && `+rowJS(other)+`?.dataset.state === 'active'`, 10*time.Second)
 
 	// 7. Hits produced appear as the row's last delivery (needs the data plane).
 	t.Run("delivery", func(t *testing.T) {
 		if !srv.DataPlane {
 			t.Skip("PENDING: the server under test has no data plane yet (startConsoleServer composes the admin API in-process); runs once it starts bin/hitexport run")
 		}
-		w := 10 * time.Minute
-		end := time.Now().Add(-2 * time.Minute).Truncate(w)
-		recs := gen.Generate(gen.Options{Seed: 13, Count: 200, Start: end.Add(-30 * time.Minute), Span: 20 * time.Minute})
-		e.produce(recs)
+		e.produce(gen.Generate(pastHour(13, 300)))
 		b.waitJS("a last delivery", rowJS(name)+`?.querySelector('.c-delivery .key')?.textContent.includes('hitlogs-')`, 2*time.Minute)
 		b.shot("list-delivered")
 		if n := e.objectCount(); n == 0 {
@@ -443,7 +498,7 @@ func TestExportConsole(t *testing.T) {
 	// 9. Disable and enable change the state.
 	b.do("disable", chromedp.Click(row("disable")))
 	b.waitJS("disabled", rowJS(name)+`?.dataset.state === 'disabled' && `+rowJS(name)+`.querySelector('.c-state .badge').textContent === 'disabled'`, 15*time.Second)
-	if l := srv.list(t); len(l) != 2 || findByName(l, name).Enabled || findByName(l, name).Status.State != "disabled" {
+	if l := srv.list(t); len(l) != 2 || findByName(l, name).Enabled || findByName(l, name).Status.State != "disabled" || findByName(l, other).Status.State != "active" {
 		t.Errorf("after disable: %+v", l)
 	}
 	b.shot("disabled")
@@ -467,6 +522,9 @@ func TestExportConsole(t *testing.T) {
 	}
 	b.do("row test after edit", chromedp.Click(row("test")))
 	b.waitJS("the row test after edit (stored keys kept)", `document.querySelector('#row-test-result .summary')?.dataset.ok === 'true'`, 40*time.Second)
+	// The list as a user sees it in a 1280×800 window (docs/console-list.png).
+	b.do("close the test panel", chromedp.Click(chromedp.ID("row-test-close")), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	b.viewShot("list-1280x800")
 
 	// 11. Readable at 390×844: no sideways scrolling, the row and the form fit.
 	b.do("phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Sleep(300*time.Millisecond))
@@ -492,7 +550,7 @@ func TestExportConsole(t *testing.T) {
 	}
 	b.do("delete again", chromedp.Click(row("delete")), chromedp.WaitVisible(chromedp.ID("confirm-ok")), chromedp.Click(chromedp.ID("confirm-ok")))
 	b.waitJS("the row removed", `!document.getElementById('confirm-dialog').open && !`+rowJS(name), 15*time.Second)
-	if l := srv.list(t); len(l) != 1 || l[0].Name != hostileItg {
+	if l := srv.list(t); len(l) != 1 || l[0].Name != other {
 		t.Errorf("after delete: %+v", l)
 	}
 	time.Sleep(3500 * time.Millisecond) // one refresh later the row is still gone

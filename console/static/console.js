@@ -561,6 +561,7 @@
     $('matches').replaceChildren();
     clearErrors();
     $('test-result').hidden = true;
+    $('test-stale').hidden = true;
     $('test-result-body').replaceChildren();
     $('f-advanced').open = false;
   }
@@ -702,6 +703,7 @@
     const box = $('test-result');
     const out = $('test-result-body');
     out.replaceChildren(el('p', { class: 'muted', text: 'Testing…' }));
+    $('test-stale').hidden = true;
     box.hidden = false;
     $('test-button').disabled = true;
     try {
@@ -801,6 +803,9 @@
       focusEl(row.querySelector('.m-field'));
     });
     $('test-button').addEventListener('click', guard(testForm));
+    const markStale = () => { if (!$('test-result').hidden) $('test-stale').hidden = false; };
+    $('itg-form').addEventListener('input', markStale);
+    $('itg-form').addEventListener('change', markStale);
     $('itg-form').addEventListener('submit', guard(async (ev) => {
       ev.preventDefault();
       await saveForm();
