@@ -3,11 +3,9 @@
 // integrations through the admin API (/api/v1/integrations) of the same
 // origin, with the admin token as the bearer header.
 //
-// Mount Handler at "/" of the admin address, next to the API:
+// Serve it at "/" of the admin address, next to the API, with Mount:
 //
-//	mux := http.NewServeMux()
-//	mux.Handle("/api/v1/", api)
-//	mux.Handle("/", console.Handler())
+//	srv.Handler = console.Mount(api) // /api/… → api, everything else → the console
 //
 // The page needs nothing from elsewhere: no build step, no framework, no
 // assets from other origins, no cookies. Every response carries a strict
@@ -113,4 +111,13 @@ func Handler() http.Handler {
 		w.Header().Set("ETag", a.etag)
 		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.body))
 	})
+}
+
+// Mount returns the admin address's handler: every path under /api/ goes to
+// api (the admin API, unchanged), every other path to the console.
+func Mount(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.Handle("/", Handler())
+	return mux
 }

@@ -260,3 +260,31 @@ func TestURLPattern(t *testing.T) {
 		}
 	}
 }
+
+func TestMount(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"api":"` + r.Method + " " + r.URL.Path + `"}`))
+	})
+	h := Mount(api)
+	for _, p := range []string{"/api/v1/integrations", "/api/v1/integrations/itg-1/test", "/api/v1/openapi.json", "/api/other"} {
+		rec := get(t, h, http.MethodGet, p, nil)
+		if want := `{"api":"GET ` + p + `"}`; rec.Body.String() != want {
+			t.Errorf("GET %s: %q, want the API's %q", p, rec.Body.String(), want)
+		}
+		if rec.Header().Get("Content-Security-Policy") != "" {
+			t.Errorf("GET %s: the API answer got the console's headers", p)
+		}
+	}
+	if rec := get(t, h, http.MethodPost, "/api/v1/integrations", nil); rec.Body.String() != `{"api":"POST /api/v1/integrations"}` {
+		t.Errorf("POST to the API: %q", rec.Body.String())
+	}
+	rec := get(t, h, http.MethodGet, "/", nil)
+	if rec.Code != http.StatusOK || rec.Body.String() != string(Assets()["index.html"]) {
+		t.Errorf("GET /: %d, not the console's page", rec.Code)
+	}
+	checkHeaders(t, "/", rec)
+	if rec := get(t, h, http.MethodGet, "/elsewhere", nil); rec.Code != http.StatusNotFound {
+		t.Errorf("GET /elsewhere: %d", rec.Code)
+	}
+}

@@ -580,7 +580,6 @@ func TestExportConsole(t *testing.T) {
 	}
 }
 
-
 func findByName(l []apiIntegration, name string) apiIntegration {
 	for _, it := range l {
 		if it.Name == name {
@@ -686,7 +685,8 @@ func waitConsoleUp(t *testing.T, s *consoleServer) {
 }
 
 // startConsoleInProcess composes what `hitexport run` will serve on the
-// admin address: adminapi's handler at /api/ and console.Handler() at /, on
+// admin address: console.Mount(adminapi handler) (the API at /api/, the
+// console at /), on
 // the Kafka registry (a registry topic of this test's own, secrets sealed
 // with a fresh key) with app.Check's steps as "Test integration". It has no
 // data plane: nothing delivers hits.
@@ -723,10 +723,7 @@ func startConsoleInProcess(t *testing.T, e *env) *consoleServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/api/", api)
-	mux.Handle("/", console.Handler())
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(console.Mount(api))
 	t.Cleanup(srv.Close)
 	s := &consoleServer{URL: srv.URL, Token: token}
 	waitConsoleUp(t, s)
