@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -69,7 +70,7 @@ func TestCLIAddListGet(t *testing.T) {
 	// get by id and by name, flags after the argument
 	for _, ref := range []string{it.ID, "acme-prod"} {
 		code, out, _ = c.run("get", ref)
-		if code != 0 || !strings.Contains(out, "credentials") || !strings.Contains(out, "set") || !strings.Contains(out, it.ID) {
+		if code != 0 || !regexp.MustCompile(`(?m)^credentials\s+set$`).MatchString(out) || !strings.Contains(out, it.ID) {
 			t.Fatalf("get %s: %d\n%s", ref, code, out)
 		}
 	}

@@ -92,6 +92,12 @@ type Options struct {
 	Status StatusSource
 	// Positions (nil: resume "latest" is refused, DELETE forgets nothing).
 	Positions Positions
+	// Notify, when set, is called (and must not block: e.g.
+	// (*integrations.Notifier).Send) with an integration's notify_url and
+	// the event when a request changes its state (enabled, disabled,
+	// deleted). State changes made by the data plane (failing,
+	// auto_disabled) are the data plane's to notify.
+	Notify func(url string, ev integrations.Event)
 	// MaxBodyBytes limits a request body (default 1 MiB).
 	MaxBodyBytes int64
 	// Logger (default slog.Default()).
@@ -440,7 +446,9 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var reset bool
+	var before integrations.Integration
 	it, err := h.o.Registry.Update(r.Context(), id, func(cur integrations.Integration) (integrations.Integration, error) {
+		before = cur
 		next, err := cur.Apply(p, h.o.Defaults, h.o.Now())
 		if err != nil {
 			return next, err
@@ -462,7 +470,11 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.log.Info("integration updated", "integration", it.ID, "name", it.Name, "enabled", it.Enabled, "resumed_from_latest", reset)
-	writeJSON(w, http.StatusOK, h.view(it))
+	out := h.view(it)
+	if prev := h.view(before).Status; prev.State != out.Status.State {
+		h.notify(it, prev.State, out.Status.State, out.Status.Reason)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -474,9 +486,14 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 		}
 		return registry.ErrReadOnly
 	}
+	before, err := h.o.Registry.Get(r.Context(), id)
+	if err != nil {
+		return err
+	}
 	if err := h.o.Registry.Delete(r.Context(), id); err != nil {
 		return err
 	}
+	h.notify(before, h.view(before).Status.State, integrations.StateDeleted, "deleted by the user")
 	h.log.Info("integration deleted", "integration", id)
 	if h.o.Positions != nil {
 		if err := h.o.Positions.Forget(r.Context(), id); err != nil {
@@ -487,6 +504,14 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// notify reports a state change to the integration's notify_url.
+func (h *Handler) notify(it integrations.Integration, prev, state, reason string) {
+	if h.o.Notify == nil || it.NotifyURL == "" {
+		return
+	}
+	h.o.Notify(it.NotifyURL, integrations.Event{ID: it.ID, Name: it.Name, State: state, PreviousState: prev, Reason: reason, Time: h.o.Now().UTC()})
 }
 
 func (h *Handler) runTest(ctx context.Context, it integrations.Integration) TestResult {

@@ -89,8 +89,9 @@ type fixture struct {
 	tester *fakeTester
 	logs   *bytes.Buffer
 	// every (method pattern status) answered, for the OpenAPI test
-	seen map[string]map[int]bool
-	mu   sync.Mutex
+	seen   map[string]map[int]bool
+	mu     sync.Mutex
+	events []integrations.Event
 }
 
 func newFixture(t *testing.T, reg registry.Registry) *fixture {
@@ -101,7 +102,15 @@ func newFixture(t *testing.T, reg registry.Registry) *fixture {
 	f := &fixture{t: t, reg: reg, status: &fakeStatus{m: map[string]integrations.RuntimeStatus{}}, pos: &fakePositions{}, tester: &fakeTester{},
 		logs: &bytes.Buffer{}, seen: map[string]map[int]bool{}}
 	h, err := NewHandler(Options{Registry: reg, Token: testToken, Defaults: integrations.Defaults{Topic: "hits"}, Tester: f.tester.test,
-		Status: f.status, Positions: f.pos, MaxBodyBytes: 64 << 10, Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
+		Status: f.status, Positions: f.pos, MaxBodyBytes: 64 << 10,
+		Notify: func(url string, ev integrations.Event) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if url != "https://hooks.example.com/x" {
+				t.Errorf("notify url %q", url)
+			}
+			f.events = append(f.events, ev)
+		}, Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,5 +499,29 @@ func TestServerSettings(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("ListenAndServe did not stop")
+	}
+}
+
+func TestNotifyOnStateChange(t *testing.T) {
+	f := newFixture(t, nil)
+	a := f.do("POST", "/api/v1/integrations", strings.Replace(createBody("hooked"), `"format"`, `"notify_url":"https://hooks.example.com/x","format"`, 1))
+	var it integrations.Integration
+	a.json(t, &it)
+	f.do("PATCH", "/api/v1/integrations/"+it.ID, `{"format":"json"}`) // no state change
+	f.do("PATCH", "/api/v1/integrations/"+it.ID, `{"enabled":false}`)
+	f.do("PATCH", "/api/v1/integrations/"+it.ID, `{"enabled":false}`) // already disabled
+	f.do("PATCH", "/api/v1/integrations/"+it.ID, `{"enabled":true}`)
+	f.do("DELETE", "/api/v1/integrations/"+it.ID, "")
+	plain := f.create("quiet") // no notify_url: no event
+	f.do("PATCH", "/api/v1/integrations/"+plain.ID, `{"enabled":false}`)
+	var got []string
+	for _, ev := range f.events {
+		if ev.ID != it.ID || ev.Name != "hooked" || ev.Time.IsZero() {
+			t.Fatalf("event %+v", ev)
+		}
+		got = append(got, ev.PreviousState+">"+ev.State)
+	}
+	if want := "active>disabled disabled>active active>deleted"; strings.Join(got, " ") != want {
+		t.Fatalf("events %v, want %s", got, want)
 	}
 }

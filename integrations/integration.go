@@ -107,6 +107,23 @@ func (d Destination) View() DestinationView {
 // MarshalJSON writes the output form: secrets are never marshalled.
 func (d Destination) MarshalJSON() ([]byte, error) { return json.Marshal(d.View()) }
 
+// UnmarshalJSON reads both forms: the stored one (with secrets) and the
+// output one (credentials_set, kept so that a decoded GET body still says
+// whether credentials are set).
+func (d *Destination) UnmarshalJSON(b []byte) error {
+	type plain Destination
+	var aux struct {
+		plain
+		CredentialsSet bool `json:"credentials_set"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	*d = Destination(aux.plain)
+	d.credsRedacted = aux.CredentialsSet
+	return nil
+}
+
 // String redacts the secrets.
 func (d Destination) String() string {
 	return fmt.Sprintf("{endpoint:%s bucket:%s region:%s tls:%t credentials_set:%t}", d.Endpoint, d.Bucket, d.Region, d.TLS, d.View().CredentialsSet)

@@ -193,6 +193,15 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if !strings.Contains(string(j), `"credentials_set":true`) {
 		t.Errorf("json lacks credentials_set: %s", j)
 	}
+	var back Integration
+	if err := json.Unmarshal(j, &back); err != nil || !back.Destination.View().CredentialsSet || back.Destination.SecretKey != "" {
+		t.Errorf("a decoded GET body must keep credentials_set: %v %+v", err, back.Destination)
+	}
+	var none Integration
+	json.Unmarshal([]byte(`{"destination":{"endpoint":"h","credentials_set":false}}`), &none)
+	if none.Destination.View().CredentialsSet || none.Destination.Endpoint != "h" {
+		t.Errorf("credentials_set false: %+v", none.Destination)
+	}
 	if r := it.Redacted(); r.Destination.SecretKey != "" || r.Destination.AccessKey != "" || !r.Destination.View().CredentialsSet {
 		t.Error("Redacted keeps secrets or loses credentials_set")
 	}

@@ -21,7 +21,8 @@ import (
 // JSON values. JSON equality: numbers compare by their exact decimal value
 // (1 == 1.0 == 1e0, no float rounding), strings after unescaping ("\u0061"
 // == "a"), objects by their members regardless of order, no number↔string
-// coercion. A listed null matches a JSON null or a missing field. For an
+// coercion (numbers: up to 64 significant digits, beyond which digits
+// are ignored). A listed null matches a JSON null or a missing field. For an
 // array-valued hit field, the filter matches when any element equals one of
 // the listed values (or the whole array equals a listed array). An empty
 // match selects every hit. Matcher ignores Filter.Topic: build one Matcher
@@ -263,21 +264,26 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index after the string at b[i] == '"'.
+// skipString returns the index after the string at b[i] == '"'. It jumps
+// from quote to quote (bytes.IndexByte) and counts the backslashes before
+// each: an odd number escapes it.
 func skipString(b []byte, i int) int {
 	i++
-	for i < len(b) {
-		c := b[i]
-		if c == '"' {
-			return i + 1
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
 		}
-		if c == '\\' {
-			i += 2 // the backslash and the escaped byte
-			continue
+		q := i + j
+		k := q - 1
+		for k >= i && b[k] == '\\' {
+			k--
 		}
-		i++
+		if (q-1-k)%2 == 0 {
+			return q + 1
+		}
+		i = q + 1
 	}
-	return len(b)
 }
 
 // skipValue returns the index after the (valid) JSON value at b[i].

@@ -234,6 +234,9 @@ func validateFilter(f Filter) *FieldError {
 			if !json.Valid(v) {
 				return fieldErr(field, "values must be JSON values")
 			}
+			if !utf8.Valid(v) {
+				return fieldErr(field, "values must be valid UTF-8")
+			}
 		}
 	}
 	return nil

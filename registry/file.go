@@ -368,6 +368,9 @@ func (f *File) SetDisabled(ctx context.Context, id, by, reason string) error {
 	if !ok {
 		return notFound(id)
 	}
+	if !it.Enabled {
+		return nil // already disabled
+	}
 	now := time.Now().UTC()
 	f.overlay[id] = disabledOverlay{by: by, reason: reason, at: now, print: f.prints[id]}
 	it.SetEnabled(false, by, reason, now)

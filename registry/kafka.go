@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,6 +127,7 @@ func (k *Kafka) ensureTopic(ctx context.Context) error {
 			if len(t.Partitions) != 1 {
 				return fmt.Errorf("HITEXPORT_REGISTRY_TOPIC: topic %q has %d partitions; the registry needs exactly 1 (one order of changes)", k.o.Topic, len(t.Partitions))
 			}
+			k.checkCompacted(ctx)
 			return nil
 		}
 		if !errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
@@ -159,6 +161,23 @@ func (k *Kafka) ensureTopic(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// checkCompacted warns when an existing registry topic is not compacted:
+// with cleanup.policy=delete, retention would eventually delete
+// integrations.
+func (k *Kafka) checkCompacted(ctx context.Context) {
+	res, err := k.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: k.o.Topic, ConfigNames: []string{"cleanup.policy"}}}})
+	if err != nil || len(res.Resources) != 1 {
+		return
+	}
+	for _, e := range res.Resources[0].ConfigEntries {
+		if e.ConfigName == "cleanup.policy" && !strings.Contains(e.ConfigValue, "compact") {
+			k.log.Warn("registry topic is not compacted: retention will delete integrations; set cleanup.policy=compact",
+				"topic", k.o.Topic, "cleanup_policy", e.ConfigValue)
 		}
 	}
 }
@@ -358,6 +377,9 @@ func (k *Kafka) Delete(ctx context.Context, id string) error {
 func (k *Kafka) SetDisabled(ctx context.Context, id, by, reason string) error {
 	k.writeMu.Lock()
 	defer k.writeMu.Unlock()
+	if cur, ok := k.set.get(id); ok && !cur.Enabled {
+		return nil // already disabled (by a user, or by another replica)
+	}
 	_, err := k.updateLocked(ctx, id, func(it integrations.Integration) (integrations.Integration, error) {
 		it.SetEnabled(false, by, reason, time.Now())
 		it.UpdatedAt = time.Now().UTC()

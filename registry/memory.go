@@ -97,6 +97,9 @@ func (m *Memory) Delete(ctx context.Context, id string) error {
 func (m *Memory) SetDisabled(ctx context.Context, id, by, reason string) error {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
+	if cur, ok := m.set.get(id); ok && !cur.Enabled {
+		return nil // already disabled: a user's disable stays the user's
+	}
 	_, err := m.updateLocked(id, func(it integrations.Integration) (integrations.Integration, error) {
 		it.SetEnabled(false, by, reason, m.now())
 		return it, nil

@@ -59,8 +59,10 @@ type Registry interface {
 	// Delete removes id (ErrNotFound when absent).
 	Delete(ctx context.Context, id string) error
 	// SetDisabled disables id on behalf of by (integrations.DisabledByAuto
-	// for the auto-disable of the failure policy) with a reason. Read-only
-	// registries keep it in memory on this replica (see their docs).
+	// for the auto-disable of the failure policy) with a reason; a no-op
+	// when it is already disabled (a user's disable stays the user's).
+	// Read-only registries keep it in memory on this replica (see their
+	// docs).
 	SetDisabled(ctx context.Context, id, by, reason string) error
 	// ReadOnly reports whether Create, Update and Delete are refused
 	// (with ErrReadOnly).
@@ -72,6 +74,12 @@ type Registry interface {
 	// Close stops background work and closes the watch channels.
 	Close() error
 }
+
+var (
+	_ Registry = (*Memory)(nil)
+	_ Registry = (*File)(nil)
+	_ Registry = (*Kafka)(nil)
+)
 
 // set is the in-memory state shared by the implementations: the current
 // integrations and the watchers told of every change.
@@ -149,6 +157,9 @@ func (s *set) replace(items map[string]integrations.Integration) {
 }
 
 func (s *set) notifyLocked() {
+	if len(s.watchers) == 0 {
+		return
+	}
 	snap := s.snapshotLocked()
 	for ch := range s.watchers {
 		select { // drop the unread older set: only the latest counts

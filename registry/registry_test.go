@@ -173,6 +173,18 @@ func TestMemoryRegistry(t *testing.T) {
 	if got.Enabled || got.DisabledBy != "auto" {
 		t.Fatalf("SetDisabled: %+v", got)
 	}
+	m.Update(ctx, b.ID, func(it integrations.Integration) (integrations.Integration, error) {
+		it.SetEnabled(false, integrations.DisabledByUser, "by me", time.Now())
+		return it, nil
+	})
+	m.SetDisabled(ctx, b.ID, integrations.DisabledByAuto, "failing")
+	if got, _ := m.Get(ctx, b.ID); got.DisabledBy != "user" || got.DisabledReason != "by me" {
+		t.Fatalf("auto-disable must not take over a user's disable: %+v", got)
+	}
+	m.Update(ctx, b.ID, func(it integrations.Integration) (integrations.Integration, error) {
+		it.SetEnabled(true, "", "", time.Now())
+		return it, nil
+	})
 	if err := m.Delete(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +317,24 @@ func TestFileRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-w
+	write(`
+- id: acme
+  name: acme-prod
+  destination: {endpoint: "127.0.0.1:9000", bucket: acme, access_key: AK, secret_key_file: sk}
+  format: ocsf
+  filter: {match: {application_id: [1, 2], domain: [a.example], remote_country: [null]}}
+- name: beta
+  enabled: false
+  destination: {endpoint: "127.0.0.1:9000", bucket: beta2, access_key: AK2, secret_key: SK2}
+`)
+	select {
+	case snap := <-w:
+		if len(snap) != 2 || snap[1].Destination.Bucket != "beta2" || snap[0].Enabled || snap[0].DisabledBy != "auto" {
+			t.Fatalf("an unchanged item keeps its auto-disable across a reload: %+v", snap)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("change not seen")
+	}
 
 	// a bad reload keeps the last good set and logs one error naming the field
 	write(`
