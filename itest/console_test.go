@@ -502,8 +502,13 @@ func TestExportConsole(t *testing.T) {
 		t.Errorf("after disable: %+v", l)
 	}
 	b.shot("disabled")
+	// Enable asks where to resume; the default is where it stopped.
 	b.do("enable", chromedp.Click(row("enable")))
-	b.waitJS("enabled again", rowJS(name)+`?.dataset.state === 'active'`, 15*time.Second)
+	b.waitJS("the enable dialog", `document.getElementById('enable-dialog').open && document.getElementById('resume-stopped').checked &&
+		document.getElementById('enable-title').textContent.includes(`+js(name)+`) && document.activeElement.id === 'enable-ok'`, 5*time.Second)
+	b.shot("enable-dialog")
+	b.do("confirm enable by keyboard", chromedp.KeyEvent("\r"))
+	b.waitJS("enabled again", `!document.getElementById('enable-dialog').open && `+rowJS(name)+`?.dataset.state === 'active'`, 15*time.Second)
 	if it := findByName(srv.list(t), name); !it.Enabled || it.Status.State != "active" {
 		t.Errorf("after enable: %+v", it)
 	}

@@ -349,16 +349,68 @@
 
   // ---------- row actions ----------
 
+  // Disabling is immediate; enabling asks where to resume (where it stopped,
+  // or from now on).
   async function toggle(r) {
     const enabled = r.item && r.item.enabled !== false;
     const name = r.item ? str(r.item.name) : r.id;
+    if (!enabled) {
+      openEnable(r);
+      return;
+    }
     r.toggle.disabled = true;
     try {
-      await api('PATCH', itemPath(r.id), { enabled: !enabled });
-      message((enabled ? 'Disabled ' : 'Enabled ') + '“' + name + '”.');
+      await api('PATCH', itemPath(r.id), { enabled: false });
+      message('Disabled “' + name + '”.');
       await refresh();
     } finally {
       r.toggle.disabled = false;
+    }
+  }
+
+  let pendingEnable = null;
+
+  function openEnable(r) {
+    const name = r.item ? str(r.item.name) : r.id;
+    const st = (r.item && r.item.status) || {};
+    pendingEnable = { r: r, name: name };
+    $('enable-title').textContent = 'Enable “' + name + '”';
+    $('enable-text').textContent = st.state === 'auto_disabled'
+      ? 'It was disabled automatically' + (st.reason ? ': ' + str(st.reason) : '') + '. Check its destination with Test first.'
+      : 'It starts sending hits to its bucket again.';
+    $('resume-stopped').checked = true;
+    $('enable-error').hidden = true;
+    const dlg = $('enable-dialog');
+    if (!dlg.open) dlg.showModal();
+    focusEl($('enable-ok'));
+  }
+
+  function closeEnable() {
+    const dlg = $('enable-dialog');
+    if (dlg.open) dlg.close();
+    const p = pendingEnable;
+    pendingEnable = null;
+    if (p && p.r.tr.isConnected) focusEl(p.r.toggle);
+  }
+
+  async function doEnable() {
+    const p = pendingEnable;
+    if (!p) return;
+    const body = { enabled: true };
+    if ($('resume-latest').checked) body.resume = 'latest';
+    $('enable-ok').disabled = true;
+    try {
+      await api('PATCH', itemPath(p.r.id), body);
+      closeEnable();
+      message('Enabled “' + p.name + '”' + (body.resume ? ', from now on.' : ', from where it stopped.'));
+      await refresh();
+    } catch (e) {
+      if (e.status === 401) throw e;
+      const err = $('enable-error');
+      err.textContent = e.message;
+      err.hidden = false;
+    } finally {
+      $('enable-ok').disabled = false;
     }
   }
 
@@ -818,6 +870,9 @@
     $('confirm-cancel').addEventListener('click', closeConfirm);
     $('confirm-ok').addEventListener('click', guard(doDelete));
     $('confirm-dialog').addEventListener('cancel', (ev) => { ev.preventDefault(); closeConfirm(); });
+    $('enable-cancel').addEventListener('click', closeEnable);
+    $('enable-ok').addEventListener('click', guard(doEnable));
+    $('enable-dialog').addEventListener('cancel', (ev) => { ev.preventDefault(); closeEnable(); });
     document.addEventListener('visibilitychange', () => {
       if (document.hidden) stopRefresh();
       else if (token() && !$('list-view').hidden) { refresh().catch(() => {}); startRefresh(); }
