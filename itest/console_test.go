@@ -129,6 +129,7 @@ type browser struct {
 	errs []string // exceptions, console.error calls, CSP and other non-network errors
 	net  []string // failed requests (expected ones: 401 and 422 answers)
 	dlgs []string // alert/confirm/prompt dialogs (none expected)
+	seq  int      // screenshot number
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -221,8 +222,6 @@ func (b *browser) waitJS(what, expr string, timeout time.Duration) {
 	}
 }
 
-var shotSeq int
-
 // shot saves a full-page PNG of the current state under .local/screenshots/console.
 func (b *browser) shot(name string) string {
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
@@ -232,8 +231,8 @@ func (b *browser) shot(name string) string {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return ""
 	}
-	shotSeq++
-	p := filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", shotSeq, name))
+	b.seq++
+	p := filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", b.seq, name))
 	if err := os.WriteFile(p, png, 0o644); err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
 	}
@@ -270,8 +269,8 @@ func (b *browser) viewShot(name string) {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return
 	}
-	shotSeq++
-	if err := os.WriteFile(filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", shotSeq, name)), png, 0o644); err != nil {
+	b.seq++
+	if err := os.WriteFile(filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", b.seq, name)), png, 0o644); err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
 	}
 }
@@ -404,9 +403,17 @@ func TestExportConsole(t *testing.T) {
 	if l := srv.list(t); len(l) != 0 {
 		t.Fatalf("the hostile name was saved: %+v", l)
 	}
+	// A nested field's error (destination.bucket) goes next to that field; the old one goes away.
+	b.do("bad bucket", b.fill("f-name", name), b.fill("f-bucket", "Not_A_Bucket"), chromedp.Click(chromedp.ID("save-button")))
+	b.waitJS("the bucket error", `!document.getElementById('e-destination.bucket').hidden && document.getElementById('e-name').hidden &&
+		document.getElementById('f-bucket').getAttribute('aria-invalid') === 'true' && document.activeElement.id === 'f-bucket'`, 10*time.Second)
+	if l := srv.list(t); len(l) != 0 {
+		t.Fatalf("the bad bucket was saved: %+v", l)
+	}
+	b.do("good bucket", b.fill("f-bucket", e.bucket.Name()))
 
 	// 5. The right secret: every step passes; Add shows the row as active.
-	b.do("test with the right secret", b.fill("f-name", name), chromedp.Click(chromedp.ID("test-button")))
+	b.do("test with the right secret", chromedp.Click(chromedp.ID("test-button")))
 	b.waitJS("the passed test", `document.querySelector('#test-result-body .summary')?.dataset.ok === 'true' && document.getElementById('test-stale').hidden`, 40*time.Second)
 	steps := eval[[]string](b, `[...document.querySelectorAll('#test-result-body li')].map(li => li.dataset.step + '=' + li.dataset.ok)`)
 	if len(steps) < 3 || strings.Contains(strings.Join(steps, " "), "=false") {
@@ -418,7 +425,7 @@ func TestExportConsole(t *testing.T) {
 	// Layout: the row sits in the visible table, its name in the first column, within the window.
 	layout := eval[map[string]any](b, `(() => { const tr = `+rowJS(name)+`; const td = tr.querySelector('.c-name');
 		const r = td.getBoundingClientRect(); return {first: tr.firstElementChild === td, visible: r.width > 0 && r.height > 0,
-		inside: r.left >= 0 && r.right <= window.innerWidth, table: !document.getElementById('list').hidden,
+		inside: r.left >= 0 && r.right <= window.innerWidth, table: !document.getElementById('list-wrap').hidden,
 		badge: tr.querySelector('.c-state .badge').textContent, dest: tr.querySelector('.c-dest').textContent,
 		scroll: document.documentElement.scrollWidth <= window.innerWidth}; })()`)
 	for _, k := range []string{"first", "visible", "inside", "table", "scroll"} {

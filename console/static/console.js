@@ -242,7 +242,7 @@
       if (!seen.has(id)) { r.tr.remove(); rows.delete(id); }
     }
     $('empty').hidden = items.length > 0;
-    $('list').hidden = items.length === 0;
+    $('list-wrap').hidden = items.length === 0;
   }
 
   function makeRow(id) {
