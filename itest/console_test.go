@@ -77,6 +77,7 @@ type apiIntegration struct {
 	Name        string `json:"name"`
 	Enabled     bool   `json:"enabled"`
 	Compression string `json:"compression"`
+	Start       string `json:"start"`
 	Destination struct {
 		Bucket         string `json:"bucket"`
 		CredentialsSet bool   `json:"credentials_set"`
@@ -420,7 +421,10 @@ func TestExportConsole(t *testing.T) {
 		t.Errorf("steps %q, want every step passed", steps)
 	}
 	b.shot("test-passed")
-	b.do("add", chromedp.Click(chromedp.ID("save-button")))
+	// The topic is new and empty: starting from its earliest hit makes the
+	// delivery step below independent of when the data plane picks the
+	// integration up (and shows the start choice reaches the API).
+	b.do("add", chromedp.Click(chromedp.ID("f-start-earliest")), chromedp.Click(chromedp.ID("save-button")))
 	b.waitJS("the new row, active", `!document.getElementById('list-view').hidden && `+rowJS(name)+`?.dataset.state === 'active'`, 20*time.Second)
 	// Layout: the row sits in the visible table, its name in the first column, within the window.
 	layout := eval[map[string]any](b, `(() => { const tr = `+rowJS(name)+`; const td = tr.querySelector('.c-name');
@@ -440,7 +444,7 @@ func TestExportConsole(t *testing.T) {
 		t.Errorf("the row shows a key: %q", txt)
 	}
 	saved := srv.list(t)
-	if len(saved) != 1 || saved[0].Name != name || !saved[0].Enabled || !saved[0].Destination.CredentialsSet {
+	if len(saved) != 1 || saved[0].Name != name || !saved[0].Enabled || !saved[0].Destination.CredentialsSet || saved[0].Start != "earliest" {
 		t.Fatalf("saved: %+v", saved)
 	}
 	id := saved[0].ID
