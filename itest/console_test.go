@@ -553,6 +553,15 @@ func TestExportConsole(t *testing.T) {
 	b.do("close the test panel", chromedp.Click(chromedp.ID("row-test-close")), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	b.viewShot("list-1280x800")
 
+	// The edit form shows a saved filter as it was entered.
+	otherID := findByName(srv.list(t), other).ID
+	b.do("edit the other", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#rows tr[data-id=%s] button[data-action=edit]`, js(otherID)))))
+	b.waitJS("its filter in the form", `!document.getElementById('form-view').hidden &&
+		document.querySelector('#matches .m-field')?.value === 'application_id' && document.querySelector('#matches .m-values').value === '1, 2' &&
+		document.getElementById('f-format-json').checked && document.getElementById('f-compression').value === 'zstd' &&
+		document.getElementById('f-prefix').value === 'waf/{yyyy}/{mm}/{dd}/' && document.getElementById('f-advanced').open`, 10*time.Second)
+	b.do("cancel the edit", chromedp.Click(chromedp.ID("cancel-button")), chromedp.WaitVisible(chromedp.ID("list-title")))
+
 	// 11. Readable at 390×844: no sideways scrolling, the row and the form fit.
 	b.do("phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Sleep(300*time.Millisecond))
 	if !eval[bool](b, `document.documentElement.scrollWidth <= 390 && `+rowJS(name)+`.getBoundingClientRect().right <= 390`) {
