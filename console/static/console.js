@@ -181,7 +181,6 @@
 
   const rows = new Map(); // id → {tr, cells, item}
   let timer = null;
-  let refreshing = false;
   let lastOK = null;
 
   function startRefresh() {
@@ -199,11 +198,24 @@
     startRefresh();
   }
 
-  async function refresh() {
-    if (refreshing || !(token() || memToken)) return;
-    refreshing = true;
+  // refresh reloads the list. A call while one is in flight waits for it
+  // and runs once more (so a change just made is always shown).
+  let inflight = null;
+  let queued = null;
+  function refresh() {
+    if (!(token() || memToken)) return Promise.resolve();
+    if (inflight) {
+      if (!queued) queued = inflight.then(() => { queued = null; return refresh(); });
+      return queued;
+    }
+    inflight = load().finally(() => { inflight = null; });
+    return inflight;
+  }
+
+  async function load() {
     try {
       const data = await api('GET', API);
+      if (!(token() || memToken)) return; // signed out meanwhile
       const items = data && Array.isArray(data.integrations) ? data.integrations : [];
       renderList(items);
       lastOK = new Date();
@@ -214,8 +226,6 @@
       if (e.status === 401) { signOut('The admin token was not accepted; sign in again.'); return; }
       banner('Could not refresh the list: ' + e.message + (lastOK ? ' (showing the list as of ' + lastOK.toLocaleTimeString('en-GB') + ')' : ''));
       $('banner').dataset.source = 'refresh';
-    } finally {
-      refreshing = false;
     }
   }
 
