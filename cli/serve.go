@@ -11,6 +11,7 @@ import (
 
 	"github.com/hitexport/hitexport/adminapi"
 	"github.com/hitexport/hitexport/config"
+	"github.com/hitexport/hitexport/console"
 	"github.com/hitexport/hitexport/integrations"
 	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/registry"
@@ -243,5 +244,6 @@ func startAdmin(cfg *config.Config, log *slog.Logger, reg registry.Registry, g *
 	return srv, nil
 }
 
-// adminMux is the admin address's handler: the API under /api/.
-func adminMux(api http.Handler) http.Handler { return api }
+// adminMux is the admin address's handler: the API under /api/, the
+// console everywhere else (same origin, same token).
+func adminMux(api http.Handler) http.Handler { return console.Mount(api) }

@@ -8,12 +8,10 @@ package itest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,13 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/hitexport/hitexport/adminapi"
-	"github.com/hitexport/hitexport/app"
-	"github.com/hitexport/hitexport/config"
-	"github.com/hitexport/hitexport/console"
 	"github.com/hitexport/hitexport/gen"
-	"github.com/hitexport/hitexport/integrations"
-	"github.com/hitexport/hitexport/registry"
 )
 
 // consoleServer is the server under test: the console at "/" and the admin
@@ -625,38 +617,14 @@ func findByName(l []apiIntegration, name string) apiIntegration {
 	return apiIntegration{}
 }
 
-// consoleServerMode chooses what startConsoleServer starts:
-//   - "inprocess" (default until `hitexport run` serves the admin address):
-//     adminapi's handler and console.Handler() on one mux, on the Kafka
-//     registry (the HITEXPORT_REGISTRY=kafka semantics: a compacted topic of
-//     its own, secrets sealed with a fresh key) and app.Check's steps as the
-//     test; no data plane.
-//   - "binary": bin/hitexport run with HITEXPORT_REGISTRY=kafka and
-//     HITEXPORT_ADMIN_ADDR/HITEXPORT_ADMIN_TOKEN_FILE: the real exporter,
-//     data plane included.
-//
-// HITEXPORT_IT_CONSOLE=binary selects the binary now.
-func consoleServerMode() string {
-	if m := os.Getenv("HITEXPORT_IT_CONSOLE"); m != "" {
-		return m
-	}
-	return "inprocess"
-}
-
-// startConsoleServer starts the server under test for env e: the console at
-// "/" and the admin API at "/api/v1/" of one address, on a Kafka registry
-// topic of its own. It is stopped when the test ends.
+// startConsoleServer starts the server under test for env e: bin/hitexport
+// run with HITEXPORT_REGISTRY=kafka (a registry topic of its own) and
+// HITEXPORT_ADMIN_ADDR/HITEXPORT_ADMIN_TOKEN_FILE: the console at "/" and
+// the admin API at "/api/v1/" of one address, data plane included. It is
+// stopped when the test ends.
 func startConsoleServer(t *testing.T, e *env) *consoleServer {
 	t.Helper()
-	switch m := consoleServerMode(); m {
-	case "binary":
-		return startConsoleBinary(t, e)
-	case "inprocess":
-		return startConsoleInProcess(t, e)
-	default:
-		t.Fatalf("HITEXPORT_IT_CONSOLE=%q: binary or inprocess", m)
-		return nil
-	}
+	return startConsoleBinary(t, e)
 }
 
 func startConsoleBinary(t *testing.T, e *env) *consoleServer {
@@ -671,7 +639,7 @@ func startConsoleBinary(t *testing.T, e *env) *consoleServer {
 	if err := os.WriteFile(keyFile, []byte(randomHex(t, 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	x := e.start(map[string]string{
 		"HITEXPORT_REGISTRY":         "kafka",
 		"HITEXPORT_REGISTRY_TOPIC":   "hitexport.integrations." + e.name,
@@ -718,83 +686,4 @@ func waitConsoleUp(t *testing.T, s *consoleServer) {
 		logs = tail(s.logs(), 3000)
 	}
 	t.Fatalf("the console server did not come up: %s\n%s", last, logs)
-}
-
-// startConsoleInProcess composes what `hitexport run` will serve on the
-// admin address: console.Mount(adminapi handler) (the API at /api/, the
-// console at /), on
-// the Kafka registry (a registry topic of this test's own, secrets sealed
-// with a fresh key) with app.Check's steps as "Test integration". It has no
-// data plane: nothing delivers hits.
-func startConsoleInProcess(t *testing.T, e *env) *consoleServer {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := registry.NewKeyring(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.NewKafka(ctx, registry.KafkaOptions{Brokers: []string{brokers}, Topic: "hitexport.integrations." + e.name, Keys: keys})
-	if err != nil {
-		t.Fatalf("kafka registry: %v", err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	environ := map[string]string{}
-	for _, kv := range e.baseEnv(nil) {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "HITEXPORT_") {
-			environ[k] = v
-		}
-	}
-	base, err := config.Parse(environ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := randomHex(t, 24)
-	api, err := adminapi.NewHandler(adminapi.Options{Registry: reg, Token: token,
-		Defaults: integrations.Defaults{Topic: e.topic}, Tester: checkTester(t, base)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(console.Mount(api))
-	t.Cleanup(srv.Close)
-	s := &consoleServer{URL: srv.URL, Token: token}
-	waitConsoleUp(t, s)
-	return s
-}
-
-// checkTester runs app.Check (the steps of `hitexport check`) on an
-// integration's destination, format and topic.
-func checkTester(t *testing.T, base *config.Config) adminapi.Tester {
-	dir := t.TempDir()
-	return func(ctx context.Context, it integrations.Integration) adminapi.TestResult {
-		cfg := *base
-		d := it.Destination
-		cfg.S3Endpoint, cfg.S3Bucket, cfg.S3Region, cfg.S3TLS = d.Endpoint, d.Bucket, d.Region, d.TLS
-		cfg.S3AccessKey, cfg.S3SecretKey = d.AccessKey, d.SecretKey
-		cfg.Format, cfg.Compression, cfg.KeyPrefix = it.Format, it.Compression, it.KeyPrefix
-		if it.Filter.Topic != "" {
-			cfg.KafkaTopic = it.Filter.Topic
-		}
-		cfg.S3CAFile = ""
-		if d.CAPEM != "" {
-			f, err := os.CreateTemp(dir, "ca-*.pem")
-			if err == nil {
-				_, err = f.WriteString(d.CAPEM)
-				f.Close()
-			}
-			if err != nil {
-				return adminapi.TestResult{Steps: []adminapi.TestStep{{Step: "config", Message: err.Error()}}}
-			}
-			cfg.S3CAFile = f.Name()
-		}
-		var res adminapi.TestResult
-		res.OK = app.Check(ctx, &cfg, func(r app.CheckResult) {
-			res.Steps = append(res.Steps, adminapi.TestStep{Step: r.Name, OK: r.OK, Message: r.Msg})
-		})
-		return res
-	}
 }
