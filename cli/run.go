@@ -16,6 +16,7 @@ import (
 
 	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/pipeline"
+	"github.com/hitexport/hitexport/store"
 )
 
 // Handler serves /metrics, /healthz (the process is alive) and /readyz
@@ -54,6 +55,33 @@ func Run(cfg *config.Config) int {
 		log.Error("startup failed", "error", err.Error())
 		return 1
 	}
+	parts.Group.Classify = store.ErrorClass
+	ctx, cancelRegistry := context.WithCancel(context.Background())
+	defer cancelRegistry()
+	reg, err := OpenRegistry(ctx, cfg, log)
+	if err != nil {
+		log.Error("startup failed: the integrations registry (HITEXPORT_REGISTRY)", "registry", cfg.RegistryKind(), "error", err.Error())
+		return 1
+	}
+	defer reg.Close()
+	rt := newRuntime(cfg, log, reg, parts)
+	if !rt.envMode() {
+		parts.Group.OnAutoDisable = rt.autoDisable
+	}
+	snapshots := reg.Watch(ctx)
+	rt.apply(<-snapshots)
+	go func() {
+		for list := range snapshots {
+			rt.apply(list)
+		}
+	}()
+	var admin *http.Server
+	if cfg.AdminAddr != "" {
+		if admin, err = startAdmin(cfg, log, reg, parts.Group); err != nil {
+			log.Error("startup failed: the admin API", "error", err.Error())
+			return 1
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		log.Error("cannot listen (HITEXPORT_HTTP_ADDR)", "addr", cfg.HTTPAddr, "error", err.Error())
@@ -76,9 +104,12 @@ func Run(cfg *config.Config) int {
 	}()
 	start := time.Now()
 	err = parts.Group.Run(stop)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(ctx)
+	_ = srv.Shutdown(sctx)
+	if admin != nil {
+		_ = admin.Shutdown(sctx)
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("stopped with error", "error", err.Error())
 		return 1

@@ -49,6 +49,29 @@ type Group struct {
 	// ShutdownTimeout bounds the soft shutdown: in-flight uploads and commits
 	// get this long after stop is closed, then everything is cancelled.
 	ShutdownTimeout time.Duration
+
+	// Targets (see SetTargets). Without SetTargets the group has one target,
+	// DefaultTarget: Settings, Uploader and Kafka.Group as before.
+
+	// Classify names an upload error's class for TargetStatus and the
+	// per-integration failure metric (nil: "other").
+	Classify func(error) string
+	// OnAutoDisable is called once per target (until it is removed) when its
+	// Uploader's Health has at least AutoDisableMinAttempts attempts (0: 5)
+	// within its window and a failure ratio at or above its threshold.
+	OnAutoDisable          func(id, reason string)
+	AutoDisableMinAttempts int
+	// TargetQueue is the number of records queued per target and partition
+	// before a target that does not keep up is detached from the shared read
+	// (0: max(Kafka.Buffer, 4096)).
+	TargetQueue int
+
+	tmu     sync.Mutex
+	tset    *targetSet
+	tstats  map[string]*targetStats
+	fanouts map[fanKey]*fanout
+	restart chan struct{}
+	private *Metrics
 }
 
 // Client returns the admin client for offset fetch and commit.
@@ -60,15 +83,60 @@ func (g *Group) Client() *kafka.Client {
 // stops fetching, finishes the upload in flight and commits, within
 // ShutdownTimeout; then the member leaves the group. Objects still open are
 // left uncommitted for the next owner.
+//
+// The group subscribes to the topics of its targets; each assigned partition
+// is read once by a fanout that feeds one Partition per target. A change of
+// the set of topics (SetTargets) leaves the group softly and joins again.
 func (g *Group) Run(stop <-chan struct{}) error {
 	hard, cancelHard := context.WithCancel(context.Background())
 	defer cancelHard()
+	g.tmu.Lock()
+	if g.restart == nil {
+		g.restart = make(chan struct{}, 1)
+	}
+	g.tmu.Unlock()
+	client := g.Client()
+	for {
+		again, err := g.runMembership(hard, stop, client)
+		if err != nil || !again {
+			g.Health.SetJoined(false)
+			return err
+		}
+		g.Log.Info("the targets' topics changed: joining the consumer group again")
+	}
+}
+
+// runMembership is one membership of the consumer group, for the current set
+// of topics. It returns true when it ended because the topics changed.
+func (g *Group) runMembership(parentHard context.Context, stop <-chan struct{}, client *kafka.Client) (bool, error) {
+	hard, cancelHard := context.WithCancel(parentHard)
+	defer cancelHard()
 	soft, cancelSoft := context.WithCancel(context.Background())
 	defer cancelSoft()
+	set := g.targets()
+	topics := set.topics()
+	cgStop := make(chan struct{})
+	var restarted atomic.Bool
+	watchDone := make(chan struct{})
+	defer close(watchDone)
 	go func() {
-		<-stop
+		select {
+		case <-stop:
+		case <-g.restart:
+			restarted.Store(true)
+		case <-watchDone:
+			return
+		}
+		close(cgStop)
 		cancelSoft()
 	}()
+	if len(topics) == 0 {
+		// No target: nothing to read until one is added.
+		g.Health.SetJoined(true)
+		g.Metrics.Assigned.Set(0)
+		<-soft.Done()
+		return restarted.Load(), nil
+	}
 
 	session := g.Kafka.SessionTimeout
 	if session <= 0 {
@@ -79,7 +147,7 @@ func (g *Group) Run(stop <-chan struct{}) error {
 		ID:                    g.Kafka.Group,
 		Brokers:               g.Kafka.Brokers,
 		Dialer:                g.Kafka.Dialer,
-		Topics:                []string{g.Kafka.Topic},
+		Topics:                topics,
 		StartOffset:           kafka.FirstOffset,
 		HeartbeatInterval:     heartbeat,
 		SessionTimeout:        session,
@@ -89,9 +157,8 @@ func (g *Group) Run(stop <-chan struct{}) error {
 		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { g.Log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
 	})
 	if err != nil {
-		return fmt.Errorf("consumer group: %w", err)
+		return false, fmt.Errorf("consumer group: %w", err)
 	}
-	client := g.Client()
 	var workers sync.WaitGroup
 	for {
 		gen, err := cg.Next(soft)
@@ -108,14 +175,18 @@ func (g *Group) Run(stop <-chan struct{}) error {
 		}
 		g.Health.SetJoined(true)
 		g.Metrics.Rebalances.Inc()
-		assigned := gen.Assignments[g.Kafka.Topic]
-		g.Metrics.Assigned.Set(float64(len(assigned)))
-		ids := make([]int, len(assigned))
-		for i, a := range assigned {
-			ids[i] = a.ID
+		n := 0
+		ids := map[string][]int{}
+		for _, t := range topics {
+			for _, a := range gen.Assignments[t] {
+				ids[t] = append(ids[t], a.ID)
+				n++
+			}
 		}
+		g.Metrics.Assigned.Set(float64(n))
 		g.Log.Info("generation joined", "generation", gen.ID, "member", gen.MemberID, "partitions", ids)
-		states, err := g.fetchStates(soft, client, ids)
+		set = g.targets()
+		states, err := g.resolveAssigned(soft, client, gen, set, ids)
 		for attempt := 1; err != nil && attempt < 5 && soft.Err() == nil; attempt++ {
 			// A broker that just restarted fails the first request on a
 			// pooled connection (unexpected EOF): try again.
@@ -123,7 +194,7 @@ func (g *Group) Run(stop <-chan struct{}) error {
 			if sleepCtx(soft, time.Second) != nil {
 				break
 			}
-			states, err = g.fetchStates(soft, client, ids)
+			states, err = g.resolveAssigned(soft, client, gen, set, ids)
 		}
 		if err != nil {
 			// Without the resume state a worker could write duplicates; a
@@ -145,26 +216,32 @@ func (g *Group) Run(stop <-chan struct{}) error {
 		// deadline ends).
 		var running sync.WaitGroup
 		allStopped := make(chan struct{})
-		running.Add(len(assigned))
+		running.Add(n)
 		go func() { running.Wait(); close(allStopped) }()
-		for _, a := range assigned {
-			a := a
-			st := states[a.ID]
-			workers.Add(1)
-			gen.Start(func(gctx context.Context) {
-				defer workers.Done()
-				g.runPartition(gctx, hard, stop, client, gen, a, st)
-				running.Done()
-				select {
-				case <-stop:
+		for _, topic := range topics {
+			for _, a := range gen.Assignments[topic] {
+				topic, a := topic, a
+				st := states[fanKey{topic, a.ID}]
+				workers.Add(1)
+				gen.Start(func(gctx context.Context) {
+					defer workers.Done()
+					ctx, cancel := context.WithCancel(gctx)
+					stopAfter := context.AfterFunc(hard, cancel)
+					g.runFanout(ctx, cgStop, &kafkaLog{g: g, client: client, gen: gen, topic: topic, part: a.ID}, topic, a.ID, st)
+					stopAfter()
+					cancel()
+					running.Done()
 					select {
-					case <-allStopped:
-					case <-gctx.Done():
-					case <-hard.Done():
+					case <-cgStop:
+						select {
+						case <-allStopped:
+						case <-gctx.Done():
+						case <-hard.Done():
+						}
+					default:
 					}
-				default:
-				}
-			})
+				})
+			}
 		}
 	}
 	// Soft shutdown: workers saw stop; give them ShutdownTimeout.
@@ -177,8 +254,34 @@ func (g *Group) Run(stop <-chan struct{}) error {
 		cancelHard()
 		<-done
 	}
-	g.Health.SetJoined(false)
-	return cg.Close()
+	err = cg.Close()
+	select {
+	case <-stop:
+		return false, err
+	default:
+	}
+	return restarted.Load(), err
+}
+
+// resolveAssigned finds every target's position on the assigned partitions
+// (one OffsetFetch per target group and topic).
+func (g *Group) resolveAssigned(ctx context.Context, client *kafka.Client, gen *kafka.Generation, set *targetSet, ids map[string][]int) (map[fanKey]map[string]TargetResume, error) {
+	out := map[fanKey]map[string]TargetResume{}
+	for topic, parts := range ids {
+		for _, p := range parts {
+			out[fanKey{topic, p}] = map[string]TargetResume{}
+		}
+		for _, t := range set.forTopic(topic) {
+			rs, err := g.resumeTarget(ctx, client, gen, t, topic, parts)
+			if err != nil {
+				return nil, fmt.Errorf("target %s: %w", t.ID, err)
+			}
+			for p, r := range rs {
+				out[fanKey{topic, p}][t.ID] = r
+			}
+		}
+	}
+	return out, nil
 }
 
 type resumeState struct {

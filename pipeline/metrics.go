@@ -30,6 +30,7 @@ type Metrics struct {
 	Assigned        prometheus.Gauge       //
 	Rebalances      prometheus.Counter     //
 	Commits         *prometheus.CounterVec // result
+	Targets         *TargetMetrics         // per integration
 	spool           *SpoolStats            //
 	collectors      []prometheus.Collector //
 }
@@ -91,6 +92,8 @@ func NewMetrics(reg prometheus.Registerer, spool *SpoolStats) *Metrics {
 	m.collectors = []prometheus.Collector{m.Consumed, m.Rejected, m.Late, m.Skipped, m.OpenObjects, m.OldestOpenAge,
 		m.Objects, m.Bytes, m.UploadSeconds, m.UploadRetries, m.UploadFailures, m.Superseded, m.CommittedOffset,
 		m.Lag, m.Paused, m.Degraded, m.Assigned, m.Rebalances, m.Commits, spoolMem, spoolDisk}
+	m.Targets = newTargetMetrics(ns)
+	m.collectors = append(m.collectors, m.Targets.collectors()...)
 	for _, r := range hits.Reasons {
 		m.Rejected.WithLabelValues(string(r))
 	}

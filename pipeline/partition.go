@@ -74,6 +74,7 @@ type Partition struct {
 	endOfInput func() bool
 	uploaded   func(Upload, Outcome)
 	skipped    func()
+	onUpload   func(key string, records int, err error)
 }
 
 // PartitionDeps are what a worker needs besides its settings.
@@ -93,6 +94,10 @@ type PartitionDeps struct {
 	// Skipped is called for each record skipped because it is already in
 	// the bucket; optional.
 	Skipped func()
+	// OnUpload, when set, is called after every upload attempt with the
+	// object's key, its record count and the attempt's error (nil: the
+	// object is in the bucket). Per-target status uses it.
+	OnUpload func(key string, records int, err error)
 }
 
 // NewPartition prepares a worker that starts reading at start (a negative
@@ -119,6 +124,7 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 		wm:   NewWatermark(s.Layout.Window, s.AllowedLateness),
 		open: map[int64]*object{},
 	}
+	p.onUpload = d.OnUpload
 	p.consumed = p.m.Consumed.WithLabelValues(p.label)
 	p.wm.MaxEvent, p.wm.ClosedBefore = st.MaxEvent, st.ClosedBefore
 	p.offs = NewOffsets(start, st.Ranges)
@@ -209,11 +215,17 @@ const drainMax = 128
 // Handle processes one record. It returns an error only when ctx ended
 // during an upload.
 func (p *Partition) Handle(ctx context.Context, msg Message) error {
+	dec, reason := hits.Decode(msg.Value, msg.Time, p.s.Limits)
+	return p.HandleDecoded(ctx, msg, dec, reason)
+}
+
+// HandleDecoded processes one record already decoded by hits.Decode with
+// this partition's limits (the fanout decodes once for every target).
+func (p *Partition) HandleDecoded(ctx context.Context, msg Message, dec hits.Decoded, reason hits.Reason) error {
 	p.offs.Read(msg.Offset)
 	p.lastRecord = p.now()
 	p.consumed.Inc()
 
-	dec, reason := hits.Decode(msg.Value, msg.Time, p.s.Limits)
 	if reason != "" {
 		return p.reject(ctx, msg, reason)
 	}
@@ -414,6 +426,10 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		Format:   o.enc.Format(),
 		Count:    o.count,
 		OnPaused: p.paused,
+	}
+	if p.onUpload != nil {
+		key, n := u.Key, o.count
+		u.OnAttempt = func(err error) { p.onUpload(key, n, err) }
 	}
 	start := p.now()
 	out, err := p.up.Upload(ctx, u)

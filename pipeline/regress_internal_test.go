@@ -20,7 +20,7 @@ import (
 // Regression (issue 9, bug 4): the default metrics were built before the
 // spool default was set, so the spool gauges watched another SpoolStats.
 func TestNewPartitionDefaultMetricsWatchItsSpool(t *testing.T) {
-	p := NewPartition("t", 0, testSettings(t), PartitionDeps{}, 0, CommitState{})
+	p := NewPartition("t", 0, regressSettings(t), PartitionDeps{}, 0, CommitState{})
 	if p.m.spool != p.spool {
 		t.Fatalf("default metrics watch spool %p, the worker uses %p", p.m.spool, p.spool)
 	}
@@ -30,7 +30,7 @@ func TestNewPartitionDefaultMetricsWatchItsSpool(t *testing.T) {
 	}
 }
 
-func testSettings(t *testing.T) *Settings {
+func regressSettings(t *testing.T) *Settings {
 	enc, err := encoders.New("ndjson")
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func runRange(t *testing.T, f *fakeFetcher, end int64, giveUp time.Duration) (*s
 	defer cancel()
 	err := readPartition(ctx, nil, f, 16, ReadOptions{Start: 0, End: end, GiveUp: giveUp, Progress: prog}, slog.New(slog.DiscardHandler),
 		func(func() int64) *Partition {
-			return NewPartition("t", 0, testSettings(t), PartitionDeps{Uploader: up}, 0, CommitState{})
+			return NewPartition("t", 0, regressSettings(t), PartitionDeps{Uploader: up}, 0, CommitState{})
 		})
 	return mem, prog, err, time.Since(start)
 }

@@ -25,6 +25,9 @@ type Uploader struct {
 	Health         *Health
 	// Sleep waits d or until ctx is done (injected by tests).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Isolated: this uploader is one target's among several; its Health is
+	// the target's own and does not set the deployment's degraded gauge.
+	Isolated bool
 }
 
 // Upload is one finished object to write.
@@ -37,6 +40,9 @@ type Upload struct {
 	Format   string
 	Count    int
 	OnPaused func(bool) // called with true when the first attempt failed, false when it succeeds
+	// OnAttempt, when set, is called after each attempt that ended on its
+	// own (not by ctx) with its error (nil: success or superseded).
+	OnAttempt func(err error)
 }
 
 // Outcome says what Upload did.
@@ -72,6 +78,9 @@ func (up *Uploader) Upload(ctx context.Context, u Upload) (Outcome, error) {
 			if paused && u.OnPaused != nil {
 				u.OnPaused(false)
 			}
+			if u.OnAttempt != nil {
+				u.OnAttempt(nil)
+			}
 			out.Attempts = attempt
 			if up.Metrics != nil && !out.Superseded {
 				up.Metrics.UploadSeconds.Observe(time.Since(start).Seconds())
@@ -96,6 +105,9 @@ func (up *Uploader) Upload(ctx context.Context, u Upload) (Outcome, error) {
 		}
 		if up.Metrics != nil {
 			up.Metrics.UploadFailures.WithLabelValues(class).Inc()
+		}
+		if u.OnAttempt != nil {
+			u.OnAttempt(err)
 		}
 		if !paused && u.OnPaused != nil {
 			paused = true
@@ -122,7 +134,7 @@ func (up *Uploader) Upload(ctx context.Context, u Upload) (Outcome, error) {
 // syncDegraded keeps the degraded gauge current without anyone polling
 // /readyz (one status computation per upload attempt, not per record).
 func (up *Uploader) syncDegraded() {
-	if up.Metrics == nil {
+	if up.Metrics == nil || up.Isolated {
 		return
 	}
 	v := 0.0

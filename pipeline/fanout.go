@@ -1,0 +1,868 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hitexport/hitexport/hits"
+)
+
+// partLog is what a fanout needs from Kafka for one partition. The Kafka
+// implementation is kafkaLog; unit tests use an in-memory log.
+type partLog interface {
+	// Open returns a reader positioned at from (negative: the first offset).
+	Open(ctx context.Context, from int64) (recordReader, error)
+	// Resume is target t's position on this partition: its committed offset
+	// and state, or, without a commit, its Start resolved (and committed).
+	Resume(ctx context.Context, t Target) (TargetResume, error)
+	// Commit commits for target t (fenced or simple per t.Fenced).
+	Commit(ctx context.Context, t Target, offset int64, st CommitState) error
+	// CommitMembership commits the membership group's offset (fenced).
+	CommitMembership(ctx context.Context, offset int64) error
+}
+
+// recordReader reads one partition in offset order.
+type recordReader interface {
+	Fetch(ctx context.Context) (Message, error)
+	// HighWatermark is the partition's end offset as last seen, or -1.
+	HighWatermark() int64
+	Close() error
+}
+
+// TargetResume is where a target resumes on one partition.
+type TargetResume struct {
+	Offset int64 // next offset to deliver; negative: the partition's first offset
+	State  CommitState
+	// Lost: records between its committed offset and the partition's first
+	// offset that retention removed before it delivered them.
+	Lost int64
+}
+
+// item is one record handed from the fanout to a target worker.
+type item struct {
+	msg    Message
+	dec    hits.Decoded
+	reason hits.Reason
+	// skip: not a record of this target; every offset up to msg.Offset is
+	// read, dec.TimeMillis is the highest event time seen.
+	skip bool
+}
+
+type attachReq struct {
+	w     *worker
+	pos   int64
+	reply chan attachReply
+}
+
+type attachReply struct {
+	ok   bool
+	next int64
+}
+
+type detachSig struct {
+	offset int64
+	event  int64 // event time of the record at offset (ms), 0 unknown
+}
+
+// fanout owns the shared read of one partition: it reads each record once,
+// decodes it once and hands it to every target worker that wants it.
+type fanout struct {
+	g     *Group
+	topic string
+	part  int
+	log   partLog
+	lg    *slog.Logger
+	ctx   context.Context
+	stop  <-chan struct{}
+	// membership: the membership group's commit is the min of the targets'
+	// (false when a target commits to the membership group itself).
+	membership bool
+	limits     hits.Limits
+	queue      int
+	tick       time.Duration
+
+	next     atomic.Int64 // published: every record below it has been handed out
+	local    int64        // the fanout goroutine's next offset
+	attachC  chan attachReq
+	reconfC  chan struct{}
+	done     chan struct{} // closed when the shared read loop has returned
+	consumed prometheus.Counter
+
+	set     *targetSet
+	workers map[string]*worker
+	order   []*worker // by index in set (nil: not this topic's)
+	want    []bool
+	inline  *worker // the single attached worker fed directly (no goroutine)
+
+	maxEvent        int64
+	memberCommitted int64
+	hwm             func() int64
+	wg              sync.WaitGroup
+}
+
+// worker is one target's Partition on this partition.
+type worker struct {
+	f       *fanout
+	t       Target
+	idx     atomic.Int32 // index in the current target set (for catch-up selection)
+	sel     atomic.Pointer[selRef]
+	p       *Partition
+	ch      chan item
+	detachC chan detachSig
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	// fanout goroutine's view
+	attached bool
+	from     int64 // records at or after it are this worker's
+	lastSent int64
+
+	committed atomic.Int64
+	detached  atomic.Bool  // set by the fanout on detach, cleared by the worker when attached again
+	pending   atomic.Int64 // event time of the next undelivered record while detached
+	scratch   []bool
+}
+
+type selRef struct {
+	sel Selector
+	n   int
+}
+
+// runFanout runs the shared read of topic/part until ctx ends or stop is
+// closed, with the targets' initial positions (resolved by the caller; a
+// target of the topic without one resolves its own).
+func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog, topic string, part int, initial map[string]TargetResume) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f := &fanout{g: g, topic: topic, part: part, log: pl, ctx: ctx, stop: stop,
+		lg:      g.logger().With("topic", topic, "partition", part),
+		attachC: make(chan attachReq), reconfC: make(chan struct{}, 1), done: make(chan struct{}),
+		consumed: g.consumedCounter(part),
+		workers:  map[string]*worker{}, memberCommitted: -1, tick: time.Second,
+	}
+	if g.Settings != nil {
+		f.limits = g.Settings.Limits
+	}
+	f.queue = g.TargetQueue
+	if f.queue <= 0 {
+		f.queue = max(g.Kafka.Buffer, 4096)
+	}
+	key := fanKey{topic, part}
+	g.tmu.Lock()
+	if g.fanouts == nil {
+		g.fanouts = map[fanKey]*fanout{}
+	}
+	g.fanouts[key] = f
+	g.tmu.Unlock()
+	defer func() {
+		g.tmu.Lock()
+		if g.fanouts[key] == f {
+			delete(g.fanouts, key)
+		}
+		g.tmu.Unlock()
+	}()
+
+	set := g.targets()
+	f.set = set
+	ts := set.forTopic(topic)
+	if len(ts) > 0 {
+		if s := ts[0].Settings; s != nil && g.Settings == nil {
+			f.limits = s.Limits
+		}
+		if ts[0].Settings != nil && ts[0].Settings.Tick > 0 {
+			f.tick = ts[0].Settings.Tick
+		}
+	}
+	f.membership = true
+	for _, t := range ts {
+		if t.Group == "" || t.Group == g.Kafka.Group {
+			f.membership = false
+		}
+	}
+	// The shared read starts at the lowest position; targets ahead skip.
+	start := int64(-1 << 62)
+	first := true
+	for _, t := range ts {
+		r, ok := initial[t.ID]
+		if !ok {
+			continue
+		}
+		off := r.Offset
+		if off < 0 {
+			off = -1 // the first offset: lower than any real one
+		}
+		if first || off < start {
+			start, first = off, false
+		}
+	}
+	if first {
+		start = -1
+	}
+	f.local = start
+	f.next.Store(start)
+	rd, err := pl.Open(ctx, start)
+	if err != nil {
+		f.lg.Error("opening the partition failed", "error", err.Error())
+		return
+	}
+	defer rd.Close()
+	f.hwm = rd.HighWatermark
+
+	for _, t := range ts {
+		r, ok := initial[t.ID]
+		w := f.newWorker(t)
+		if ok {
+			w.p = f.newPartition(w, r)
+			w.attached = true
+			w.from = r.Offset
+			w.lastSent = r.Offset - 1
+			g.setPart(t.ID, part, func(ps *partStat) { ps.lost = r.Lost; ps.parked = false })
+		}
+		f.workers[t.ID] = w
+	}
+	f.index()
+	if len(f.workers) == 1 && f.order[0] != nil && f.order[0].attached {
+		f.inline = f.order[0]
+	}
+	for _, w := range f.workers {
+		if w != f.inline {
+			f.startWorker(w, w.p == nil)
+		}
+	}
+
+	msgs := make(chan Message, max(g.Kafka.Buffer, 1))
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := rd.Fetch(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				f.lg.Warn("fetch failed; retrying", "error", err.Error())
+				if sleepCtx(ctx, time.Second) != nil {
+					return
+				}
+				continue
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	err = f.loop(msgs)
+	close(f.done)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		f.lg.Error("partition fanout stopped", "error", err.Error())
+	}
+	// Stop every worker: on stop they finish an upload in flight (soft);
+	// when ctx ended they are cancelled with it.
+	if f.inline != nil {
+		f.inline.p.Close()
+	}
+	cancelWorkers := func() {
+		for _, w := range f.workers {
+			w.cancel()
+		}
+	}
+	if ctx.Err() != nil {
+		cancelWorkers()
+	}
+	f.wg.Wait()
+	cancelWorkers()
+	for _, w := range f.workers {
+		g.dropPart(w.t.ID, part)
+	}
+}
+
+type fanKey struct {
+	topic string
+	part  int
+}
+
+func (g *Group) logger() *slog.Logger {
+	if g.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Log
+}
+
+func (s *targetSet) forTopic(topic string) []Target {
+	var out []Target
+	for _, t := range s.targets {
+		if t.Topic == topic {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (f *fanout) newWorker(t Target) *worker {
+	ctx, cancel := context.WithCancel(f.ctx)
+	w := &worker{f: f, t: t, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		detachC: make(chan detachSig, 1)}
+	w.committed.Store(-1)
+	return w
+}
+
+// index rebuilds the set-index → worker table and the selector references.
+func (f *fanout) index() {
+	f.order = make([]*worker, len(f.set.targets))
+	f.want = make([]bool, len(f.set.targets))
+	ref := &selRef{sel: f.set.sel, n: len(f.set.targets)}
+	for i, t := range f.set.targets {
+		if w := f.workers[t.ID]; w != nil && t.Topic == f.topic {
+			f.order[i] = w
+			w.idx.Store(int32(i))
+			w.sel.Store(ref)
+		}
+	}
+}
+
+// newPartition builds the target's Partition at r.
+func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
+	g, t := f.g, w.t
+	commit := func(ctx context.Context, offset int64, st CommitState) error {
+		if err := f.log.Commit(ctx, t, offset, st); err != nil {
+			return err
+		}
+		w.committed.Store(offset)
+		return nil
+	}
+	w.committed.Store(r.Offset)
+	return NewPartition(f.topic, f.part, t.Settings, PartitionDeps{
+		Uploader: t.Uploader, Commit: commit, Log: g.logger().With("integration", t.ID), Metrics: g.partitionMetrics(t),
+		Spool: g.Spool, HighWatermark: f.hwm,
+		OnUpload: func(key string, records int, err error) { g.onUpload(t, key, records, err) },
+	}, r.Offset, r.State)
+}
+
+// startWorker runs w in its own goroutine: attached (fed by the fanout), or,
+// with resolve, first finding its position and catching up to the fanout.
+func (f *fanout) startWorker(w *worker, resolve bool) {
+	w.ch = make(chan item, f.queue)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer close(w.done)
+		w.run(resolve)
+	}()
+}
+
+func (f *fanout) loop(msgs <-chan Message) error {
+	t := time.NewTicker(f.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.ctx.Done():
+			return f.ctx.Err()
+		case <-f.stop:
+			return nil
+		case m, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			if err := f.handle(m); err != nil {
+				return err
+			}
+		drain:
+			for i := 0; i < drainMax; i++ {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						return nil
+					}
+					if err := f.handle(m); err != nil {
+						return err
+					}
+				default:
+					break drain
+				}
+			}
+			f.endBurst()
+		case r := <-f.attachC:
+			f.attach(r)
+		case <-f.reconfC:
+			f.reconfigure1()
+		case <-t.C:
+			if w := f.inline; w != nil {
+				if err := w.p.Tick(f.ctx); err != nil {
+					return err
+				}
+				w.publish()
+			}
+			f.publishLag()
+			f.commitMembership()
+		}
+	}
+}
+
+// handle hands one record to the targets that want it.
+func (f *fanout) handle(m Message) error {
+	f.local = m.Offset + 1
+	f.consumed.Inc()
+	if w := f.inline; w != nil {
+		// One target fed directly: no decode here, no channel, no copy.
+		if m.Offset < w.from {
+			return nil
+		}
+		if f.set.sel == nil {
+			return w.p.Handle(f.ctx, m)
+		}
+		dec, reason := hits.Decode(m.Value, m.Time, w.t.Settings.Limits)
+		if reason != "" {
+			if w.t.Rejected {
+				return w.p.HandleDecoded(f.ctx, m, dec, reason)
+			}
+			return w.p.Skip(f.ctx, m.Offset, 0)
+		}
+		clear(f.want)
+		f.set.sel(dec.Value, f.want)
+		if f.want[w.idx.Load()] {
+			return w.p.HandleDecoded(f.ctx, m, dec, reason)
+		}
+		return w.p.Skip(f.ctx, m.Offset, dec.TimeMillis)
+	}
+	dec, reason := hits.Decode(m.Value, m.Time, f.limits)
+	it := item{msg: m, dec: dec, reason: reason}
+	if reason != "" {
+		for _, w := range f.order {
+			if w != nil && w.attached && m.Offset >= w.from && w.t.Rejected {
+				f.send(w, it)
+			}
+		}
+		return nil
+	}
+	if dec.TimeMillis > f.maxEvent {
+		f.maxEvent = dec.TimeMillis
+	}
+	if f.set.sel != nil {
+		clear(f.want)
+		f.set.sel(dec.Value, f.want)
+	}
+	for i, w := range f.order {
+		if w != nil && w.attached && m.Offset >= w.from && (f.set.sel == nil || f.want[i]) {
+			f.send(w, it)
+		}
+	}
+	return nil
+}
+
+// send hands it to w without ever blocking: a worker whose queue is full is
+// detached at this record and reads on its own until it catches up.
+func (f *fanout) send(w *worker, it item) {
+	select {
+	case w.ch <- it:
+		w.lastSent = it.msg.Offset
+	default:
+		w.attached = false
+		var ev int64
+		if it.reason == "" {
+			ev = it.dec.TimeMillis
+		}
+		w.pending.Store(ev)
+		w.detached.Store(true)
+		f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.parked = true })
+		w.detachC <- detachSig{offset: it.msg.Offset, event: ev}
+		f.lg.Info("target detached from the shared read (its queue is full); it continues on its own reader",
+			"integration", w.t.ID, "offset", it.msg.Offset)
+	}
+}
+
+// endBurst publishes the fanout's position and tells attached workers that
+// got nothing of the burst's end how far the partition was read.
+func (f *fanout) endBurst() {
+	f.next.Store(f.local)
+	last := f.local - 1
+	for _, w := range f.order {
+		if w == nil || !w.attached || w == f.inline || w.lastSent >= last || last < w.from {
+			continue
+		}
+		select {
+		case w.ch <- item{msg: Message{Offset: last}, dec: hits.Decoded{TimeMillis: f.maxEvent}, skip: true}:
+			w.lastSent = last
+		default: // full: it learns the position with its next record
+		}
+	}
+}
+
+func (f *fanout) attach(r attachReq) {
+	f.next.Store(f.local)
+	if r.pos < f.local || f.workers[r.w.t.ID] != r.w {
+		r.reply <- attachReply{next: f.local}
+		return
+	}
+	w := r.w
+	w.attached, w.from, w.lastSent = true, r.pos, r.pos-1
+	r.reply <- attachReply{ok: true, next: f.local}
+	f.lg.Info("target caught up and rejoined the shared read", "integration", w.t.ID, "offset", r.pos)
+}
+
+// publishLag refreshes every target's lag here (a worker blocked in a
+// failing upload does not publish its own).
+func (f *fanout) publishLag() {
+	h := f.hwm()
+	if h < 0 {
+		return
+	}
+	for _, w := range f.workers {
+		if c := w.committed.Load(); c >= 0 {
+			f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.lag = h - c })
+		}
+	}
+}
+
+// commitMembership commits the lowest committed offset of the partition's
+// targets to the membership group (fenced), so Kafka's tools show the
+// slowest.
+func (f *fanout) commitMembership() {
+	low := int64(-1)
+	for _, w := range f.workers {
+		c := w.committed.Load()
+		if c < 0 {
+			return
+		}
+		if low < 0 || c < low {
+			low = c
+		}
+	}
+	if low < 0 {
+		return
+	}
+	m := f.g.Metrics
+	if m != nil && f.membership {
+		l := partLabel(f.part)
+		if h := f.hwm(); h >= 0 {
+			m.Lag.WithLabelValues(l).Set(float64(h - low))
+		}
+	}
+	if !f.membership || low == f.memberCommitted {
+		return
+	}
+	if err := f.log.CommitMembership(f.ctx, low); err != nil {
+		if f.ctx.Err() == nil {
+			f.lg.Warn("membership offset commit failed; will retry", "offset", low, "error", err.Error())
+		}
+		return
+	}
+	f.memberCommitted = low
+	if m != nil {
+		m.CommittedOffset.WithLabelValues(partLabel(f.part)).Set(float64(low))
+	}
+}
+
+// reconfigure asks the fanout to apply the group's current target set.
+func (f *fanout) reconfigure() {
+	select {
+	case f.reconfC <- struct{}{}:
+	default:
+	}
+}
+
+// reconfigure1 applies the current target set (fanout goroutine): removed or
+// changed targets stop, added ones start at their own position.
+func (f *fanout) reconfigure1() {
+	set := f.g.targets()
+	f.set = set
+	want := map[string]Target{}
+	for _, t := range set.forTopic(f.topic) {
+		want[t.ID] = t
+	}
+	for id, w := range f.workers {
+		t, ok := want[id]
+		if ok && t.Version == w.t.Version {
+			continue // same settings (Version covers every field that matters)
+		}
+		f.lg.Info("target removed from the partition", "integration", id)
+		f.stopWorker(w)
+		delete(f.workers, id)
+		if !ok {
+			f.g.dropPart(id, f.part)
+		}
+	}
+	for id, t := range want {
+		if f.workers[id] != nil {
+			continue
+		}
+		w := f.newWorker(t)
+		f.workers[id] = w
+		f.lg.Info("target added to the partition", "integration", id)
+		f.startWorker(w, true)
+	}
+	f.index()
+	if f.inline != nil && (len(f.workers) != 1 || f.workers[f.inline.t.ID] != f.inline) {
+		// Several targets now: the directly fed one gets its own goroutine.
+		w := f.inline
+		f.inline = nil
+		if f.workers[w.t.ID] == w {
+			f.startWorker(w, false)
+		}
+	}
+}
+
+// stopWorker cancels w and waits for it: its open objects are discarded and
+// their records stay uncommitted in its group.
+func (f *fanout) stopWorker(w *worker) {
+	w.cancel()
+	if w == f.inline {
+		f.inline = nil
+		w.p.Close()
+		return
+	}
+	<-w.done
+}
+
+// run is a worker goroutine.
+func (w *worker) run(resolve bool) {
+	f := w.f
+	if resolve {
+		r, ok := w.resolve()
+		if !ok {
+			return
+		}
+		w.p = f.newPartition(w, r)
+		f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.lost = r.Lost })
+		if !w.catchUp(detachSig{offset: r.Offset}) {
+			w.p.Close()
+			return
+		}
+	}
+	defer w.p.Close()
+	w.loop()
+}
+
+// resolve finds a live-added target's position, retrying until it works or
+// the worker stops.
+func (w *worker) resolve() (TargetResume, bool) {
+	for attempt := 1; ; attempt++ {
+		r, err := w.f.log.Resume(w.ctx, w.t)
+		if err == nil {
+			return r, true
+		}
+		if w.ctx.Err() != nil || w.stopped() {
+			return TargetResume{}, false
+		}
+		w.f.lg.Warn("reading the target's committed offset failed; retrying", "integration", w.t.ID, "attempt", attempt, "error", err.Error())
+		if sleepCtx(w.ctx, time.Second) != nil {
+			return TargetResume{}, false
+		}
+	}
+}
+
+func (w *worker) stopped() bool {
+	select {
+	case <-w.f.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// loop is the attached worker: records from the fanout, ticks, and on
+// detach the catch-up.
+func (w *worker) loop() {
+	tick := time.NewTicker(w.f.tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-w.f.stop:
+			return
+		case it := <-w.ch:
+			if w.handle(it) != nil {
+				return
+			}
+		drain:
+			for i := 0; i < drainMax; i++ {
+				select {
+				case it := <-w.ch:
+					if w.handle(it) != nil {
+						return
+					}
+				default:
+					break drain
+				}
+			}
+		case d := <-w.detachC:
+			// The fanout sends nothing more: finish what it queued.
+			for len(w.ch) > 0 {
+				if w.handle(<-w.ch) != nil {
+					return
+				}
+			}
+			if !w.catchUp(d) {
+				return
+			}
+		case <-tick.C:
+			if w.p.Tick(w.ctx) != nil {
+				return
+			}
+			w.publish()
+		}
+	}
+}
+
+func (w *worker) handle(it item) error {
+	if it.skip {
+		return w.p.Skip(w.ctx, it.msg.Offset, it.dec.TimeMillis)
+	}
+	return w.p.HandleDecoded(w.ctx, it.msg, it.dec, it.reason)
+}
+
+// publish copies the worker's state into the target's status.
+func (w *worker) publish() {
+	f := w.f
+	c := w.p.Committed()
+	w.committed.Store(c)
+	oldest := w.p.oldestOpenWindow()
+	parked := w.detached.Load()
+	if pend := w.pending.Load(); parked && pend > 0 && (oldest < 0 || pend < oldest) {
+		oldest = pend
+	}
+	var lag int64
+	if h := f.hwm(); h >= 0 && c >= 0 {
+		lag = h - c
+	}
+	f.g.setPart(w.t.ID, f.part, func(ps *partStat) {
+		ps.parked, ps.lag, ps.oldest, ps.committed = parked, lag, oldest, c
+	})
+}
+
+// catchUp reads the partition on the worker's own reader from d.offset until
+// it reaches the fanout's position, then asks to be attached again. It
+// returns false when the worker must stop.
+func (w *worker) catchUp(d detachSig) bool {
+	f := w.f
+	pos := d.offset
+	w.detached.Store(true)
+	if d.event > 0 {
+		w.pending.Store(d.event)
+	}
+	w.publish()
+	if pos > 0 {
+		if err := w.p.Skip(w.ctx, pos-1, 0); err != nil {
+			return false
+		}
+	}
+	var rd recordReader
+	defer func() {
+		if rd != nil {
+			rd.Close()
+		}
+	}()
+	var held *Message
+	lastTick := time.Now()
+	for {
+		if w.ctx.Err() != nil || w.stopped() {
+			return false
+		}
+		if time.Since(lastTick) >= f.tick {
+			if w.p.Tick(w.ctx) != nil {
+				return false
+			}
+			w.publish()
+			lastTick = time.Now()
+		}
+		n := f.next.Load()
+		if held != nil {
+			if held.Offset < n {
+				m := *held
+				held = nil
+				if w.catchUpRecord(m) != nil {
+					return false
+				}
+				pos = m.Offset + 1
+				continue
+			}
+			pos = max(pos, n) // nothing between pos and the held record
+		}
+		if pos >= n || n < 0 {
+			reply := make(chan attachReply, 1)
+			select {
+			case f.attachC <- attachReq{w: w, pos: pos, reply: reply}:
+			case <-f.done:
+				return false
+			case <-w.ctx.Done():
+				return false
+			}
+			r := <-reply
+			if r.ok {
+				w.detached.Store(false)
+				w.pending.Store(0)
+				w.publish()
+				return true
+			}
+			continue
+		}
+		if rd == nil {
+			var err error
+			if rd, err = f.log.Open(w.ctx, pos); err != nil {
+				f.lg.Warn("catch-up reader failed; retrying", "integration", w.t.ID, "error", err.Error())
+				if sleepCtx(w.ctx, time.Second) != nil {
+					return false
+				}
+				continue
+			}
+		}
+		fctx, cancel := context.WithTimeout(w.ctx, f.tick)
+		m, err := rd.Fetch(fctx)
+		cancel()
+		if err != nil {
+			if w.ctx.Err() != nil {
+				return false
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				f.lg.Warn("catch-up fetch failed; retrying", "integration", w.t.ID, "error", err.Error())
+				if sleepCtx(w.ctx, time.Second) != nil {
+					return false
+				}
+			}
+			continue
+		}
+		if m.Offset < pos {
+			continue
+		}
+		if m.Offset >= n {
+			held = &m
+			continue
+		}
+		if w.catchUpRecord(m) != nil {
+			return false
+		}
+		pos = m.Offset + 1
+	}
+}
+
+// catchUpRecord decodes and selects one record for this worker alone.
+func (w *worker) catchUpRecord(m Message) error {
+	dec, reason := hits.Decode(m.Value, m.Time, w.f.limits)
+	if reason != "" {
+		if w.t.Rejected {
+			return w.p.HandleDecoded(w.ctx, m, dec, reason)
+		}
+		return w.p.Skip(w.ctx, m.Offset, 0)
+	}
+	w.pending.Store(dec.TimeMillis)
+	if ref := w.sel.Load(); ref != nil && ref.sel != nil {
+		if len(w.scratch) != ref.n {
+			w.scratch = make([]bool, ref.n)
+		} else {
+			clear(w.scratch)
+		}
+		ref.sel(dec.Value, w.scratch)
+		if i := int(w.idx.Load()); i >= len(w.scratch) || !w.scratch[i] {
+			return w.p.Skip(w.ctx, m.Offset, dec.TimeMillis)
+		}
+	}
+	return w.p.HandleDecoded(w.ctx, m, dec, reason)
+}

@@ -1,0 +1,263 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// kafkaLog is a partition of a Kafka topic as the fanout sees it, for one
+// generation of the membership group.
+type kafkaLog struct {
+	g      *Group
+	client *kafka.Client
+	gen    *kafka.Generation
+	topic  string
+	part   int
+}
+
+func (l *kafkaLog) Open(_ context.Context, from int64) (recordReader, error) {
+	ko := l.g.Kafka
+	ko.Topic = l.topic
+	r := newKafkaReader(ko, l.part)
+	if from < 0 {
+		from = kafka.FirstOffset
+	}
+	if err := r.SetOffset(from); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &kafkaRecordReader{r: r, next: -1}, nil
+}
+
+func (l *kafkaLog) Resume(ctx context.Context, t Target) (TargetResume, error) {
+	rs, err := l.g.resumeTarget(ctx, l.client, l.gen, t, l.topic, []int{l.part})
+	if err != nil {
+		return TargetResume{}, err
+	}
+	return rs[l.part], nil
+}
+
+func (l *kafkaLog) Commit(ctx context.Context, t Target, offset int64, st CommitState) error {
+	var gen *kafka.Generation
+	if t.Fenced {
+		gen = l.gen
+	}
+	return commitOffsets(ctx, l.client, t.group(l.g), gen, l.topic,
+		[]kafka.OffsetCommit{{Partition: l.part, Offset: offset, Metadata: st.Encode()}})
+}
+
+func (l *kafkaLog) CommitMembership(ctx context.Context, offset int64) error {
+	return commitOffsets(ctx, l.client, l.g.Kafka.Group, l.gen, l.topic,
+		[]kafka.OffsetCommit{{Partition: l.part, Offset: offset}})
+}
+
+// group is the consumer group holding t's offsets.
+func (t Target) group(g *Group) string {
+	if t.Group == "" {
+		return g.Kafka.Group
+	}
+	return t.Group
+}
+
+// newKafkaReader is the partition reader with the options ReadPartition uses.
+func newKafkaReader(ko KafkaOptions, id int) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        ko.Brokers,
+		Topic:          ko.Topic,
+		Partition:      id,
+		Dialer:         ko.Dialer,
+		MinBytes:       ko.MinBytes,
+		MaxBytes:       ko.MaxBytes,
+		MaxWait:        ko.MaxWait,
+		QueueCapacity:  ko.Buffer,
+		ReadBackoffMin: 100 * time.Millisecond,
+		ReadBackoffMax: 2 * time.Second,
+		MaxAttempts:    3,
+	})
+}
+
+type kafkaRecordReader struct {
+	r    *kafka.Reader
+	mu   sync.Mutex
+	next int64
+}
+
+func (k *kafkaRecordReader) Fetch(ctx context.Context) (Message, error) {
+	m, err := k.r.FetchMessage(ctx)
+	if err != nil {
+		return Message{}, err
+	}
+	k.mu.Lock()
+	k.next = m.Offset + 1
+	k.mu.Unlock()
+	return Message{Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}, nil
+}
+
+func (k *kafkaRecordReader) HighWatermark() int64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.next < 0 {
+		return -1
+	}
+	return k.next + k.r.Lag()
+}
+
+func (k *kafkaRecordReader) Close() error { return k.r.Close() }
+
+// commitOffsets commits to group: fenced with gen's generation and member id,
+// or, with gen nil, a "simple" commit (generation -1, no member id) for a
+// group without members (a target's own group).
+func commitOffsets(ctx context.Context, client *kafka.Client, group string, gen *kafka.Generation, topic string, cs []kafka.OffsetCommit) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req := &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{topic: cs}}
+	if gen != nil {
+		req.GenerationID, req.MemberID = int(gen.ID), gen.MemberID
+	}
+	resp, err := client.OffsetCommit(cctx, req)
+	if err != nil {
+		return err
+	}
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			return p.Error
+		}
+	}
+	return nil
+}
+
+// listOffsets returns, per partition, the offset for ts (kafka.FirstOffset,
+// kafka.LastOffset or a Unix-ms time: the first offset at or after it, -1
+// when none).
+func listOffsets(ctx context.Context, client *kafka.Client, topic string, parts []int, ts int64) (map[int]int64, error) {
+	reqs := make([]kafka.OffsetRequest, len(parts))
+	for i, p := range parts {
+		reqs[i] = kafka.OffsetRequest{Partition: p, Timestamp: ts}
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]int64{}
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("partition %d: %w", p.Partition, p.Error)
+		}
+		switch ts {
+		case kafka.FirstOffset:
+			out[p.Partition] = p.FirstOffset
+		case kafka.LastOffset:
+			out[p.Partition] = p.LastOffset
+		default:
+			out[p.Partition] = -1
+			for off := range p.Offsets {
+				out[p.Partition] = off
+			}
+		}
+	}
+	return out, nil
+}
+
+// resumeTarget reads target t's committed offsets for parts of topic (one
+// OffsetFetch to its group). A partition without a commit starts where
+// t.Start says, and that position is committed at once so that a restart
+// neither skips nor re-resolves it — except the env-mode target (fenced, in
+// the membership group) starting at the earliest offset, which behaves as
+// before (the first offset, learnt from the first record). A committed offset
+// below the partition's first offset (retention removed the records) moves
+// to the first offset and the difference is reported as lost.
+func (g *Group) resumeTarget(ctx context.Context, client *kafka.Client, gen *kafka.Generation, t Target, topic string, parts []int) (map[int]TargetResume, error) {
+	out := map[int]TargetResume{}
+	if len(parts) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	group := t.group(g)
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Error != nil {
+		return nil, resp.Error
+	}
+	committed := map[int]kafka.OffsetFetchPartition{}
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("partition %d: %w", p.Partition, p.Error)
+		}
+		committed[p.Partition] = p
+	}
+	firsts, err := listOffsets(ctx, client, topic, parts, kafka.FirstOffset)
+	if err != nil {
+		return nil, err
+	}
+	envEarliest := t.Fenced && group == g.Kafka.Group && t.Start.Mode == StartEarliest
+	var resolve []int
+	for _, p := range parts {
+		c, ok := committed[p]
+		if !ok || c.CommittedOffset < 0 {
+			if envEarliest {
+				out[p] = TargetResume{Offset: kafka.FirstOffset}
+			} else {
+				resolve = append(resolve, p)
+			}
+			continue
+		}
+		r := TargetResume{Offset: c.CommittedOffset, State: DecodeCommitState(c.Metadata)}
+		if f, ok := firsts[p]; ok && f > r.Offset {
+			r.Lost = f - r.Offset
+			g.logger().Warn("records expired by retention before this target delivered them; they are lost",
+				"integration", t.ID, "topic", topic, "partition", p, "committed", r.Offset, "first_offset", f, "lost", r.Lost)
+			r.Offset = f
+		}
+		out[p] = r
+	}
+	if len(resolve) == 0 {
+		return out, nil
+	}
+	var at map[int]int64
+	switch t.Start.Mode {
+	case StartEarliest:
+		at = firsts
+	case StartLatest:
+		at, err = listOffsets(ctx, client, topic, resolve, kafka.LastOffset)
+	case StartAtTime:
+		at, err = listOffsets(ctx, client, topic, resolve, t.Start.Time.UnixMilli())
+		if err == nil {
+			var last map[int]int64
+			if last, err = listOffsets(ctx, client, topic, resolve, kafka.LastOffset); err == nil {
+				for _, p := range resolve {
+					if at[p] < 0 {
+						at[p] = last[p]
+					}
+				}
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var cs []kafka.OffsetCommit
+	for _, p := range resolve {
+		off, ok := at[p]
+		if !ok || off < 0 {
+			return nil, fmt.Errorf("partition %d: no start offset for %s", p, t.ID)
+		}
+		out[p] = TargetResume{Offset: off}
+		cs = append(cs, kafka.OffsetCommit{Partition: p, Offset: off, Metadata: CommitState{}.Encode()})
+	}
+	var fence *kafka.Generation
+	if t.Fenced {
+		fence = gen
+	}
+	if err := commitOffsets(ctx, client, group, fence, topic, cs); err != nil {
+		return nil, fmt.Errorf("committing the start position of %s: %w", t.ID, err)
+	}
+	g.logger().Info("target start position resolved and committed", "integration", t.ID, "topic", topic, "partitions", resolve)
+	return out, nil
+}
