@@ -77,8 +77,10 @@ func integrationBucket(d integrations.Destination) (*store.S3, error) {
 	})
 }
 
-// integrationLayout is the object layout of an integration (its format and
-// compression; the window is the deployment's).
+// integrationLayout is the object layout of an integration: its format,
+// compression and key folders (the placeholders of its key_prefix; the
+// literal beginning is the bucket's prefix, see integrationKeyPrefix), the
+// deployment's window.
 func integrationLayout(cfg *config.Config, it integrations.Integration) (pipeline.Layout, error) {
 	enc, err := encoders.New(it.Format)
 	if err != nil {
@@ -88,7 +90,12 @@ func integrationLayout(cfg *config.Config, it integrations.Integration) (pipelin
 	if err != nil {
 		return pipeline.Layout{}, err
 	}
-	return pipeline.Layout{Encoder: enc, Compression: comp, Window: cfg.Window}, nil
+	_, folders := integrations.SplitKeyPrefix(it.KeyPrefix)
+	keys, err := pipeline.ParseKeyTemplate(folders + pipeline.KeyFileName)
+	if err != nil {
+		return pipeline.Layout{}, err
+	}
+	return pipeline.Layout{Encoder: enc, Compression: comp, Window: cfg.Window, Keys: keys, Integration: it.Name}, nil
 }
 
 // Tester is the admin API's "Test integration": the steps of "hitexport
@@ -121,8 +128,9 @@ func Tester(cfg *config.Config) adminapi.Tester {
 			return res
 		}
 		res.OK = true
+		lit, _ := integrations.SplitKeyPrefix(it.KeyPrefix)
 		for _, r := range CheckDestination(ctx, Destination{Bucket: bucket, Endpoint: it.Destination.Endpoint,
-			KeyPrefix: it.KeyPrefix, Layout: layout, Topic: it.Filter.Topic}) {
+			KeyPrefix: lit, Layout: layout, Topic: it.Filter.Topic}) {
 			res.OK = add(r) && res.OK
 		}
 		return res

@@ -133,9 +133,10 @@ func (r *runtime) target(it integrations.Integration) (pipeline.Target, error) {
 	}
 	s := *r.base
 	s.Layout = layout
+	lit, _ := integrations.SplitKeyPrefix(it.KeyPrefix)
 	cfg := r.cfg
 	up := &pipeline.Uploader{
-		Bucket: store.WithPrefix(b, it.KeyPrefix), Schedule: cfg.Retry, AttemptTimeout: 2 * time.Minute,
+		Bucket: store.WithPrefix(b, lit), Schedule: cfg.Retry, AttemptTimeout: 2 * time.Minute,
 		Log: r.log.With("integration", it.ID), Metrics: r.parts.Metrics, Isolated: true,
 		Health: pipeline.NewHealth(cfg.FailureWindow, cfg.FailureThreshold, len(cfg.Retry[0]), nil),
 	}

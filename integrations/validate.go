@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hitexport/hitexport/pipeline"
 )
 
 // FieldError is a validation error of one field: Field is a dotted path of
@@ -206,7 +208,26 @@ func validatePrefix(p string) *FieldError {
 		}
 		return fieldErr("key_prefix", "may hold only S3-safe characters: letters, digits, and ! - _ . * ' ( ) / = (plus the placeholders {yyyy}, {mm}, {dd}, {hh})")
 	}
+	if _, tmpl := SplitKeyPrefix(p); tmpl != "" {
+		if _, err := pipeline.ParseKeyTemplate(tmpl + pipeline.KeyFileName); err != nil {
+			return fieldErr("key_prefix", err.Error())
+		}
+	}
 	return nil
+}
+
+// SplitKeyPrefix splits a key prefix into its literal beginning (up to the
+// last / before the first placeholder: the bucket's prefix, under which the
+// exporter also keeps its own staging) and the folders with placeholders
+// (the key template's folders, rendered per window: e.g.
+// "waf/dt={yyyy}-{mm}-{dd}/" gives "waf/" and "dt={yyyy}-{mm}-{dd}/").
+func SplitKeyPrefix(p string) (literal, template string) {
+	i := strings.IndexByte(p, '{')
+	if i < 0 {
+		return p, ""
+	}
+	j := strings.LastIndexByte(p[:i], '/') + 1
+	return p[:j], p[j:]
 }
 
 func validateFilter(f Filter) *FieldError {
