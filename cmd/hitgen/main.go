@@ -4,6 +4,7 @@
 // the bucket with.
 //
 //	hitgen setup   [-reset] [-partitions 4]            uses HITEXPORT_KAFKA_*, HITEXPORT_S3_*
+//	hitgen bucket  NAME...                              creates (and empties) buckets on HITEXPORT_S3_*'s server
 //	hitgen produce [-count N] [-seed S] [-manifest F]  [-span 1h] [-late 0.02] [-bad 0.01] [-payload 0]
 package main
 
@@ -26,7 +27,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hitgen setup|produce [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hitgen setup|produce|bucket [flags]")
 		os.Exit(2)
 	}
 	cfg, err := config.Parse(nil)
@@ -39,6 +40,8 @@ func main() {
 		err = setup(cfg, os.Args[2:])
 	case "produce":
 		err = produce(cfg, os.Args[2:])
+	case "bucket":
+		err = makeBuckets(cfg, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -102,6 +105,35 @@ func setup(cfg *config.Config, args []string) error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "topic %s (%d partitions) and bucket %s ready\n", cfg.KafkaTopic, *parts, cfg.S3Bucket)
+	return nil
+}
+
+// makeBuckets creates each named bucket on the configured S3 server (same
+// endpoint and keys) and empties it: the demo's customers' buckets.
+func makeBuckets(cfg *config.Config, names []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, name := range names {
+		c := *cfg
+		c.S3Bucket = name
+		b, err := cli.Bucket(&c)
+		if err != nil {
+			return err
+		}
+		if err := b.MakeBucket(ctx); err != nil {
+			return fmt.Errorf("make bucket %s: %w", name, err)
+		}
+		var keys []string
+		if err := b.List(ctx, "", func(o store.ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := b.Delete(ctx, k); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(os.Stderr, "bucket %s ready (empty)\n", name)
+	}
 	return nil
 }
 
