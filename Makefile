@@ -8,7 +8,7 @@ export GOFLAGS := -buildvcs=false
 # FAULT_SIZE: small (CI) or large — the number of hits and kills of the fault suite.
 FAULT_SIZE ?= small
 
-.PHONY: all build vet test test-unit test-integration test-faults services services-down demo bench clean
+.PHONY: all build vet test test-unit test-integration test-faults services services-down demo demo-stop bench clean
 
 all: build
 
@@ -37,11 +37,15 @@ test-faults: services
 services:
 	scripts/services.sh up
 
-services-down:
+services-down: demo-stop
 	scripts/services.sh down
 
 demo: build services
 	scripts/demo.sh
+	scripts/demo-integrations.sh
+
+demo-stop:
+	-kill -TERM $$(cat .local/demo/exporter.pid 2>/dev/null) 2>/dev/null; rm -f .local/demo/exporter.pid
 
 bench: build services
 	scripts/bench.sh

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hitexport/hitexport/adminapi"
@@ -104,7 +105,7 @@ func Tester(cfg *config.Config) adminapi.Tester {
 	return func(ctx context.Context, it integrations.Integration) adminapi.TestResult {
 		var res adminapi.TestResult
 		add := func(r CheckResult) bool {
-			res.Steps = append(res.Steps, adminapi.TestStep{Step: r.Name, OK: r.OK, Message: r.Msg})
+			res.Steps = append(res.Steps, adminapi.TestStep{Step: r.Name, OK: r.OK, Message: integrationWords.Replace(r.Msg)})
 			return r.OK
 		}
 		layout, err := integrationLayout(cfg, it)
@@ -136,6 +137,15 @@ func Tester(cfg *config.Config) adminapi.Tester {
 		return res
 	}
 }
+
+// integrationWords names an integration's fields instead of the
+// environment variables in check's messages.
+var integrationWords = strings.NewReplacer(
+	"HITEXPORT_S3_ACCESS_KEY", "the access key", "HITEXPORT_S3_SECRET_KEY", "the secret key",
+	"HITEXPORT_S3_BUCKET", "the bucket", "HITEXPORT_S3_ENDPOINT", "the endpoint", "HITEXPORT_S3_TLS", "TLS",
+	"HITEXPORT_S3_CA_FILE", "the CA PEM", "HITEXPORT_S3_REGION", "the region", "HITEXPORT_KAFKA_TOPIC", "filter.topic",
+	"HITEXPORT_KEY_PREFIX", "the key prefix",
+)
 
 // positions implements adminapi.Positions on the integrations' consumer
 // groups.
