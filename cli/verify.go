@@ -132,6 +132,12 @@ func filterManifest(ctx context.Context, cfg *config.Config, f integrations.Filt
 	if err != nil {
 		return nil, err
 	}
+	return keepMatching(m, match), nil
+}
+
+// keepMatching keeps the valid hits of m that match says match, and those
+// it does not know.
+func keepMatching(m []verify.Expect, match map[string]bool) []verify.Expect {
 	var out []verify.Expect
 	for _, e := range m {
 		if !e.Valid {
@@ -142,7 +148,7 @@ func filterManifest(ctx context.Context, cfg *config.Config, f integrations.Filt
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out
 }
 
 // topicMatches reads every record of the filter's topic and says, per

@@ -643,6 +643,10 @@ func TestExportIntegrationsThreeAndOutage(t *testing.T) {
 		d.check(sp, expect(sp.match, all), 2*time.Minute)
 	}
 	d.checkRejected(all, time.Minute)
+	writeManifest(t, mf, all)
+	if out, code := d.e.runCombined(d.cliEnv(), "verify", "--integration", b.name, "--manifest", mf, "--wait", "30s"); code != 0 {
+		t.Fatalf("verify --integration beta after the outage: exit %d\n%s", code, out)
+	}
 	waitFor(t, 30*time.Second, "beta active again", func() bool { return d.get(b.id).Status.State == "active" }, d.x.exporter)
 	t.Logf("TestExportIntegrationsThreeAndOutage wall=%s", time.Since(began).Round(time.Second))
 }
@@ -692,6 +696,10 @@ func TestExportIntegrationsLifecycle(t *testing.T) {
 	if v.Enabled || v.Status.State != "disabled" {
 		t.Fatalf("after disable: %+v", v)
 	}
+	// The CLI on the same API shows it.
+	if out, code := d.e.runCombined(d.cliEnv(), "integrations", "get", "one", "-o", "json"); code != 0 || !strings.Contains(out, `"state": "disabled"`) {
+		t.Fatalf("hitexport integrations get one: exit %d\n%s", code, out)
+	}
 	objs := countObjects(t, one.bucket, "")
 	pos, _ := d.committed(d.group(one))
 	b3 := recentData(203, 1500, 30*time.Second)
@@ -733,6 +741,10 @@ func TestExportIntegrationsLifecycle(t *testing.T) {
 		state, members, err := kafkaadmin.DescribeGroup(ctx, d.e.client, d.group(early))
 		return err == nil && (state == "Dead" || state == "") && len(members) == 0
 	}, d.x.exporter)
+	if out, code := d.e.runCombined(d.cliEnv(), "integrations", "list"); code != 0 || strings.Contains(out, "early") ||
+		!strings.Contains(out, "late") || !strings.Contains(out, "one") {
+		t.Fatalf("hitexport integrations list after the delete: exit %d\n%s", code, out)
+	}
 	b4 := recentData(204, 1000, 20*time.Second)
 	d.e.produce(b4)
 	d.check(one, expect(nil, b1, b2, b3, b4), time.Minute)
@@ -819,9 +831,12 @@ func TestExportIntegrationsKill(t *testing.T) {
 	<-x.done
 	x.done <- nil
 	f.finish(time.Minute)
-	x2 := d.start("exporter-2")
-	time.Sleep(5 * time.Second)
+	// The destination works again before the restart: the new process's
+	// failure history starts empty, and five failed attempts in a row
+	// would auto-disable k-failing (see TestExportIntegrationsAutoDisable);
+	// here it must catch up from its parked position.
 	px.down.Store(false)
+	x2 := d.start("exporter-2")
 	all := concat(b1, live)
 	for _, sp := range []*itgSpec{k1, k2, k3} {
 		d.check(sp, expect(sp.match, all), 2*time.Minute)
@@ -858,8 +873,14 @@ func TestExportIntegrationsAutoDisable(t *testing.T) {
 	good := &itgSpec{name: "good", s: s, bucket: makeBucket(t, s, "ag"+d.e.name), format: "ndjson", compression: "none", start: "earliest"}
 	const wrongSecret = "wrong-secret-key-000111"
 	bad := &itgSpec{name: "badkeys", s: svc{kafka: brokers, s3: s.s3, ak: s.ak, sk: wrongSecret}, bucket: makeBucket(t, s, "ab"+d.e.name),
-		format: "ndjson", compression: "gzip", match: map[string][]any{"application_id": {42}}, start: "earliest", notify: hook.URL + "/hook"}
+		format: "ndjson", compression: "gzip", match: map[string][]any{"application_id": {42}}, start: "latest", notify: hook.URL + "/hook"}
 	d.create(good)
+	d.waitPositioned(d.e.group + ".rejected")
+	// b0 comes before the integration with wrong keys (start latest): not
+	// its; its position is resolved once, so the re-enable neither skips
+	// what came while it failed nor goes back to b0.
+	b0 := recentData(400, 500, 20*time.Second)
+	d.e.produce(b0)
 	d.create(bad)
 	b1 := recentData(401, 1500, 30*time.Second)
 	d.e.produce(b1)
@@ -877,13 +898,13 @@ func TestExportIntegrationsAutoDisable(t *testing.T) {
 	// produce more while it is auto-disabled: delivered after the re-enable
 	b2 := recentData(402, 1000, 20*time.Second)
 	d.e.produce(b2)
-	d.check(good, expect(nil, b1, b2), time.Minute)
+	d.check(good, expect(nil, b0, b1, b2), time.Minute)
 	m := mustScrape(t, addr)
 	if got := m.val("hitexport_integration_auto_disabled_total", "integration", bad.id); got != 1 {
 		// the series may be deleted when the target is removed: read the log
 		t.Errorf("hitexport_integration_auto_disabled_total{integration=%s} = %v, want 1", bad.id, got)
 	}
-	if n := x.hub.msgs("integration auto-disabled: upload failure ratio reached the threshold"); n != 1 {
+	if n := strings.Count(x.out.String(), `"msg":"integration auto-disabled`); n != 1 {
 		t.Errorf("auto-disable log lines: %d, want 1", n)
 	}
 	mu.Lock()
@@ -903,7 +924,7 @@ func TestExportIntegrationsAutoDisable(t *testing.T) {
 		t.Fatalf("after re-enable: %+v", v)
 	}
 	d.check(bad, expect(bad.match, b1, b2), 90*time.Second)
-	d.checkRejected(concat(b1, b2), time.Minute)
+	d.checkRejected(concat(b0, b1, b2), time.Minute)
 	waitFor(t, 20*time.Second, "badkeys active", func() bool { return d.get(bad.id).Status.State == "active" }, x.exporter)
 	mu.Lock()
 	t.Logf("webhook events: %v", events)
