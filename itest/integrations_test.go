@@ -301,6 +301,22 @@ func (d *itgDeploy) patch(id string, body map[string]any) itgView {
 	return v
 }
 
+// waitRemoved waits until the data plane has removed the integration from
+// every partition (a disable or delete is applied asynchronously: the
+// registry's change reaches the exporter through its watch).
+func (d *itgDeploy) waitRemoved(sp *itgSpec) {
+	d.t.Helper()
+	waitFor(d.t, 30*time.Second, sp.name+" removed from every partition", func() bool {
+		n := 0
+		for _, l := range strings.Split(d.x.out.String(), "\n") {
+			if strings.Contains(l, `"msg":"target removed from the partition"`) && strings.Contains(l, `"integration":"`+sp.id+`"`) {
+				n++
+			}
+		}
+		return n >= d.e.parts
+	}, d.x.exporter)
+}
+
 // waitDone waits until group has committed every partition to its end.
 func (d *itgDeploy) waitDone(group string, timeout time.Duration) {
 	d.t.Helper()
@@ -700,6 +716,7 @@ func TestExportIntegrationsLifecycle(t *testing.T) {
 	if out, code := d.e.runCombined(d.cliEnv(), "integrations", "get", "one", "-o", "json"); code != 0 || !strings.Contains(out, `"state": "disabled"`) {
 		t.Fatalf("hitexport integrations get one: exit %d\n%s", code, out)
 	}
+	d.waitRemoved(one)
 	objs := countObjects(t, one.bucket, "")
 	pos, _ := d.committed(d.group(one))
 	b3 := recentData(203, 1500, 30*time.Second)
@@ -723,6 +740,7 @@ func TestExportIntegrationsLifecycle(t *testing.T) {
 	if code, out := d.api("DELETE", "/api/v1/integrations/"+early.id, nil); code != 204 {
 		t.Fatalf("delete: %d %s", code, out)
 	}
+	d.waitRemoved(early)
 	if code, _ := d.api("GET", "/api/v1/integrations/"+early.id, nil); code != 404 {
 		t.Fatalf("get after delete: %d", code)
 	}
