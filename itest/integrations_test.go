@@ -292,7 +292,7 @@ func (d *itgDeploy) patch(id string, body map[string]any) itgView {
 	d.t.Helper()
 	code, out := d.api("PATCH", "/api/v1/integrations/"+id, body)
 	if code != 200 {
-		d.t.Fatalf("patch %s %v: %d %s", id, body, code, out)
+		d.t.Fatalf("patch %s: %d %s", id, code, out) // not the body: it may hold keys
 	}
 	var v itgView
 	if err := json.Unmarshal(out, &v); err != nil {
@@ -320,7 +320,6 @@ func (d *itgDeploy) waitRemoved(sp *itgSpec) {
 // waitDone waits until group has committed every partition to its end.
 func (d *itgDeploy) waitDone(group string, timeout time.Duration) {
 	d.t.Helper()
-	var last []verify.PartitionOffsets
 	waitFor(d.t, timeout, "group "+group+" committed to the end", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -328,7 +327,6 @@ func (d *itgDeploy) waitDone(group string, timeout time.Duration) {
 		if err != nil {
 			return false
 		}
-		last = offs
 		for _, o := range offs {
 			if !o.Done() {
 				return false
@@ -336,7 +334,6 @@ func (d *itgDeploy) waitDone(group string, timeout time.Duration) {
 		}
 		return true
 	}, d.x.exporter)
-	_ = last
 }
 
 // check waits for the integration's group to commit to the end, then
@@ -585,6 +582,16 @@ func TestExportIntegrationsThreeAndOutage(t *testing.T) {
 	if out, code := d.e.runCombined(d.cliEnv(), "verify", "--rejected", "--manifest", mf); code != 0 {
 		t.Fatalf("verify --rejected: exit %d\n%s", code, out)
 	}
+	if out, code := d.e.runCombined(d.cliEnv(), "verify", "--integration", "nosuch", "--manifest", mf); code != 1 || !strings.Contains(out, "no integration") {
+		t.Fatalf("verify --integration nosuch: exit %d\n%s", code, out)
+	}
+	// The checker sees a violation: alpha's bucket against an unfiltered
+	// manifest of another integration (beta's ids are not alpha's) fails.
+	bmf := filepath.Join(t.TempDir(), "beta.ndjson")
+	writeExpect(t, bmf, expect(b.match, recs))
+	if out, code := d.e.runCombined(d.cliEnv(), "verify", "--integration", a.name, "--manifest", bmf); code != 1 || !strings.Contains(out, "VIOLATED") {
+		t.Fatalf("verify --integration alpha with beta's manifest: exit %d\n%s", code, out)
+	}
 	t.Logf("phase three-integrations done after %s", time.Since(began).Round(time.Second))
 
 	// The outage: hits with current timestamps keep coming (100/s) from 10 s
@@ -669,10 +676,19 @@ func TestExportIntegrationsThreeAndOutage(t *testing.T) {
 
 func writeManifest(t *testing.T, path string, recs []gen.Record) {
 	t.Helper()
+	exp := make([]gen.Expect, len(recs))
+	for i, r := range recs {
+		exp[i] = r.Expect
+	}
+	writeExpect(t, path, exp)
+}
+
+func writeExpect(t *testing.T, path string, exp []gen.Expect) {
+	t.Helper()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	for _, r := range recs {
-		_ = enc.Encode(r.Expect)
+	for _, e := range exp {
+		_ = enc.Encode(e)
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
