@@ -634,6 +634,17 @@ func TestExportIntegrationsThreeAndOutage(t *testing.T) {
 						t.Errorf("%s is %s while only beta's server is down", other.name, st)
 					}
 				}
+				// One customer's bucket is not a deployment-wide fault.
+				addr := d.x.httpAddr(t)
+				if r := readyz(t, addr); r.Code != 200 || !r.Ready || r.Degraded {
+					t.Errorf("/readyz during beta's outage: %+v", r)
+				}
+				m := mustScrape(t, addr)
+				if m.val("hitexport_integration_failing", "integration", b.id) != 1 ||
+					m.val("hitexport_integration_failing", "integration", a.id) != 0 {
+					t.Errorf("hitexport_integration_failing: beta %v, alpha %v",
+						m.val("hitexport_integration_failing", "integration", b.id), m.val("hitexport_integration_failing", "integration", a.id))
+				}
 			}
 		}
 		time.Sleep(time.Second)
