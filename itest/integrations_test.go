@@ -608,9 +608,32 @@ func TestExportIntegrationsThreeAndOutage(t *testing.T) {
 	newObjs := map[string]int{}
 	_, baseA := newestWindowEnd(t, a.bucket, a.prefix)
 	_, baseC := newestWindowEnd(t, c.bucket, c.prefix)
-	sawFailing := false
+	sawFailing, sawParked := false, false
 	var failClass string
+	// A burst in the middle of the outage (ITG_BURST records, current event
+	// times; about half are beta's) overflows beta's queue on every
+	// partition (4096 records): it is detached from the shared read
+	// (parked) and, after the restart, catches up on its own reader and
+	// rejoins.
+	burstN := 30000
+	if v := os.Getenv("ITG_BURST"); v != "" {
+		fmt.Sscan(v, &burstN)
+	}
+	var burst []gen.Record
 	for time.Since(stopped) < outage {
+		if burst == nil && time.Since(stopped) > outage/3 {
+			burst = gen.Generate(gen.Options{Seed: 103, Count: burstN, Start: time.Now().Add(-5 * time.Second), Span: 5 * time.Second, BadFraction: 0.01})
+			d.e.produce(burst)
+			t.Logf("burst of %d records produced %s into the outage", burstN, time.Since(stopped).Round(100*time.Millisecond))
+		}
+		if burst != nil && !sawParked {
+			v := d.get(b.id)
+			m := mustScrape(t, d.x.httpAddr(t))
+			if strings.Contains(v.Status.Reason, "parked") && m.val("hitexport_integration_parked", "integration", b.id) == 1 {
+				sawParked = true
+				t.Logf("beta parked %s into the outage: %q, lag_records=%d", time.Since(stopped).Round(100*time.Millisecond), v.Status.Reason, v.Status.LagRecords)
+			}
+		}
 		now := time.Now()
 		for _, sp := range []*itgSpec{a, c} {
 			end, n := newestWindowEnd(t, sp.bucket, sp.prefix)
@@ -666,13 +689,26 @@ func TestExportIntegrationsThreeAndOutage(t *testing.T) {
 	if newObjs[a.name] < 2 || newObjs[c.name] < 2 {
 		t.Errorf("healthy integrations got too few objects during the outage: %v", newObjs)
 	}
+	if burstN >= 30000 && !sawParked {
+		t.Errorf("beta was never parked (status reason and hitexport_integration_parked) after a burst of %d records", burstN)
+	}
 	f.finish(time.Minute)
 	priv.start()
 	restarted := time.Now()
 	d.waitDone(d.group(b), 3*time.Minute)
 	catchup := time.Since(restarted)
-	t.Logf("CATCHUP seconds=%.1f records_during_outage=%d", catchup.Seconds(), len(live))
-	all := concat(recs, live)
+	t.Logf("CATCHUP seconds=%.1f records_during_outage=%d", catchup.Seconds(), len(live)+len(burst))
+	if sawParked {
+		waitFor(t, 30*time.Second, "beta rejoined the shared read", func() bool {
+			for _, l := range strings.Split(d.x.out.String(), "\n") {
+				if strings.Contains(l, `"msg":"target caught up and rejoined the shared read"`) && strings.Contains(l, b.id) {
+					return true
+				}
+			}
+			return false
+		}, d.x.exporter)
+	}
+	all := concat(recs, live, burst)
 	for _, sp := range []*itgSpec{a, b, c} {
 		d.check(sp, expect(sp.match, all), 2*time.Minute)
 	}
