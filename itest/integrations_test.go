@@ -892,22 +892,35 @@ func TestExportIntegrationsKill(t *testing.T) {
 	k2 := &itgSpec{name: "k-app", s: s, bucket: makeBucket(t, s, "k2"+d.e.name), format: "ocsf", compression: "none",
 		match: map[string][]any{"application_id": {-1, 7}}, start: "earliest"}
 	k3 := &itgSpec{name: "k-failing", s: ps, bucket: makeBucket(t, s, "k3"+d.e.name), format: "json", compression: "zstd",
-		match: map[string][]any{"domain": {"api.example.com"}}, start: "earliest"}
-	for _, sp := range []*itgSpec{k1, k2, k3} {
+		match: map[string][]any{"domain": {"api.example.com", "shop.example.com", "www.example.org"}}, start: "earliest"}
+	k4 := &itgSpec{name: "k-disabled", s: s, bucket: makeBucket(t, s, "k4"+d.e.name), format: "ndjson", compression: "none", start: "earliest"}
+	for _, sp := range []*itgSpec{k1, k2, k3, k4} {
 		d.create(sp)
 	}
 	d.waitPositioned(d.e.group + ".rejected")
 	b1 := recentData(301, 3000, 30*time.Second)
 	d.e.produce(b1)
 	d.waitDone(d.group(k3), time.Minute) // k3 has its first part, then its destination fails
+	d.waitDone(d.group(k4), time.Minute) // k4 has b1, then it is disabled
+	d.patch(k4.id, map[string]any{"enabled": false})
+	d.waitRemoved(k4)
 	px.down.Store(true)
 	live := gen.Generate(gen.Options{Seed: 302, Count: 3000, Start: time.Now(), Span: 30 * time.Second, Jitter: time.Second, BadFraction: 0.01})
 	f := d.e.feed(brokers, live, 30*time.Second)
-	time.Sleep(15 * time.Second)
-	waitFor(t, 20*time.Second, "k-failing failing", func() bool { return d.get(k3.id).Status.State == "failing" }, x.exporter)
+	waitFor(t, 30*time.Second, "k-failing failing", func() bool { return d.get(k3.id).Status.State == "failing" }, x.exporter)
+	// Its uploads fail: a burst overflows its queues (3/4 of the hits are
+	// its): it is parked at the kill.
+	burst := gen.Generate(gen.Options{Seed: 303, Count: 20000, Start: time.Now().Add(-5 * time.Second), Span: 5 * time.Second, BadFraction: 0.01})
+	d.e.produce(burst)
+	waitFor(t, 30*time.Second, "k-failing failing and parked", func() bool {
+		v := d.get(k3.id)
+		return v.Status.State == "failing" && strings.Contains(v.Status.Reason, "parked")
+	}, x.exporter)
+	time.Sleep(3 * time.Second)
 	p1, _ := d.committed(d.group(k1))
 	p3, _ := d.committed(d.group(k3))
-	t.Logf("positions at the kill: k-all %v, k-failing %v", p1, p3)
+	p4, _ := d.committed(d.group(k4))
+	t.Logf("positions at the kill: k-all %v, k-failing (parked) %v, k-disabled %v", p1, p3, p4)
 	x.signal(syscall.SIGKILL)
 	<-x.done
 	x.done <- nil
@@ -917,13 +930,17 @@ func TestExportIntegrationsKill(t *testing.T) {
 	// would auto-disable k-failing (see TestExportIntegrationsAutoDisable);
 	// here it must catch up from its parked position.
 	px.down.Store(false)
-	x2 := d.start("exporter-2")
-	all := concat(b1, live)
+	d.start("exporter-2")
+	all := concat(b1, live, burst)
 	for _, sp := range []*itgSpec{k1, k2, k3} {
 		d.check(sp, expect(sp.match, all), 2*time.Minute)
 	}
+	if p, _ := d.committed(d.group(k4)); fmt.Sprint(p) != fmt.Sprint(p4) {
+		t.Fatalf("k-disabled's position moved while disabled: %v → %v", p4, p)
+	}
+	d.patch(k4.id, map[string]any{"enabled": true})
+	d.check(k4, expect(nil, all), 2*time.Minute)
 	d.checkRejected(all, time.Minute)
-	_ = x2
 	t.Logf("TestExportIntegrationsKill wall=%s", time.Since(began).Round(time.Second))
 }
 
