@@ -169,8 +169,8 @@ func (r *runtime) autoDisable(id, reason string) {
 	r.mu.Lock()
 	name, url := r.names[id], r.urls[id]
 	r.mu.Unlock()
-	r.log.Error("integration auto-disabled: its destination keeps failing; nothing is lost, it resumes where it stopped when enabled again",
-		"integration", id, "name", name, "reason", reason)
+	// The data plane logged the auto-disable (one line per event); this
+	// only persists it and notifies.
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

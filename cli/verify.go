@@ -6,14 +6,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/hitexport/hitexport/config"
+	"github.com/hitexport/hitexport/hits"
+	"github.com/hitexport/hitexport/integrations"
+	"github.com/hitexport/hitexport/kafkaadmin"
 	"github.com/hitexport/hitexport/pipeline"
+	"github.com/hitexport/hitexport/registry"
 	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
 )
@@ -25,32 +32,210 @@ type VerifyOptions struct {
 	List     bool          // print every object
 	Sample   int           // print this many decoded records of the first object
 	JSON     bool          // print the report as JSON
+	// Integration (an id or a name) checks that integration's bucket (its
+	// destination under its key prefix) and its consumer group
+	// (IntegrationGroup) instead of the HITEXPORT_S3_* bucket and
+	// HITEXPORT_KAFKA_GROUP; the manifest is filtered by its filter (the
+	// topic's records say which hits match). With the env registry it is
+	// "default" and nothing changes.
+	Integration string
+	// Rejected checks the deployment's bucket (HITEXPORT_S3_*) for the
+	// rejected records only (the kafka and file registries put them there,
+	// committed by the group "<HITEXPORT_KAFKA_GROUP>.rejected"): hits in it
+	// are unexpected, the manifest's hits are not looked for.
+	Rejected bool
+}
+
+// verifyScope is what one verify run checks: a bucket seen under a
+// prefix, the group and topic whose committed offsets must reach the end,
+// and which manifest entries are expected there.
+type verifyScope struct {
+	bucket store.Bucket
+	prefix string
+	group  string
+	topic  string
+	keep   func(ctx context.Context, m []verify.Expect) ([]verify.Expect, error)
+}
+
+func (v verifyScope) filter(ctx context.Context, m []verify.Expect) ([]verify.Expect, error) {
+	if v.keep == nil {
+		return m, nil
+	}
+	return v.keep(ctx, m)
+}
+
+// scope resolves the options to what is checked.
+func verifyScopeOf(ctx context.Context, cfg *config.Config, o VerifyOptions) (verifyScope, error) {
+	switch {
+	case o.Integration != "" && o.Rejected:
+		return verifyScope{}, fmt.Errorf("--integration and --rejected exclude each other")
+	case o.Rejected:
+		if cfg.RegistryKind() == "env" {
+			return verifyScope{}, fmt.Errorf("--rejected: with HITEXPORT_REGISTRY=env the rejected records are in the one bucket; run verify without it")
+		}
+		b, err := Bucket(cfg)
+		if err != nil {
+			return verifyScope{}, err
+		}
+		return verifyScope{bucket: b, prefix: cfg.KeyPrefix, group: cfg.KafkaGroup + ".rejected", topic: cfg.KafkaTopic,
+			keep: func(_ context.Context, m []verify.Expect) ([]verify.Expect, error) {
+				var out []verify.Expect
+				for _, e := range m {
+					if !e.Valid {
+						out = append(out, e)
+					}
+				}
+				return out, nil
+			}}, nil
+	case o.Integration != "" && !(cfg.RegistryKind() == "env" && o.Integration == registry.DefaultID):
+		reg, err := OpenRegistry(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			return verifyScope{}, err
+		}
+		list, err := reg.List(ctx)
+		reg.Close()
+		if err != nil {
+			return verifyScope{}, err
+		}
+		var it *integrations.Integration
+		for i := range list {
+			if list[i].ID == o.Integration || list[i].Name == o.Integration {
+				it = &list[i]
+				break
+			}
+		}
+		if it == nil {
+			return verifyScope{}, fmt.Errorf("--integration %q: no integration with that id or name in the registry", o.Integration)
+		}
+		b, err := integrationBucket(it.Destination)
+		if err != nil {
+			return verifyScope{}, err
+		}
+		f := it.Filter
+		return verifyScope{bucket: b, prefix: it.KeyPrefix, group: IntegrationGroup(cfg, it.ID), topic: f.Topic,
+			keep: func(ctx context.Context, m []verify.Expect) ([]verify.Expect, error) {
+				return filterManifest(ctx, cfg, f, m)
+			}}, nil
+	}
+	b, err := Bucket(cfg)
+	if err != nil {
+		return verifyScope{}, err
+	}
+	return verifyScope{bucket: b, prefix: cfg.KeyPrefix, group: cfg.KafkaGroup, topic: cfg.KafkaTopic}, nil
+}
+
+// filterManifest keeps the manifest's hits whose record in the topic
+// matches the filter (rejected records are not an integration's). Hits the
+// topic does not hold are kept (they are reported missing).
+func filterManifest(ctx context.Context, cfg *config.Config, f integrations.Filter, m []verify.Expect) ([]verify.Expect, error) {
+	match, err := topicMatches(ctx, cfg, f)
+	if err != nil {
+		return nil, err
+	}
+	return keepMatching(m, match), nil
+}
+
+// keepMatching keeps the valid hits of m that match says match, and those
+// it does not know.
+func keepMatching(m []verify.Expect, match map[string]bool) []verify.Expect {
+	var out []verify.Expect
+	for _, e := range m {
+		if !e.Valid {
+			continue
+		}
+		if ok, seen := match[e.ID]; seen && !ok {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// topicMatches reads every record of the filter's topic and says, per
+// request_id of a valid hit, whether the filter matches it.
+func topicMatches(ctx context.Context, cfg *config.Config, f integrations.Filter) (map[string]bool, error) {
+	conn, err := KafkaConn(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := conn.Client(20 * time.Second)
+	end, err := kafkaadmin.EndOffsets(ctx, c, f.Topic, nil)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]int, 0, len(end))
+	for p := range end {
+		parts = append(parts, p)
+	}
+	first, err := kafkaadmin.FirstOffsets(ctx, c, f.Topic, parts)
+	if err != nil {
+		return nil, err
+	}
+	m := integrations.NewMatcher([]integrations.Filter{f})
+	dst := make([]bool, 1)
+	out := map[string]bool{}
+	for _, p := range parts {
+		if first[p] >= end[p] {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.KafkaBrokers, Topic: f.Topic, Partition: p,
+			Dialer: conn.Dialer(), MaxWait: 200 * time.Millisecond, MaxBytes: 16 << 20})
+		if err := r.SetOffset(first[p]); err != nil {
+			r.Close()
+			return nil, err
+		}
+		for {
+			msg, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				return nil, fmt.Errorf("reading %s/%d: %w", f.Topic, p, err)
+			}
+			if _, reason := hits.Decode(msg.Value, msg.Time, hits.Limits{}); reason == "" {
+				var id struct {
+					RequestID string `json:"request_id"`
+				}
+				if json.Unmarshal(msg.Value, &id) == nil && id.RequestID != "" {
+					m.Match(msg.Value, dst)
+					out[id.RequestID] = dst[0]
+				}
+			}
+			if msg.Offset+1 >= end[p] {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out, nil
 }
 
 // Verify runs the invariant checker and prints its report; it returns
 // whether every invariant holds.
 func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Writer) (bool, error) {
-	b, err := Bucket(cfg)
+	scope, err := verifyScopeOf(ctx, cfg, o)
 	if err != nil {
 		return false, err
 	}
+	b := scope.bucket
 	client, err := KafkaClient(cfg)
 	if err != nil {
 		return false, err
 	}
 	offs, err := waitOffsets(ctx, o.Wait, time.Second, func(ctx context.Context) ([]verify.PartitionOffsets, error) {
-		return verify.Offsets(ctx, client, cfg.KafkaGroup, cfg.KafkaTopic)
+		return verify.Offsets(ctx, client, scope.group, scope.topic)
 	})
 	if err != nil {
 		return false, fmt.Errorf("offsets: %w", err)
 	}
-	c, err := verify.ReadBucket(ctx, b, cfg.KeyPrefix)
+	c, err := verify.ReadBucket(ctx, b, scope.prefix)
 	if err != nil {
 		return false, err
 	}
 	var manifest []verify.Expect
 	if o.Manifest != "" {
 		if manifest, err = readManifest(o.Manifest); err != nil {
+			return false, err
+		}
+		if manifest, err = scope.filter(ctx, manifest); err != nil {
 			return false, err
 		}
 	}
@@ -64,7 +249,7 @@ func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Wri
 	}
 	rep.CheckOffsets(offs)
 	if o.List {
-		if err := listObjects(ctx, b, cfg.KeyPrefix, out); err != nil {
+		if err := listObjects(ctx, b, scope.prefix, out); err != nil {
 			return false, err
 		}
 	}

@@ -53,3 +53,17 @@ func TestVerifyWaitEmptyPartitionAndCancel(t *testing.T) {
 		t.Fatalf("no wait: %d reads, %v", reads, err)
 	}
 }
+
+// verify --integration: the manifest keeps the valid hits the filter
+// matched in the topic, and those the topic does not hold (reported
+// missing); rejected records and unmatched hits are not the integration's.
+func TestVerifyKeepMatching(t *testing.T) {
+	m := []verify.Expect{
+		{ID: "a", Valid: true, TimeMillis: 1}, {ID: "b", Valid: true, TimeMillis: 2},
+		{ID: "c", Valid: true, TimeMillis: 3}, {ID: "sha256:00", Reason: "not_json"},
+	}
+	got := keepMatching(m, map[string]bool{"a": true, "b": false})
+	if len(got) != 2 || got[0].ID != "a" || got[1].ID != "c" {
+		t.Fatalf("kept %+v, want a and c", got)
+	}
+}

@@ -61,7 +61,10 @@ func (m *Metrics) deleteTarget(id string) {
 	t.FailureRatio.DeletePartialMatch(l)
 	t.Parked.DeletePartialMatch(l)
 	t.Failing.DeletePartialMatch(l)
-	t.AutoDisabled.DeletePartialMatch(l)
+	// AutoDisabled stays: an auto-disable removes the target at once (the
+	// registry disables it), and a counter deleted with it would be gone
+	// before any scrape saw it. One series per integration ever
+	// auto-disabled on this replica.
 }
 
 func (m *Metrics) targetFailure(id, class string) {

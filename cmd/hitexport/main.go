@@ -99,6 +99,8 @@ func verify(args []string) int {
 	fs.BoolVar(&o.List, "list", false, "list every object with its metadata")
 	fs.IntVar(&o.Sample, "sample", 0, "print this many decoded records of the first object")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
+	fs.StringVar(&o.Integration, "integration", "", "check this integration (id or name; HITEXPORT_REGISTRY=kafka or file:PATH): its bucket and key prefix, its consumer group <group>.<id>, the manifest filtered by its filter")
+	fs.BoolVar(&o.Rejected, "rejected", false, "check the deployment's bucket (HITEXPORT_S3_*) for the rejected records only (kafka and file registries), group <group>.rejected")
 	_ = fs.Parse(args)
 	cfg := loadConfig()
 	ctx, cancel := signalContext()
