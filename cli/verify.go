@@ -112,7 +112,8 @@ func verifyScopeOf(ctx context.Context, cfg *config.Config, o VerifyOptions) (ve
 			return verifyScope{}, err
 		}
 		f := it.Filter
-		return verifyScope{bucket: b, prefix: it.KeyPrefix, group: IntegrationGroup(cfg, it.ID), topic: f.Topic,
+		lit, _ := integrations.SplitKeyPrefix(it.KeyPrefix)
+		return verifyScope{bucket: b, prefix: lit, group: IntegrationGroup(cfg, it.ID), topic: f.Topic,
 			keep: func(ctx context.Context, m []verify.Expect) ([]verify.Expect, error) {
 				return filterManifest(ctx, cfg, f, m)
 			}}, nil

@@ -82,13 +82,10 @@ done
 bin/hitexport integrations list
 
 step "what the customers received"
-echo "s3://customer-acme (NDJSON + gzip, Hive folders):"
-HITEXPORT_REGISTRY=env HITEXPORT_S3_BUCKET=customer-acme HITEXPORT_KEY_PREFIX=waf/ HITEXPORT_FORMAT=ndjson HITEXPORT_COMPRESSION=gzip \
-  HITEXPORT_KEY_TEMPLATE='dt={yyyy}-{mm}-{dd}/hour={hh}/hitlogs-{timestamp}{ext}' \
-  bin/hitexport verify -list 2>/dev/null | grep -E 'hitlogs-' | head -8 || true
-echo "s3://customer-beta (OCSF + zstd):"
-HITEXPORT_REGISTRY=env HITEXPORT_S3_BUCKET=customer-beta HITEXPORT_FORMAT=ocsf HITEXPORT_COMPRESSION=zstd \
-  bin/hitexport verify -list 2>/dev/null | grep -E 'hitlogs-' | head -8 || true
+for name in acme beta; do
+  echo "integration $name (hitexport verify --integration $name -list):"
+  bin/hitexport verify --integration "$name" -list 2>/dev/null | grep -E 'hitlogs-' | head -8 || true
+done
 
 cat <<EOF
 
