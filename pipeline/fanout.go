@@ -100,6 +100,8 @@ type fanout struct {
 	want    []bool
 	inline  *worker // the single attached worker fed directly (no goroutine)
 
+	detachAfter     time.Duration
+	timer           *time.Timer
 	maxEvent        int64
 	memberCommitted int64
 	hwm             func() int64
@@ -149,6 +151,10 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 	}
 	if g.Settings != nil {
 		f.limits = g.Settings.Limits
+	}
+	f.detachAfter = g.DetachAfter
+	if f.detachAfter <= 0 {
+		f.detachAfter = time.Second
 	}
 	f.queue = g.TargetQueue
 	if f.queue <= 0 {
@@ -457,25 +463,48 @@ func (f *fanout) handle(m Message) error {
 	return nil
 }
 
-// send hands it to w without ever blocking: a worker whose queue is full is
-// detached at this record and reads on its own until it catches up.
+// send hands it to w. A worker whose queue is full is detached at this
+// record (it reads on its own until it catches up) at once when its target's
+// last upload attempt failed, else when its queue stays full for
+// DetachAfter: a healthy target that is briefly busy (an upload, or a
+// backfill where every target is slower than the read) is waited for rather
+// than made to re-read the partition.
 func (f *fanout) send(w *worker, it item) {
 	select {
 	case w.ch <- it:
 		w.lastSent = it.msg.Offset
+		return
 	default:
-		w.attached = false
-		var ev int64
-		if it.reason == "" {
-			ev = it.dec.TimeMillis
-		}
-		w.pending.Store(ev)
-		w.detached.Store(true)
-		f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.parked = true })
-		w.detachC <- detachSig{offset: it.msg.Offset, event: ev}
-		f.lg.Info("target detached from the shared read (its queue is full); it continues on its own reader",
-			"integration", w.t.ID, "offset", it.msg.Offset)
 	}
+	if !f.g.failing(w.t.ID) {
+		if f.timer == nil {
+			f.timer = time.NewTimer(f.detachAfter)
+		} else {
+			f.timer.Reset(f.detachAfter)
+		}
+		select {
+		case w.ch <- it:
+			w.lastSent = it.msg.Offset
+			f.timer.Stop()
+			return
+		case <-f.timer.C:
+		case <-f.ctx.Done():
+			return
+		case <-f.stop:
+			return
+		}
+	}
+	w.attached = false
+	var ev int64
+	if it.reason == "" {
+		ev = it.dec.TimeMillis
+	}
+	w.pending.Store(ev)
+	w.detached.Store(true)
+	f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.parked = true })
+	w.detachC <- detachSig{offset: it.msg.Offset, event: ev}
+	f.lg.Info("target detached from the shared read (its queue is full); it continues on its own reader",
+		"integration", w.t.ID, "offset", it.msg.Offset)
 }
 
 // endBurst publishes the fanout's position and tells attached workers that
