@@ -34,7 +34,7 @@ func (l *benchLog) Open(_ context.Context, from int64) (recordReader, error) {
 }
 
 func (l *benchLog) Resume(context.Context, Target) (TargetResume, error) { return TargetResume{}, nil }
-func (l *benchLog) CommitMembership(context.Context, int64) error       { return nil }
+func (l *benchLog) CommitMembership(context.Context, int64) error        { return nil }
 
 func (l *benchLog) Commit(_ context.Context, t Target, offset int64, _ CommitState) error {
 	if offset >= int64(l.n) {
