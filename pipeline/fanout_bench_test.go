@@ -182,9 +182,9 @@ func benchFanout(b *testing.B, n int, split bool) {
 // before targets existed: reader goroutine → channel → Partition.Run).
 func BenchmarkFanout(b *testing.B) {
 	b.Run("targets=1", func(b *testing.B) { benchFanout(b, 1, false) })
-	b.Run("targets=1/selector", func(b *testing.B) { benchFanout(b, 1, true) })
-	b.Run("targets=3/all", func(b *testing.B) { benchFanout(b, 3, false) })
-	b.Run("targets=10/split", func(b *testing.B) { benchFanout(b, 10, true) })
+	b.Run("targets=1-selector", func(b *testing.B) { benchFanout(b, 1, true) })
+	b.Run("targets=3-all", func(b *testing.B) { benchFanout(b, 3, false) })
+	b.Run("targets=10-split", func(b *testing.B) { benchFanout(b, 10, true) })
 }
 
 func benchLogger() *slog.Logger {
