@@ -40,6 +40,8 @@ type itgTarget struct {
 	comp   encoders.Compression
 	bucket *store.S3
 	group  string
+	start  pipeline.StartPolicy
+	from   int // first seq it must hold
 }
 
 func itgCreateTopic(t *testing.T, topic string, parts int) {
@@ -77,8 +79,16 @@ func itgProduce(t *testing.T, topic string, from, to int, base time.Time) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatal(err)
+	for {
+		// Right after CreateTopics the leaders may not be known yet.
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "Unknown Topic Or Partition") {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
@@ -134,9 +144,11 @@ func itgSeqs(ctx context.Context, b *store.S3) (map[int]int, error) {
 	return out, nil
 }
 
-func itgWant(to int, apps []int) map[int]bool {
+func itgWant(to int, apps []int) map[int]bool { return itgWantFrom(0, to, apps) }
+
+func itgWantFrom(from, to int, apps []int) map[int]bool {
 	w := map[int]bool{}
-	for i := 0; i < to; i++ {
+	for i := from; i < to; i++ {
 		if apps == nil {
 			w[i] = true
 			continue
@@ -191,8 +203,8 @@ func itgSelector(ts []*itgTarget) pipeline.Selector {
 	}
 }
 
-// itgGroup builds a membership with the three targets (fresh values each
-// time, as a restarted process would).
+// itgGroup builds a membership with the targets (fresh values each time, as
+// a restarted process would).
 func itgGroup(t *testing.T, topic, member string, ts []*itgTarget) *pipeline.Group {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := pipeline.NewMetrics(nil, nil)
@@ -204,24 +216,28 @@ func itgGroup(t *testing.T, topic, member string, ts []*itgTarget) *pipeline.Gro
 	}
 	var targets []pipeline.Target
 	for _, tg := range ts {
-		enc, err := encoders.New("ndjson")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &pipeline.Settings{
-			Layout:      pipeline.Layout{Encoder: enc, Compression: tg.comp, Window: 10 * time.Minute, KeyPrefix: "waf/"},
-			IdleTimeout: time.Second, LateMaxAge: 5 * time.Second,
-			Limits:         hits.Limits{MaxBytes: 1 << 20, MaxFuture: time.Hour},
-			MaxObjectBytes: 64 << 20, MaxOpenObjects: 16, SpoolMemory: 1 << 20, SpoolDir: t.TempDir(), Tick: 200 * time.Millisecond,
-		}
-		h := pipeline.NewHealth(time.Minute, 0.6, 3, nil)
-		up := &pipeline.Uploader{Bucket: tg.bucket, Schedule: [][]time.Duration{{200 * time.Millisecond, time.Second}}, AttemptTimeout: 30 * time.Second,
-			Log: log, Metrics: m, Health: h, Isolated: true}
-		targets = append(targets, pipeline.Target{ID: tg.id, Topic: topic, Settings: s, Uploader: up, Group: tg.group,
-			Start: pipeline.StartPolicy{Mode: pipeline.StartEarliest}, Version: "1"})
+		targets = append(targets, itgBuild(t, g, topic, tg))
 	}
 	g.SetTargets(targets, itgSelector(ts))
 	return g
+}
+
+// itgBuild is the Target of tg (start: earliest unless tg.start is set).
+func itgBuild(t *testing.T, g *pipeline.Group, topic string, tg *itgTarget) pipeline.Target {
+	enc, err := encoders.New("ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &pipeline.Settings{
+		Layout:      pipeline.Layout{Encoder: enc, Compression: tg.comp, Window: 10 * time.Minute, KeyPrefix: "waf/"},
+		IdleTimeout: time.Second, LateMaxAge: 5 * time.Second,
+		Limits:         hits.Limits{MaxBytes: 1 << 20, MaxFuture: time.Hour},
+		MaxObjectBytes: 64 << 20, MaxOpenObjects: 16, SpoolMemory: 1 << 20, SpoolDir: t.TempDir(), Tick: 200 * time.Millisecond,
+	}
+	h := pipeline.NewHealth(time.Minute, 0.6, 3, nil)
+	up := &pipeline.Uploader{Bucket: tg.bucket, Schedule: [][]time.Duration{{200 * time.Millisecond, time.Second}}, AttemptTimeout: 30 * time.Second,
+		Log: g.Log, Metrics: g.Metrics, Health: h, Isolated: true}
+	return pipeline.Target{ID: tg.id, Topic: topic, Settings: s, Uploader: up, Group: tg.group, Start: tg.start, Version: "1"}
 }
 
 func itgCommitted(t *testing.T, group, topic string, parts int) []int64 {
@@ -353,4 +369,130 @@ func TestExportIntegrationsDataPlane(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	stop()
+}
+
+func itgBucket(t *testing.T, name string, create bool) *store.S3 {
+	t.Helper()
+	b, err := store.NewS3(store.S3Options{Endpoint: "127.0.0.1:9000", Bucket: name, AccessKey: "minioadmin", SecretKey: "minioadmin", Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if create {
+		if err := b.MakeBucket(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+func itgWaitExact(t *testing.T, tg *itgTarget, to int, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	want := itgWantFrom(tg.from, to, tg.apps)
+	for {
+		got, err := itgSeqs(context.Background(), tg.bucket)
+		if err == nil {
+			err = itgExact(got, want)
+		}
+		if err == nil {
+			return time.Since(start)
+		}
+		if time.Since(start) > d {
+			t.Fatalf("%s: %v", tg.id, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// One target's bucket is missing (its destination "down"): the others
+// deliver on time meanwhile, it parks; once the bucket exists it catches up.
+// Then a target is added live from "latest".
+func TestExportIntegrationsIsolationAndLiveAdd(t *testing.T) {
+	id := strconv.FormatInt(time.Now().UnixNano()%1e10, 36)
+	topic := "itg-iso-" + id
+	member := "itg-iso-" + id + "-members"
+	itgCreateTopic(t, topic, 2)
+	a := &itgTarget{id: "a", comp: encoders.None, bucket: itgBucket(t, "itg-iso-"+id+"-a", true), group: "itg-iso-" + id + "-a"}
+	b := &itgTarget{id: "b", comp: encoders.Gzip, bucket: itgBucket(t, "itg-iso-"+id+"-b", false), group: "itg-iso-" + id + "-b"}
+	c := &itgTarget{id: "c", apps: []int{1}, comp: encoders.Zstd, bucket: itgBucket(t, "itg-iso-"+id+"-c", true), group: "itg-iso-" + id + "-c"}
+	ts := []*itgTarget{a, b, c}
+	base := time.Now().Add(-2 * time.Hour).Truncate(time.Hour)
+	g := itgGroup(t, topic, member, ts)
+	g.TargetQueue = 200 // b parks (its queue fills) within the first round
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- g.Run(stop) }()
+	defer func() {
+		close(stop)
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Error("group did not stop")
+		}
+	}()
+
+	// Three rounds of traffic while b's bucket is missing: a and c hold
+	// each round within seconds.
+	produced := 0
+	for round := 0; round < 3; round++ {
+		itgProduce(t, topic, produced, produced+1000, base)
+		produced += 1000
+		for _, tg := range []*itgTarget{a, c} {
+			took := itgWaitExact(t, tg, produced, 30*time.Second)
+			t.Logf("round %d: %s exact %.1fs after produce (b down)", round, tg.id, took.Seconds())
+		}
+	}
+	st, ok := g.TargetStatus("b")
+	if !ok || !st.Parked || !st.Failing || st.LastError == nil || st.LagRecords == 0 || st.LastDelivery != nil || st.OldestUndelivered.IsZero() {
+		t.Fatalf("b while its bucket is missing: %+v", st)
+	}
+	t.Logf("b parked: lag %d, last error %q", st.LagRecords, st.LastError.Message)
+	if sa, _ := g.TargetStatus("a"); sa.Parked || sa.Failing || sa.LastDelivery == nil {
+		t.Fatalf("a: %+v", sa)
+	}
+	// b's destination comes back: it catches up and rejoins.
+	healed := time.Now()
+	if err := b.bucket.MakeBucket(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	took := itgWaitExact(t, b, produced, 90*time.Second)
+	t.Logf("b caught up %d records in %.1fs", produced, took.Seconds())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, _ := g.TargetStatus("b")
+		if !st.Parked && !st.Failing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b not rejoined %.0fs after heal: %+v", time.Since(healed).Seconds(), st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Add d live, from latest: it holds only what is produced after its
+	// start position is committed.
+	d := &itgTarget{id: "d", apps: []int{2}, comp: encoders.None, bucket: itgBucket(t, "itg-iso-"+id+"-d", true), group: "itg-iso-" + id + "-d",
+		start: pipeline.StartPolicy{Mode: pipeline.StartLatest}, from: produced}
+	ts = append(ts, d)
+	var targets []pipeline.Target
+	for _, tg := range ts {
+		targets = append(targets, itgBuild(t, g, topic, tg))
+	}
+	g.SetTargets(targets, itgSelector(ts))
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		cs := itgCommitted(t, d.group, topic, 2)
+		if cs[0] >= 0 && cs[1] >= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("d's start not committed: %v", cs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	itgProduce(t, topic, produced, produced+1000, base)
+	produced += 1000
+	for _, tg := range ts {
+		itgWaitExact(t, tg, produced, 60*time.Second)
+	}
 }

@@ -348,7 +348,18 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 	return NewPartition(f.topic, f.part, t.Settings, PartitionDeps{
 		Uploader: t.Uploader, Commit: commit, Log: g.logger().With("integration", t.ID), Metrics: g.partitionMetrics(t),
 		Spool: g.Spool, HighWatermark: f.hwm,
-		OnUpload: func(key string, records int, err error) { g.onUpload(t, key, records, err) },
+		OnUpload: func(key string, records int, window int64, err error) {
+			g.onUpload(t, key, records, err)
+			if err != nil && window >= 0 {
+				// The worker is blocked in this upload: its status shows
+				// the object's window as undelivered meanwhile.
+				g.setPart(t.ID, f.part, func(ps *partStat) {
+					if ps.oldest < 0 || window < ps.oldest {
+						ps.oldest = window
+					}
+				})
+			}
+		},
 	}, r.Offset, r.State)
 }
 

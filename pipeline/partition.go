@@ -69,7 +69,7 @@ type Partition struct {
 	lastRecord    time.Time
 	committed     int64
 	commitPending bool
-	onUpload      func(key string, records int, err error)
+	onUpload      func(key string, records int, window int64, err error)
 }
 
 // PartitionDeps are what a worker needs besides its settings.
@@ -84,9 +84,10 @@ type PartitionDeps struct {
 	// metric; optional).
 	HighWatermark func() int64
 	// OnUpload, when set, is called after every upload attempt with the
-	// object's key, its record count and the attempt's error (nil: the
+	// object's key, its record count, its window start (Unix ms;
+	// RejectedWindow for rejected records) and the attempt's error (nil: the
 	// object is in the bucket). Per-target status uses it.
-	OnUpload func(key string, records int, err error)
+	OnUpload func(key string, records int, window int64, err error)
 }
 
 // NewPartition prepares a worker that starts reading at start (a negative
@@ -409,8 +410,8 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		OnPaused: p.paused,
 	}
 	if p.onUpload != nil {
-		key, n := u.Key, o.count
-		u.OnAttempt = func(err error) { p.onUpload(key, n, err) }
+		key, n, w := u.Key, o.count, window
+		u.OnAttempt = func(err error) { p.onUpload(key, n, w, err) }
 	}
 	start := p.now()
 	out, err := p.up.Upload(ctx, u)
