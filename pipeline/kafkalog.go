@@ -43,7 +43,7 @@ func (l *kafkaLog) Resume(ctx context.Context, t Target) (TargetResume, error) {
 
 func (l *kafkaLog) Commit(ctx context.Context, t Target, offset int64, st CommitState) error {
 	var gen *kafka.Generation
-	if t.Fenced {
+	if t.fenced(l.g) {
 		gen = l.gen
 	}
 	return commitOffsets(ctx, l.client, t.group(l.g), gen, l.topic,
@@ -62,6 +62,10 @@ func (t Target) group(g *Group) string {
 	}
 	return t.Group
 }
+
+// fenced: commits carry the membership generation (only possible in the
+// membership group itself; a fenced target in another group commits simply).
+func (t Target) fenced(g *Group) bool { return t.Fenced && t.group(g) == g.Kafka.Group }
 
 // newKafkaReader is the partition reader with the options ReadPartition uses.
 func newKafkaReader(ko KafkaOptions, id int) *kafka.Reader {
@@ -252,7 +256,7 @@ func (g *Group) resumeTarget(ctx context.Context, client *kafka.Client, gen *kaf
 		cs = append(cs, kafka.OffsetCommit{Partition: p, Offset: off, Metadata: CommitState{}.Encode()})
 	}
 	var fence *kafka.Generation
-	if t.Fenced {
+	if t.fenced(g) {
 		fence = gen
 	}
 	if err := commitOffsets(ctx, client, group, fence, topic, cs); err != nil {
