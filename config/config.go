@@ -47,6 +47,10 @@ type Config struct {
 	// loses its partitions after this long; the broker bounds it
 	// (group.min/max.session.timeout.ms, 6s–30m by default).
 	KafkaSessionTimeout time.Duration `env:"KAFKA_SESSION_TIMEOUT" envDefault:"30s"`
+	// KafkaClientID is the client id the brokers see (and
+	// kafka-consumer-groups --describe --members shows); empty:
+	// hitexport-<host name>-<process id>, so every replica differs.
+	KafkaClientID string `env:"KAFKA_CLIENT_ID"`
 
 	// S3
 	S3Endpoint  string `env:"S3_ENDPOINT" envDefault:"127.0.0.1:9000"`

@@ -4,14 +4,14 @@
 package gen
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hitexport/hitexport/verify/manifest"
 )
 
 // Options shape a batch of records.
@@ -42,23 +42,12 @@ type Record struct {
 	Expect Expect
 }
 
-// Expect is one line of the manifest.
-type Expect struct {
-	// ID is the hit's request_id, or for a malformed record "sha256:<hex of
-	// the value>".
-	ID string `json:"id"`
-	// Valid hits: TimeMillis is the event time.
-	Valid      bool  `json:"valid"`
-	TimeMillis int64 `json:"time_ms,omitempty"`
-	// Reason is the expected rejection reason of a malformed record.
-	Reason string `json:"reason,omitempty"`
-}
+// Expect is one line of the manifest (package manifest, shared with the
+// checker).
+type Expect = manifest.Expect
 
 // RejectedID is the manifest ID of a malformed record's value.
-func RejectedID(value []byte) string {
-	s := sha256.Sum256(value)
-	return "sha256:" + hex.EncodeToString(s[:])
-}
+func RejectedID(value []byte) string { return manifest.RejectedID(value) }
 
 var (
 	attackTypes = []string{"sqli", "xss", "rce", "ptrav", "crlf", "redir", "xxe", "ssrf", "nosqli", "scanner", "brute", "vpatch"}

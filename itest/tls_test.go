@@ -21,7 +21,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/hitexport/hitexport/app"
+	"github.com/hitexport/hitexport/cli"
 	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/store"
@@ -229,7 +229,7 @@ func TestTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ko, err := app.KafkaOptions(cfg)
+		ko, err := cli.KafkaOptions(cfg)
 		if err != nil || ko.Transport == nil || ko.Dialer == nil || ko.Dialer.TLS == nil || ko.Dialer.SASLMechanism == nil {
 			t.Fatalf("KafkaOptions: %v %+v", err, ko)
 		}

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/hitexport/hitexport/kafkaadmin"
 )
 
 // KafkaOptions say how to reach Kafka and how to fetch.
@@ -17,8 +20,9 @@ type KafkaOptions struct {
 	Brokers []string
 	Topic   string
 	Group   string
-	// Dialer carries TLS and SASL for the group and readers; Transport the
-	// same for the admin client (offset fetch and commit). Nil: plain TCP.
+	// Dialer carries the client id, TLS and SASL for the group and readers;
+	// Transport the same for the admin client (offset fetch and commit).
+	// Both come from a kafkaadmin.Conn; nil: kafka-go's plain defaults.
 	Dialer    *kafka.Dialer
 	Transport *kafka.Transport
 	MinBytes  int
@@ -75,11 +79,7 @@ type Group struct {
 
 // Client returns the admin client for offset fetch and commit.
 func (g *Group) Client() *kafka.Client {
-	c := &kafka.Client{Addr: kafka.TCP(g.Kafka.Brokers...), Timeout: 10 * time.Second}
-	if g.Kafka.Transport != nil {
-		c.Transport = g.Kafka.Transport
-	}
-	return c
+	return kafkaadmin.NewClient(g.Kafka.Brokers, g.Kafka.Transport, 10*time.Second)
 }
 
 // Run consumes until stop is closed, then shuts down softly: every worker
@@ -299,27 +299,17 @@ func (g *Group) fetchStates(ctx context.Context, client *kafka.Client, parts []i
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: g.Kafka.Group, Topics: map[string][]int{g.Kafka.Topic: parts}})
+	committed, err := kafkaadmin.FetchCommitted(ctx, client, g.Kafka.Group, g.Kafka.Topic, parts)
 	if err != nil {
 		return nil, err
 	}
-	if resp.Error != nil {
-		return nil, resp.Error
-	}
-	for _, p := range resp.Topics[g.Kafka.Topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("partition %d: %w", p.Partition, p.Error)
-		}
-		off := p.CommittedOffset
+	for _, id := range parts {
+		c := committed[id]
+		off := c.Offset
 		if off < 0 {
 			off = kafka.FirstOffset
 		}
-		out[p.Partition] = resumeState{offset: off, state: DecodeCommitState(p.Metadata)}
-	}
-	for _, id := range parts {
-		if _, ok := out[id]; !ok {
-			out[id] = resumeState{offset: kafka.FirstOffset}
-		}
+		out[id] = resumeState{offset: off, state: DecodeCommitState(c.Metadata)}
 	}
 	return out, nil
 }
@@ -333,34 +323,61 @@ func (g *Group) runPartition(gctx, hard context.Context, stop <-chan struct{}, c
 	commit := func(ctx context.Context, offset int64, st CommitState) error {
 		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 		defer ccancel()
-		resp, err := client.OffsetCommit(cctx, &kafka.OffsetCommitRequest{
-			GroupID: g.Kafka.Group, GenerationID: int(gen.ID), MemberID: gen.MemberID,
-			Topics: map[string][]kafka.OffsetCommit{g.Kafka.Topic: {{Partition: a.ID, Offset: offset, Metadata: st.Encode()}}},
-		})
-		if err != nil {
-			return err
-		}
-		for _, p := range resp.Topics[g.Kafka.Topic] {
-			if p.Error != nil {
-				return p.Error
-			}
-		}
-		return nil
+		return kafkaadmin.Commit(cctx, client, g.Kafka.Group, g.Kafka.Topic, kafkaadmin.Member{Generation: int(gen.ID), ID: gen.MemberID},
+			[]kafkaadmin.Offset{{Partition: a.ID, Offset: offset, Metadata: st.Encode()}})
 	}
-	_ = ReadPartition(ctx, stop, g.Kafka, a.ID, rs.offset, log, func(hwm func() int64) *Partition {
+	_ = ReadPartition(ctx, stop, g.Kafka, a.ID, ReadOptions{Start: rs.offset}, log, func(hwm func() int64) *Partition {
 		return NewPartition(g.Kafka.Topic, a.ID, g.Settings, PartitionDeps{
 			Uploader: g.Uploader, Commit: commit, Log: g.Log, Metrics: g.Metrics, Spool: g.Spool, HighWatermark: hwm,
 		}, rs.offset, rs.state)
 	})
 }
 
-// ReadPartition reads one partition from start with a kafka-go Reader (no
-// group) and feeds a Partition built by mk until ctx ends or stop is closed.
-// It returns the worker's error.
-func ReadPartition(ctx context.Context, stop <-chan struct{}, ko KafkaOptions, id int, start int64, log *slog.Logger,
+// ReadOptions say where ReadPartition starts and ends.
+type ReadOptions struct {
+	// Start is the first offset to read (negative: kafka-go's FirstOffset
+	// or LastOffset constants).
+	Start int64
+	// End, when positive, is the exclusive end offset: reading stops once a
+	// record at or past it is fetched (it is not handed on), every open
+	// object is uploaded and ReadPartition returns. Zero or negative: no end.
+	End int64
+	// GiveUp bounds the wait for the rest of a range whose last offsets are
+	// never delivered (transaction markers, records deleted by retention):
+	// when no record came for GiveUp and the partition's high watermark is
+	// at or past End, the range is done; when no record came for 4×GiveUp
+	// and the high watermark is still below End, ReadPartition fails.
+	// Zero: 15s. Only with End.
+	GiveUp time.Duration
+	// Progress, if set, counts what was read (safe to read meanwhile).
+	Progress *ReadProgress
+}
+
+// ReadProgress counts the records ReadPartition handed to the worker.
+type ReadProgress struct {
+	Records atomic.Int64
+	Bytes   atomic.Int64
+	// Next is the next offset to read.
+	Next atomic.Int64
+}
+
+// ErrRangeNotDelivered is returned (wrapped) when a range's end cannot be
+// reached: no record came for long and the partition ends before it.
+var ErrRangeNotDelivered = errors.New("the rest of the range is not delivered")
+
+// fetcher is the part of kafka.Reader ReadPartition uses.
+type fetcher interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	Offset() int64
+	Lag() int64
+	ReadLag(ctx context.Context) (int64, error)
+}
+
+// ReadPartition reads one partition with a kafka-go Reader (no group) and
+// feeds a Partition built by mk until ctx ends, stop is closed or (with
+// o.End) the range is done. It returns the worker's error.
+func ReadPartition(ctx context.Context, stop <-chan struct{}, ko KafkaOptions, id int, o ReadOptions, log *slog.Logger,
 	mk func(hwm func() int64) *Partition) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        ko.Brokers,
 		Topic:          ko.Topic,
@@ -375,9 +392,16 @@ func ReadPartition(ctx context.Context, stop <-chan struct{}, ko KafkaOptions, i
 		MaxAttempts:    3,
 	})
 	defer r.Close()
-	if err := r.SetOffset(start); err != nil {
+	if err := r.SetOffset(o.Start); err != nil {
 		return err
 	}
+	return readPartition(ctx, stop, r, ko.Buffer, o, log, mk)
+}
+
+func readPartition(ctx context.Context, stop <-chan struct{}, r fetcher, buffer int, o ReadOptions, log *slog.Logger,
+	mk func(hwm func() int64) *Partition) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var next int64 = -1
 	var mu sync.Mutex
 	hwm := func() int64 {
@@ -388,21 +412,57 @@ func ReadPartition(ctx context.Context, stop <-chan struct{}, ko KafkaOptions, i
 		}
 		return next + r.Lag()
 	}
-	msgs := make(chan Message, ko.Buffer)
+	giveUp := o.GiveUp
+	if giveUp <= 0 {
+		giveUp = 15 * time.Second
+	}
+	var endReached atomic.Bool
+	fetchErr := make(chan error, 1) // filled before msgs is closed
+	msgs := make(chan Message, buffer)
 	go func() {
 		defer close(msgs)
+		lastProgress := time.Now()
 		for {
-			m, err := r.FetchMessage(ctx)
+			if o.End > 0 && r.Offset() >= o.End {
+				endReached.Store(true)
+				return
+			}
+			fctx, fcancel := ctx, context.CancelFunc(func() {})
+			if o.End > 0 {
+				fctx, fcancel = context.WithTimeout(ctx, giveUp)
+			}
+			m, err := r.FetchMessage(fctx)
+			fcancel()
 			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				log.Warn("fetch failed; retrying", "error", err.Error())
+				if o.End > 0 && errors.Is(err, context.DeadlineExceeded) {
+					done, gerr := rangeDone(ctx, r, o.End, time.Since(lastProgress), giveUp)
+					if gerr != nil {
+						fetchErr <- gerr
+						return
+					}
+					if done {
+						log.Warn("the range's last offsets are never delivered (transaction markers or records deleted by retention); the range is done",
+							"next_offset", r.Offset(), "range_end", o.End)
+						endReached.Store(true)
+						return
+					}
+					log.Warn("no record for a while; still waiting", "next_offset", r.Offset(), "range_end", o.End)
+					continue
+				}
+				log.Warn("fetch failed; retrying", "error", kafkaadmin.Hint(err).Error())
 				if sleepCtx(ctx, time.Second) != nil {
 					return
 				}
 				continue
 			}
+			if o.End > 0 && m.Offset >= o.End {
+				endReached.Store(true)
+				return
+			}
+			lastProgress = time.Now()
 			mu.Lock()
 			next = m.Offset + 1
 			mu.Unlock()
@@ -411,12 +471,57 @@ func ReadPartition(ctx context.Context, stop <-chan struct{}, ko KafkaOptions, i
 			case <-ctx.Done():
 				return
 			}
+			if o.Progress != nil {
+				o.Progress.Records.Add(1)
+				o.Progress.Bytes.Add(int64(len(m.Value)))
+				o.Progress.Next.Store(m.Offset + 1)
+			}
+			if o.End > 0 && m.Offset+1 >= o.End {
+				endReached.Store(true)
+				return
+			}
 		}
 	}()
 	p := mk(hwm)
+	if o.End > 0 {
+		p.endOfInput = endReached.Load
+	}
 	err := p.Run(ctx, stop, msgs)
+	if err == nil {
+		select {
+		case err = <-fetchErr:
+		default:
+		}
+	}
+	if err == nil && o.End > 0 && endReached.Load() && o.Progress != nil {
+		o.Progress.Next.Store(o.End)
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("partition worker stopped", "error", err.Error())
 	}
 	return err
+}
+
+// rangeDone decides, after no record came for idle, whether the rest of a
+// range [next, end) will never be delivered: the high watermark is at or past
+// end (what is below it and was not delivered are transaction markers or
+// deleted records). With the high watermark below end, it fails after
+// 4×giveUp without a record.
+func rangeDone(ctx context.Context, r fetcher, end int64, idle, giveUp time.Duration) (bool, error) {
+	next := r.Offset()
+	lctx, cancel := context.WithTimeout(ctx, giveUp)
+	lag, err := r.ReadLag(lctx)
+	cancel()
+	if err == nil && next+lag >= end {
+		return true, nil
+	}
+	if idle >= 4*giveUp {
+		hw := "unknown"
+		if err == nil {
+			hw = strconv.FormatInt(next+lag, 10)
+		}
+		return false, fmt.Errorf("%w: no record for %s at offset %d, the range ends at %d and the partition's high watermark is %s",
+			ErrRangeNotDelivered, idle.Round(time.Second), next, end, hw)
+	}
+	return false, nil
 }

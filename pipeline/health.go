@@ -15,12 +15,11 @@ type Health struct {
 	threshold float64
 	firstN    int // attempts in the first retry cycle
 
-	attempts      []attempt      // within window, oldest first
-	failing       map[string]int // upload key -> its failed attempts so far (uploads in flight)
-	lastErr       string
-	lastErrAt     time.Time
-	joined        bool
-	degradedSince time.Time
+	attempts  []attempt      // within window, oldest first
+	failing   map[string]int // upload key -> its failed attempts so far (uploads in flight)
+	lastErr   string
+	lastErrAt time.Time
+	joined    bool
 }
 
 type attempt struct {
@@ -74,12 +73,6 @@ func (h *Health) trim(now time.Time) {
 		h.attempts = append(h.attempts[:0], h.attempts[cut:]...)
 	}
 }
-
-// Success records a successful upload attempt.
-func (h *Health) Success() { h.record("", true, nil) }
-
-// Failure records a failed upload attempt.
-func (h *Health) Failure(err error) { h.record("", false, err) }
 
 // SuccessOf and FailureOf record an attempt of the upload of key: readiness
 // counts the failed attempts of each upload on its own, so several

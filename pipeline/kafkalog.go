@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/hitexport/hitexport/kafkaadmin"
 )
 
 // kafkaLog is a partition of a Kafka topic as the fanout sees it, for one
@@ -118,20 +120,15 @@ func (k *kafkaRecordReader) Close() error { return k.r.Close() }
 func commitOffsets(ctx context.Context, client *kafka.Client, group string, gen *kafka.Generation, topic string, cs []kafka.OffsetCommit) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req := &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{topic: cs}}
+	m := kafkaadmin.Simple
 	if gen != nil {
-		req.GenerationID, req.MemberID = int(gen.ID), gen.MemberID
+		m = kafkaadmin.Member{Generation: int(gen.ID), ID: gen.MemberID}
 	}
-	resp, err := client.OffsetCommit(cctx, req)
-	if err != nil {
-		return err
+	offs := make([]kafkaadmin.Offset, len(cs))
+	for i, c := range cs {
+		offs[i] = kafkaadmin.Offset{Partition: c.Partition, Offset: c.Offset, Metadata: c.Metadata}
 	}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			return p.Error
-		}
-	}
-	return nil
+	return kafkaadmin.Commit(cctx, client, group, topic, m, offs)
 }
 
 // listOffsets returns, per partition, the offset for ts (kafka.FirstOffset,

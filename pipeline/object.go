@@ -22,31 +22,31 @@ const (
 	KindRejected Kind = "rejected" // records that are not valid hits
 )
 
-// Layout fixes the encoding and naming of objects.
+// Layout fixes the encoding of objects. Keys are made by Key (key.go); a
+// key prefix is the bucket's business (store.WithPrefix).
 type Layout struct {
 	Encoder     encoders.Encoder
 	Compression encoders.Compression
-	KeyPrefix   string
 	Window      time.Duration
 }
 
 // Ext is the full extension of hit objects, e.g. ".ndjson.zst".
 func (l Layout) Ext() string { return l.Encoder.Extension() + l.Compression.Extension() }
 
-// Key is the deterministic object key of an object. For hits and late hits:
-//
-//	<prefix>hitlogs-<window start, Unix s>-<topic>-<partition>-<first offset><ext>
-//
-// and for rejected records:
-//
-//	<prefix>rejected/hitlogs-<window start of first record's Kafka time>-<topic>-<partition>-<first offset>.rejected.ndjson[.gz|.zst]
-func (l Layout) Key(kind Kind, windowStart int64, topic string, partition int, first int64) string {
-	name := "hitlogs-" + strconv.FormatInt(windowStart/1000, 10) + "-" + topic + "-" +
-		strconv.Itoa(partition) + "-" + strconv.FormatInt(first, 10)
+// EncoderFor is the encoder of objects of the kind: the configured one for
+// hits and late hits, encoders.Rejected for rejected records.
+func (l Layout) EncoderFor(kind Kind) encoders.Encoder {
 	if kind == KindRejected {
-		return l.KeyPrefix + "rejected/" + name + ".rejected.ndjson" + l.Compression.Extension()
+		return encoders.Rejected
 	}
-	return l.KeyPrefix + name + l.Ext()
+	return l.Encoder
+}
+
+// Key is Key of the object of the kind, window start (Unix ms), topic,
+// partition and first offset in this layout.
+func (l Layout) Key(kind Kind, windowStart int64, topic string, partition int, first int64) string {
+	return Key(ObjectKey{Kind: kind, Window: windowStart, Topic: topic, Partition: partition, First: first,
+		Ext: l.EncoderFor(kind).Extension(), Compression: l.Compression})
 }
 
 // Metadata keys carried by every object (as x-amz-meta-*).
@@ -68,7 +68,9 @@ const (
 // encoder and the compressor into a spool.
 type object struct {
 	kind        Kind
+	enc         encoders.Encoder
 	window      int64 // window start, Unix ms (rejected: of the first record's Kafka time)
+	span        int64 // Range.Window of the object's span (RejectedWindow for rejected records)
 	first, last int64
 	count       int
 	raw         int64 // uncompressed bytes, for the size split
@@ -91,20 +93,22 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func newObject(kind Kind, window, first int64, now time.Time, l Layout, spool *Spool) (*object, error) {
-	o := &object{kind: kind, window: window, first: first, last: first, opened: now, spool: spool}
+func newObject(kind Kind, window, span, first int64, now time.Time, l Layout, spool *Spool) (*object, error) {
+	o := &object{kind: kind, enc: l.EncoderFor(kind), window: window, span: span, first: first, last: first, opened: now, spool: spool}
 	comp, err := l.Compression.NewWriter(spool)
 	if err != nil {
 		return nil, err
 	}
 	o.comp = comp
 	o.cw.w = comp
-	if kind == KindRejected {
-		o.rw = &rejectedWriter{w: &o.cw}
-	} else {
-		o.rw = l.Encoder.NewWriter(&o.cw)
-	}
+	o.rw = o.enc.NewWriter(&o.cw)
 	return o, nil
+}
+
+// key is the object's key.
+func (o *object) key(l Layout, topic string, partition int) string {
+	return Key(ObjectKey{Kind: o.kind, Window: o.window, Topic: topic, Partition: partition, First: o.first,
+		Ext: o.enc.Extension(), Compression: l.Compression})
 }
 
 func (o *object) add(rec encoders.Record) error {
@@ -136,10 +140,9 @@ func (o *object) discard() {
 }
 
 func (o *object) metadata(l Layout, topic string, partition int) map[string]string {
-	format := l.Encoder.Format()
-	version := l.Encoder.Version()
-	if o.kind == KindRejected {
-		format, version = "rejected-ndjson", rejectedVersion
+	format := o.enc.Format()
+	if mf, ok := o.enc.(interface{ MetadataFormat() string }); ok {
+		format = mf.MetadataFormat()
 	}
 	return map[string]string{
 		MetaTopic:          topic,
@@ -151,12 +154,10 @@ func (o *object) metadata(l Layout, topic string, partition int) map[string]stri
 		MetaWindowEnd:      time.UnixMilli(o.window).Add(l.Window).UTC().Format(time.RFC3339),
 		MetaFormat:         format,
 		MetaCompression:    string(l.Compression),
-		MetaEncoderVersion: version,
+		MetaEncoderVersion: o.enc.Version(),
 		MetaKind:           string(o.kind),
 	}
 }
-
-const rejectedVersion = "rejected/1"
 
 // Rejected is one line of a rejected object.
 type Rejected struct {
@@ -170,23 +171,6 @@ type Rejected struct {
 	// Value is the record's bytes, base64 (standard encoding), exactly as read.
 	Value string `json:"value_base64"`
 }
-
-// rejectedWriter writes Rejected lines; the record's Value holds the raw bytes
-// and TimeMillis the Kafka timestamp. The reason travels in rejectedRecord.
-type rejectedWriter struct {
-	w   io.Writer
-	buf []byte
-}
-
-// rejectedPayload is passed through encoders.Record.Value for rejected
-// objects: the JSON line, already built by the worker.
-func (r *rejectedWriter) Write(rec encoders.Record) error {
-	r.buf = append(append(r.buf[:0], rec.Value...), '\n')
-	_, err := r.w.Write(r.buf)
-	return err
-}
-
-func (r *rejectedWriter) Close() error { return nil }
 
 // rejectedLine builds the JSON line for a rejected record.
 func rejectedLine(topic string, partition int, offset int64, reason hits.Reason, kafkaTime time.Time, key, value []byte) ([]byte, error) {

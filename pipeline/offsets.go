@@ -129,7 +129,7 @@ func (s CommitState) Encode() string {
 	rs := append([]Range(nil), s.Ranges...)
 	sort.Slice(rs, func(i, j int) bool { return rs[i].First > rs[j].First }) // newest first
 	var b strings.Builder
-	b.WriteString("hx1 m=")
+	b.WriteString(commitStateTag + "m=")
 	b.WriteString(strconv.FormatInt(s.MaxEvent, 10))
 	b.WriteString(" c=")
 	b.WriteString(strconv.FormatInt(s.ClosedBefore, 10))
@@ -147,14 +147,24 @@ func (s CommitState) Encode() string {
 	return b.String()
 }
 
+// commitStateTag starts every commit metadata the exporter writes.
+const commitStateTag = "hx1 "
+
 // DecodeCommitState parses Encode's output; anything else (an empty string, a
 // commit by another tool) yields the zero state.
 func DecodeCommitState(s string) CommitState {
+	st, _ := ParseCommitState(s)
+	return st
+}
+
+// ParseCommitState is DecodeCommitState that also says whether s is the
+// exporter's commit metadata at all.
+func ParseCommitState(s string) (CommitState, bool) {
 	var st CommitState
-	if !strings.HasPrefix(s, "hx1 ") {
-		return st
+	if !strings.HasPrefix(s, commitStateTag) {
+		return st, false
 	}
-	for _, field := range strings.Fields(s[4:]) {
+	for _, field := range strings.Fields(s[len(commitStateTag):]) {
 		switch {
 		case strings.HasPrefix(field, "m="):
 			if v, err := strconv.ParseInt(field[2:], 10, 64); err == nil {
@@ -179,5 +189,5 @@ func DecodeCommitState(s string) CommitState {
 			}
 		}
 	}
-	return st
+	return st, true
 }

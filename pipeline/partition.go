@@ -60,7 +60,6 @@ type Partition struct {
 	label    string
 	consumed prometheus.Counter // Metrics.Consumed of this partition, looked up once
 	paused   func(bool)
-	enc      encoders.Encoder
 	wm       *Watermark
 	offs     *Offsets
 	open     map[int64]*object // hits and late objects, by window start
@@ -70,6 +69,12 @@ type Partition struct {
 	committed     int64
 	commitPending bool
 	onUpload      func(key string, records int, window int64, err error)
+	// endOfInput, when set and true once msgs is closed, means the input
+	// ended because a range was read to its end (replay): Run then uploads
+	// every open object instead of discarding them.
+	endOfInput func() bool
+	uploaded   func(Upload, Outcome)
+	skipped    func()
 }
 
 // PartitionDeps are what a worker needs besides its settings.
@@ -88,6 +93,12 @@ type PartitionDeps struct {
 	// RejectedWindow for rejected records) and the attempt's error (nil: the
 	// object is in the bucket). Per-target status uses it.
 	OnUpload func(key string, records int, window int64, err error)
+	// Uploaded is called after each object's upload (written, or left
+	// alone because the bucket held as many or more records); optional.
+	Uploaded func(Upload, Outcome)
+	// Skipped is called for each record skipped because it is already in
+	// the bucket; optional.
+	Skipped func()
 }
 
 // NewPartition prepares a worker that starts reading at start (a negative
@@ -100,15 +111,16 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	if d.Metrics == nil {
-		d.Metrics = NewMetrics(nil, d.Spool)
-	}
 	if d.Spool == nil {
 		d.Spool = &SpoolStats{}
 	}
+	if d.Metrics == nil {
+		// After the spool default: the spool gauges watch the worker's spool.
+		d.Metrics = NewMetrics(nil, d.Spool)
+	}
 	p := &Partition{
 		Topic: topic, ID: id, s: s, up: d.Uploader, commit: d.Commit, m: d.Metrics, spool: d.Spool,
-		now: d.Now, hwm: d.HighWatermark, label: partLabel(id), enc: s.Layout.Encoder,
+		now: d.Now, hwm: d.HighWatermark, label: partLabel(id), uploaded: d.Uploaded, skipped: d.Skipped,
 		log:  d.Log.With("topic", topic, "partition", id),
 		wm:   NewWatermark(s.Layout.Window, s.AllowedLateness),
 		open: map[int64]*object{},
@@ -150,7 +162,7 @@ func (p *Partition) Run(ctx context.Context, stop <-chan struct{}, msgs <-chan M
 			return nil
 		case msg, ok := <-msgs:
 			if !ok {
-				return nil
+				return p.inputClosed(ctx)
 			}
 			if err := p.Handle(ctx, msg); err != nil {
 				return err
@@ -164,7 +176,7 @@ func (p *Partition) Run(ctx context.Context, stop <-chan struct{}, msgs <-chan M
 				select {
 				case msg, ok := <-msgs:
 					if !ok {
-						return nil
+						return p.inputClosed(ctx)
 					}
 					if err := p.Handle(ctx, msg); err != nil {
 						return err
@@ -179,6 +191,22 @@ func (p *Partition) Run(ctx context.Context, stop <-chan struct{}, msgs <-chan M
 			}
 		}
 	}
+}
+
+func (p *Partition) skip() {
+	p.m.Skipped.Inc()
+	if p.skipped != nil {
+		p.skipped()
+	}
+}
+
+// inputClosed: at the end of a range every open object is uploaded; else
+// (the reader stopped for ctx) they are left to Close.
+func (p *Partition) inputClosed(ctx context.Context) error {
+	if p.endOfInput != nil && p.endOfInput() && ctx.Err() == nil {
+		return p.Flush(ctx)
+	}
+	return nil
 }
 
 // drainMax is how many queued records Run handles between two looks at its
@@ -204,7 +232,7 @@ func (p *Partition) HandleDecoded(ctx context.Context, msg Message, dec hits.Dec
 	}
 	w := WindowStart(dec.TimeMillis, p.s.Layout.Window)
 	if p.offs.Covered(w, msg.Offset) {
-		p.m.Skipped.Inc()
+		p.skip()
 		if p.wm.Observe(dec.TimeMillis) {
 			return p.flushClosed(ctx)
 		}
@@ -217,7 +245,7 @@ func (p *Partition) HandleDecoded(ctx context.Context, msg Message, dec hits.Dec
 			kind = KindLate
 		}
 		var err error
-		if obj, err = p.openObject(kind, w, msg.Offset); err != nil {
+		if obj, err = p.openObject(kind, w, w, msg.Offset); err != nil {
 			return err
 		}
 		p.open[w] = obj
@@ -243,7 +271,7 @@ func (p *Partition) HandleDecoded(ctx context.Context, msg Message, dec hits.Dec
 
 func (p *Partition) reject(ctx context.Context, msg Message, reason hits.Reason) error {
 	if p.offs.Covered(RejectedWindow, msg.Offset) {
-		p.m.Skipped.Inc()
+		p.skip()
 		return nil
 	}
 	p.m.Rejected.WithLabelValues(string(reason)).Inc()
@@ -257,7 +285,7 @@ func (p *Partition) reject(ctx context.Context, msg Message, reason hits.Reason)
 		if msg.Time.IsZero() || kt < 0 {
 			kt = 0
 		}
-		if p.rejected, err = p.openObject(KindRejected, WindowStart(kt, p.s.Layout.Window), msg.Offset); err != nil {
+		if p.rejected, err = p.openObject(KindRejected, WindowStart(kt, p.s.Layout.Window), RejectedWindow, msg.Offset); err != nil {
 			return err
 		}
 	}
@@ -270,8 +298,8 @@ func (p *Partition) reject(ctx context.Context, msg Message, reason hits.Reason)
 	return nil
 }
 
-func (p *Partition) openObject(kind Kind, window, first int64) (*object, error) {
-	o, err := newObject(kind, window, first, p.now(), p.s.Layout, NewSpool(p.s.SpoolMemory, p.s.SpoolDir, p.spool))
+func (p *Partition) openObject(kind Kind, window, span, first int64) (*object, error) {
+	o, err := newObject(kind, window, span, first, p.now(), p.s.Layout, NewSpool(p.s.SpoolMemory, p.s.SpoolDir, p.spool))
 	if err != nil {
 		return nil, err
 	}
@@ -389,28 +417,19 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 	}
 	defer o.spool.Close()
 	l := p.s.Layout
-	window := o.window
-	if o.kind == KindRejected {
-		window = RejectedWindow
-	}
-	format := p.enc.Format()
-	ctype, cenc := p.enc.ContentType(), l.Compression.ContentEncoding()
-	if o.kind == KindRejected {
-		format, ctype = "rejected", "application/x-ndjson"
-	}
 	u := Upload{
-		Key:   l.Key(o.kind, o.window, p.Topic, p.ID, o.first),
+		Key:   o.key(l, p.Topic, p.ID),
 		Spool: o.spool,
-		Opts: store.PutOptions{ContentType: ctype, ContentEncoding: cenc,
+		Opts: store.PutOptions{ContentType: o.enc.ContentType(), ContentEncoding: l.Compression.ContentEncoding(),
 			Metadata: o.metadata(l, p.Topic, p.ID)},
-		Range:    Range{Window: window, First: o.first, Last: o.last},
+		Range:    Range{Window: o.span, First: o.first, Last: o.last},
 		Kind:     o.kind,
-		Format:   format,
+		Format:   o.enc.Format(),
 		Count:    o.count,
 		OnPaused: p.paused,
 	}
 	if p.onUpload != nil {
-		key, n, w := u.Key, o.count, window
+		key, n, w := u.Key, o.count, o.span
 		u.OnAttempt = func(err error) { p.onUpload(key, n, w, err) }
 	}
 	start := p.now()
@@ -420,6 +439,9 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		return err
 	}
 	p.offs.Uploaded(u.Range)
+	if p.uploaded != nil {
+		p.uploaded(u, out)
+	}
 	if out.Superseded {
 		p.offs.Known(out.Existing)
 		p.log.Info("object already in the bucket with as many or more records; not overwritten",
@@ -457,7 +479,11 @@ func (p *Partition) doCommit(ctx context.Context) {
 	p.m.CommittedOffset.WithLabelValues(p.label).Set(float64(c))
 }
 
-// Close discards every open object (their records stay uncommitted).
+// Close discards every open object (their records stay uncommitted) and
+// removes the partition's paused, age, lag and committed-offset series: the
+// partition is revoked or the process stops, and a series left behind (a
+// paused 1 from an upload cut short by a rebalance) would fire alerts for a
+// partition this replica no longer owns. The next owner creates them anew.
 func (p *Partition) Close() {
 	for w, o := range p.open {
 		o.discard()
@@ -470,6 +496,10 @@ func (p *Partition) Close() {
 		p.rejected = nil
 	}
 	p.m.OpenObjects.WithLabelValues(p.label).Set(0)
+	p.m.Paused.DeleteLabelValues(p.label)
+	p.m.OldestOpenAge.DeleteLabelValues(p.label)
+	p.m.Lag.DeleteLabelValues(p.label)
+	p.m.CommittedOffset.DeleteLabelValues(p.label)
 }
 
 // Flush uploads every open object regardless of windows (used by replay at

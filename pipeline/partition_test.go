@@ -844,7 +844,7 @@ func runCrashPlan(t *testing.T, plan crashPlan) {
 	rng := rand.New(rand.NewPCG(plan.seed, 99))
 
 	s := defaultSettings(t)
-	s.Layout = pipeline.Layout{Encoder: mustEncoder(t, plan.format), Compression: plan.comp, KeyPrefix: "exp/", Window: W}
+	s.Layout = pipeline.Layout{Encoder: mustEncoder(t, plan.format), Compression: plan.comp, Window: W}
 	s.LateMaxAge = 3 * time.Minute
 	if plan.lateMaxAge > 0 {
 		s.LateMaxAge = plan.lateMaxAge
@@ -854,7 +854,7 @@ func runCrashPlan(t *testing.T, plan crashPlan) {
 	s.SpoolMemory = 2048 // exercise the disk spool too
 
 	mem := store.NewMemory("bucket")
-	cb := &crashBucket{Bucket: mem}
+	cb := &crashBucket{Bucket: store.WithPrefix(mem, "exp/")}
 	if plan.everyNthPut > 0 {
 		cb.crashAt = func(n int) bool { return n%plan.everyNthPut == 0 }
 	}

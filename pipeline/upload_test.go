@@ -56,21 +56,20 @@ func TestLayoutKey(t *testing.T) {
 	tests := []struct {
 		format string
 		comp   encoders.Compression
-		prefix string
 		kind   pipeline.Kind
 		want   string
 	}{
-		{"ndjson", encoders.Zstd, "exports/", pipeline.KindHits, "exports/hitlogs-1687241400-hits-3-42.ndjson.zst"},
-		{"ndjson", encoders.None, "", pipeline.KindHits, "hitlogs-1687241400-hits-3-42.ndjson"},
-		{"ndjson", encoders.Gzip, "a/b/", pipeline.KindLate, "a/b/hitlogs-1687241400-hits-3-42.ndjson.gz"},
-		{"json", encoders.None, "", pipeline.KindHits, "hitlogs-1687241400-hits-3-42.json"},
-		{"json", encoders.Gzip, "x-", pipeline.KindHits, "x-hitlogs-1687241400-hits-3-42.json.gz"},
-		{"json", encoders.Zstd, "exports/", pipeline.KindRejected, "exports/rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson.zst"},
-		{"ndjson", encoders.None, "", pipeline.KindRejected, "rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson"},
-		{"ndjson", encoders.Gzip, "p/", pipeline.KindRejected, "p/rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson.gz"},
+		{"ndjson", encoders.Zstd, pipeline.KindHits, "hitlogs-1687241400-hits-3-42.ndjson.zst"},
+		{"ndjson", encoders.None, pipeline.KindHits, "hitlogs-1687241400-hits-3-42.ndjson"},
+		{"ndjson", encoders.Gzip, pipeline.KindLate, "hitlogs-1687241400-hits-3-42.ndjson.gz"},
+		{"json", encoders.None, pipeline.KindHits, "hitlogs-1687241400-hits-3-42.json"},
+		{"json", encoders.Gzip, pipeline.KindHits, "hitlogs-1687241400-hits-3-42.json.gz"},
+		{"json", encoders.Zstd, pipeline.KindRejected, "rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson.zst"},
+		{"ndjson", encoders.None, pipeline.KindRejected, "rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson"},
+		{"ndjson", encoders.Gzip, pipeline.KindRejected, "rejected/hitlogs-1687241400-hits-3-42.rejected.ndjson.gz"},
 	}
 	for _, tc := range tests {
-		l := pipeline.Layout{Encoder: mustEncoder(t, tc.format), Compression: tc.comp, KeyPrefix: tc.prefix, Window: 10 * time.Minute}
+		l := pipeline.Layout{Encoder: mustEncoder(t, tc.format), Compression: tc.comp, Window: 10 * time.Minute}
 		if got := l.Key(tc.kind, ws, "hits", 3, 42); got != tc.want {
 			t.Errorf("%s/%s/%s: %q, want %q", tc.format, tc.comp, tc.kind, got, tc.want)
 		}
@@ -477,7 +476,7 @@ func TestHealthWithUploader(t *testing.T) {
 		t.Fatalf("ratio: %+v", s)
 	}
 	for i := 0; i < 4; i++ {
-		h.Success()
+		h.SuccessOf("k")
 	}
 	if s := h.Status(); s.FailureRatio != 7.0/12 || s.Degraded || !s.Ready {
 		t.Fatalf("7/12 below 0.6: %+v", s)
@@ -499,24 +498,24 @@ func TestHealthDegradedNeedsFirstCycle(t *testing.T) {
 	h.SetJoined(true)
 	// 4 failures of 4 attempts: ratio 1 but fewer than the first cycle.
 	for i := 0; i < 4; i++ {
-		h.Failure(errors.New("boom"))
+		h.FailureOf("k", errors.New("boom"))
 	}
 	if s := h.Status(); s.Degraded || !s.Ready || s.FailureRatio != 1 {
 		t.Fatalf("%+v", s)
 	}
-	h.Failure(errors.New("boom"))
+	h.FailureOf("k", errors.New("boom"))
 	if s := h.Status(); !s.Degraded || !s.Ready || !strings.Contains(s.Reason, "degraded") {
 		t.Fatalf("5 of 5 failed (5 = first cycle: degraded, still ready): %+v", s)
 	}
-	h.Failure(errors.New("boom"))
+	h.FailureOf("k", errors.New("boom"))
 	if s := h.Status(); !s.Degraded || s.Ready {
 		t.Fatalf("6 of 6 failed (past the first cycle): %+v", s)
 	}
-	h.Success()
+	h.SuccessOf("k")
 	if s := h.Status(); s.ConsecutiveFailures != 0 || !s.Degraded {
 		t.Fatalf("6 of 7 failed: %+v", s)
 	}
-	h.Failure(errors.New("boom"))
+	h.FailureOf("k", errors.New("boom"))
 	if s := h.Status(); !strings.Contains(s.Reason, "upload failure ratio above threshold") || s.LastError != "boom" {
 		t.Fatalf("%+v", s)
 	}

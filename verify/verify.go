@@ -3,6 +3,12 @@
 // it with a manifest of what was produced, and compares the consumer group's
 // committed offsets with the topic's end offsets.
 //
+// It is meant to stay independent of the exporter's code it checks: it
+// decodes objects on its own (JSON, NDJSON, OCSF, rejected lines) and shares
+// only the naming convention of keys (pipeline.ParseKey) and the Kafka admin
+// calls (kafkaadmin). It does not import the generator (package gen, which is
+// not part of the exporter's binary); the manifest format is package manifest.
+//
 // Violations it reports: hits missing, hits duplicated (the same hit in two
 // objects or twice in one), hits in the wrong window, hits or rejected records
 // the manifest does not know, rejected records missing or with another
@@ -18,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,10 +32,18 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/encoders"
-	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/hits"
+	"github.com/hitexport/hitexport/kafkaadmin"
+	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
+	"github.com/hitexport/hitexport/verify/manifest"
 )
+
+// Expect is one line of a manifest (package manifest).
+type Expect = manifest.Expect
+
+// RejectedID is the manifest ID of a malformed record's value.
+func RejectedID(value []byte) string { return manifest.RejectedID(value) }
 
 // Seen is one record found in the bucket.
 type Seen struct {
@@ -50,15 +63,16 @@ type Contents struct {
 	ByFormat map[string]int
 }
 
-var keyRe = regexp.MustCompile(`(?:^|/)hitlogs-(\d+)-.*?((?:\.ocsf)?\.(?:ndjson|json))(\.gz|\.zst)?$`)
-
 // ReadBucket reads every object under prefix (test objects of "check" are
-// skipped).
+// skipped). Keys are read with the exporter's key codec (pipeline.ParseKey):
+// the checker shares the naming convention with the exporter, and decodes
+// every format on its own (it does not use the encoders' writers).
 func ReadBucket(ctx context.Context, b store.Bucket, prefix string) (*Contents, error) {
+	b = store.WithPrefix(b, prefix)
 	c := &Contents{ByFormat: map[string]int{}}
 	var keys []store.ObjectInfo
-	if err := b.List(ctx, prefix, func(o store.ObjectInfo) error {
-		if !strings.Contains(o.Key, "hitexport-check/") {
+	if err := b.List(ctx, "", func(o store.ObjectInfo) error {
+		if !pipeline.IsCheckKey(o.Key) {
 			keys = append(keys, o)
 		}
 		return nil
@@ -66,37 +80,29 @@ func ReadBucket(ctx context.Context, b store.Bucket, prefix string) (*Contents, 
 		return nil, err
 	}
 	for _, o := range keys {
-		m := keyRe.FindStringSubmatch(o.Key)
-		if m == nil {
-			return nil, fmt.Errorf("object %s: key does not follow the naming convention", o.Key)
-		}
-		ws, _ := strconv.ParseInt(m[1], 10, 64)
-		comp := encoders.None
-		switch m[3] {
-		case ".gz":
-			comp = encoders.Gzip
-		case ".zst":
-			comp = encoders.Zstd
+		k, ok := pipeline.ParseKey(o.Key)
+		if !ok {
+			return nil, fmt.Errorf("object %s%s: key does not follow the naming convention", prefix, o.Key)
 		}
 		rc, err := b.Get(ctx, o.Key)
 		if err != nil {
 			return nil, err
 		}
-		data, err := readAll(rc, comp)
+		data, err := readAll(rc, k.Compression)
 		rc.Close()
 		if err != nil {
-			return nil, fmt.Errorf("object %s: %w", o.Key, err)
+			return nil, fmt.Errorf("object %s%s: %w", prefix, o.Key, err)
 		}
 		c.Objects++
 		c.Bytes += o.Size
-		rejected := strings.Contains(o.Key, ".rejected.")
-		format := strings.TrimPrefix(m[2], ".")
+		rejected := k.Kind == pipeline.KindRejected
+		format := strings.TrimPrefix(k.Ext, ".")
 		if rejected {
 			format = "rejected"
 		}
 		c.ByFormat[format]++
-		if err := parse(c, data, m[2], rejected, ws*1000, o.Key); err != nil {
-			return nil, fmt.Errorf("object %s: %w", o.Key, err)
+		if err := parse(c, data, k.Ext, rejected, k.Window, prefix+o.Key); err != nil {
+			return nil, fmt.Errorf("object %s%s: %w", prefix, o.Key, err)
 		}
 	}
 	return c, nil
@@ -146,7 +152,7 @@ func parse(c *Contents, data []byte, ext string, rejected bool, window int64, ke
 			if err != nil {
 				return fmt.Errorf("rejected line %d: %w", i, err)
 			}
-			c.Rejected = append(c.Rejected, Seen{ID: gen.RejectedID(raw), Reason: rj.Reason, Key: key})
+			c.Rejected = append(c.Rejected, Seen{ID: RejectedID(raw), Reason: rj.Reason, Key: key})
 			continue
 		}
 		s, err := parseHit(it)
@@ -219,9 +225,9 @@ func (r *Report) example(format string, args ...any) {
 
 // Compare checks the bucket's contents against the manifest. window is the
 // window size the exporter ran with.
-func Compare(c *Contents, manifest []gen.Expect, window time.Duration) Report {
+func Compare(c *Contents, manifest []Expect, window time.Duration) Report {
 	r := Report{Produced: len(manifest), Objects: c.Objects, HitsInBucket: len(c.Hits), RejectedInBucket: len(c.Rejected)}
-	want := map[string]gen.Expect{}
+	want := map[string]Expect{}
 	for _, e := range manifest {
 		want[e.ID] = e
 		if e.Valid {
@@ -293,49 +299,25 @@ type PartitionOffsets struct {
 	End       int64 `json:"end"`
 }
 
+// Done says whether the group has committed everything of the partition: its
+// committed offset is the end offset, or the partition is empty and nothing
+// is committed.
+func (o PartitionOffsets) Done() bool {
+	return o.Committed == o.End || (o.End == 0 && o.Committed < 0)
+}
+
 // EndOffsets returns the end offset of every partition of topic (nil, and no
 // error, when the topic does not exist).
 func EndOffsets(ctx context.Context, client *kafka.Client, topic string) (map[int]int64, error) {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, err
-	}
-	var parts []int
-	for _, t := range md.Topics {
-		if t.Name == topic {
-			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
-				return nil, nil
-			}
-			if t.Error != nil {
-				return nil, t.Error
-			}
-			for _, p := range t.Partitions {
-				parts = append(parts, p.ID)
-			}
-		}
-	}
-	if len(parts) == 0 {
+	end, err := kafkaadmin.EndOffsets(ctx, client, topic, nil)
+	if errors.Is(err, kafkaadmin.ErrUnknownTopic) {
 		return nil, nil
 	}
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, p := range parts {
-		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
-	}
-	lo, err := client.ListOffsets(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	end := map[int]int64{}
-	for _, p := range lo.Topics[topic] {
-		if p.Error != nil {
-			return nil, p.Error
-		}
-		end[p.Partition] = p.LastOffset
-	}
-	return end, nil
+	return end, err
 }
 
-// Offsets reads the group's committed offsets and the topic's end offsets.
+// Offsets reads the group's committed offsets (-1: none) and the topic's
+// end offsets. Every error of the answers is returned, none is dropped.
 func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]PartitionOffsets, error) {
 	end, err := EndOffsets(ctx, client, topic)
 	if err != nil {
@@ -349,17 +331,13 @@ func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]
 		parts = append(parts, p)
 	}
 	sort.Ints(parts)
-	of, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	committed, err := kafkaadmin.FetchCommitted(ctx, client, group, topic, parts)
 	if err != nil {
 		return nil, err
 	}
-	committed := map[int]int64{}
-	for _, p := range of.Topics[topic] {
-		committed[p.Partition] = p.CommittedOffset
-	}
 	out := make([]PartitionOffsets, 0, len(parts))
 	for _, p := range parts {
-		out = append(out, PartitionOffsets{Partition: p, Committed: committed[p], End: end[p]})
+		out = append(out, PartitionOffsets{Partition: p, Committed: committed[p].Offset, End: end[p]})
 	}
 	return out, nil
 }
@@ -367,7 +345,7 @@ func Offsets(ctx context.Context, client *kafka.Client, group, topic string) ([]
 // CheckOffsets adds the offset verdict to r.
 func (r *Report) CheckOffsets(offs []PartitionOffsets) {
 	for _, o := range offs {
-		if o.Committed != o.End && !(o.End == 0 && o.Committed < 0) {
+		if !o.Done() {
 			r.OffsetsBehind++
 			r.example("partition %d: committed %d, end %d", o.Partition, o.Committed, o.End)
 		}

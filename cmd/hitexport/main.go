@@ -7,8 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -16,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hitexport/hitexport/app"
+	"github.com/hitexport/hitexport/cli"
 	"github.com/hitexport/hitexport/config"
 )
 
@@ -71,50 +69,11 @@ func loadConfig() *config.Config {
 	return cfg
 }
 
-func run() int {
-	cfg := loadConfig()
-	log := app.NewLogger(cfg)
-	parts, err := app.Build(cfg, log)
-	if err != nil {
-		log.Error("startup failed", "error", err.Error())
-		return 1
-	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		log.Error("cannot listen (HITEXPORT_HTTP_ADDR)", "addr", cfg.HTTPAddr, "error", err.Error())
-		return 1
-	}
-	srv := &http.Server{Handler: app.Handler(parts.Registry, parts.Metrics, parts.Health), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	log.Info("hitexport starting", "config", cfg.Redacted(), "http_addr", ln.Addr().String())
-
-	stop := make(chan struct{})
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	go func() {
-		s := <-sig
-		log.Info("signal received: stopping", "signal", s.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
-		close(stop)
-		<-sig
-		log.Warn("second signal: exiting now")
-		os.Exit(1)
-	}()
-	start := time.Now()
-	err = parts.Group.Run(stop)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(ctx)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("stopped with error", "error", err.Error())
-		return 1
-	}
-	log.Info("hitexport stopped", "uptime", time.Since(start).String())
-	return 0
-}
+func run() int { return cli.Run(loadConfig()) }
 
 func check() int {
 	cfg := loadConfig()
-	ok := app.Check(context.Background(), cfg, func(r app.CheckResult) {
+	ok := cli.Check(context.Background(), cfg, func(r cli.CheckResult) {
 		status := "ok  "
 		if !r.OK {
 			status = "FAIL"
@@ -129,7 +88,7 @@ func check() int {
 
 func verify(args []string) int {
 	fs := flag.NewFlagSet("verify", flag.ExitOnError)
-	var o app.VerifyOptions
+	var o cli.VerifyOptions
 	fs.StringVar(&o.Manifest, "manifest", "", "NDJSON manifest of what was produced (from hitgen); without it only duplicates and offsets are checked")
 	fs.DurationVar(&o.Wait, "wait", 0, "wait up to this long for the committed offsets to reach the end offsets")
 	fs.BoolVar(&o.List, "list", false, "list every object with its metadata")
@@ -137,7 +96,9 @@ func verify(args []string) int {
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
 	_ = fs.Parse(args)
 	cfg := loadConfig()
-	ok, err := app.Verify(context.Background(), cfg, o, os.Stdout)
+	ctx, cancel := signalContext()
+	defer cancel()
+	ok, err := cli.Verify(ctx, cfg, o, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hitexport verify:", err)
 		return 1
@@ -179,7 +140,7 @@ func replay(args []string) int {
 	from := fs.String("from", "", "start: records whose Kafka timestamp is at or after TIME (RFC 3339 or Unix seconds); required")
 	to := fs.String("to", "", "end: records whose Kafka timestamp is before TIME (default: up to the end offsets at the start)")
 	parts := fs.String("partitions", "", "comma-separated partitions (default: all)")
-	var o app.ReplayOptions
+	var o cli.ReplayOptions
 	fs.BoolVar(&o.DryRun, "dry-run", false, "print the offset ranges and stop")
 	fs.BoolVar(&o.IgnoreBucket, "ignore-bucket", false, "do not skip records already in objects in the bucket (the uploader's fencing still applies)")
 	fs.DurationVar(&o.Lookback, "lookback", 24*time.Hour, "also consult objects of windows starting this long before --from (late and rejected objects reaching into the range)")
@@ -189,11 +150,11 @@ func replay(args []string) int {
 		return usageError("replay", errors.New("--from is required"))
 	}
 	var err error
-	if o.From, err = app.ParseTime(*from); err != nil {
+	if o.From, err = cli.ParseTime(*from); err != nil {
 		return usageError("replay", fmt.Errorf("--from: %w", err))
 	}
 	if *to != "" {
-		if o.To, err = app.ParseTime(*to); err != nil {
+		if o.To, err = cli.ParseTime(*to); err != nil {
 			return usageError("replay", fmt.Errorf("--to: %w", err))
 		}
 	}
@@ -201,14 +162,14 @@ func replay(args []string) int {
 		return usageError("replay", err)
 	}
 	cfg := loadConfig()
-	log := app.NewLogger(cfg)
+	log := cli.NewLogger(cfg)
 	o.Progress, o.ProgressEvery = os.Stderr, 10*time.Second
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		o.ProgressEvery = time.Second
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	if _, err := app.Replay(ctx, cfg, o, log, os.Stdout); err != nil {
+	if _, err := cli.Replay(ctx, cfg, o, log, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "hitexport replay:", err)
 		return 1
 	}
@@ -221,15 +182,15 @@ func offsets(args []string) int {
 	earliest := fs.Bool("to-earliest", false, "reset target: the earliest offsets still in the topic")
 	latest := fs.Bool("to-latest", false, "reset target: the end offsets (skips everything not yet exported)")
 	parts := fs.String("partitions", "", "comma-separated partitions (default: all)")
-	var o app.OffsetsOptions
+	var o cli.OffsetsOptions
 	fs.BoolVar(&o.Apply, "apply", false, "commit the reset (default: dry run); the group must have no active members")
 	fs.BoolVar(&o.JSON, "json", false, "print JSON")
 	_ = fs.Parse(args)
 	n := 0
 	if *toTime != "" {
 		n++
-		o.Reset = app.ResetTime
-		t, err := app.ParseTime(*toTime)
+		o.Reset = cli.ResetTime
+		t, err := cli.ParseTime(*toTime)
 		if err != nil {
 			return usageError("offsets", fmt.Errorf("--to-time: %w", err))
 		}
@@ -237,11 +198,11 @@ func offsets(args []string) int {
 	}
 	if *earliest {
 		n++
-		o.Reset = app.ResetEarliest
+		o.Reset = cli.ResetEarliest
 	}
 	if *latest {
 		n++
-		o.Reset = app.ResetLatest
+		o.Reset = cli.ResetLatest
 	}
 	if n > 1 {
 		return usageError("offsets", errors.New("choose one of --to-time, --to-earliest, --to-latest"))
@@ -256,7 +217,7 @@ func offsets(args []string) int {
 	cfg := loadConfig()
 	ctx, cancel := signalContext()
 	defer cancel()
-	if _, err := app.Offsets(ctx, cfg, o, os.Stdout); err != nil {
+	if _, err := cli.Offsets(ctx, cfg, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "hitexport offsets:", err)
 		return 1
 	}

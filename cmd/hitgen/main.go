@@ -18,7 +18,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/hitexport/hitexport/app"
+	"github.com/hitexport/hitexport/cli"
 	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/store"
@@ -55,7 +55,10 @@ func setup(cfg *config.Config, args []string) error {
 	_ = fs.Parse(args)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(cfg.KafkaBrokers...), Timeout: 20 * time.Second}
+	client, err := cli.KafkaClient(cfg)
+	if err != nil {
+		return err
+	}
 	if *reset {
 		if _, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{cfg.KafkaTopic}}); err != nil {
 			return fmt.Errorf("delete topic: %w", err)
@@ -80,7 +83,7 @@ func setup(cfg *config.Config, args []string) error {
 	if lastErr != nil {
 		return fmt.Errorf("create topic %s: %w", cfg.KafkaTopic, lastErr)
 	}
-	b, err := app.Bucket(cfg)
+	b, err := cli.Bucket(cfg)
 	if err != nil {
 		return err
 	}
@@ -120,7 +123,11 @@ func produce(cfg *config.Config, args []string) error {
 	end := time.Now().Add(-cfg.AllowedLateness).Truncate(cfg.Window)
 	recs := gen.Generate(gen.Options{Seed: *seed, Count: *count, Start: end.Add(-*span), Span: *span - time.Minute,
 		Jitter: 30 * time.Second, LateFraction: *late, LateBy: 15 * time.Minute, BadFraction: *bad, PayloadBytes: *payload})
-	w := &kafka.Writer{Addr: kafka.TCP(cfg.KafkaBrokers...), Topic: cfg.KafkaTopic, Balancer: &kafka.Hash{},
+	conn, err := cli.KafkaConn(cfg)
+	if err != nil {
+		return err
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(cfg.KafkaBrokers...), Topic: cfg.KafkaTopic, Transport: conn.Transport(), Balancer: &kafka.Hash{},
 		BatchSize: 1000, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll, BatchBytes: 32 << 20}
 	defer w.Close()
 	ctx := context.Background()

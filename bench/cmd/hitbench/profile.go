@@ -8,13 +8,13 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/hitexport/hitexport/app"
+	"github.com/hitexport/hitexport/cli"
 	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
 )
 
-// cmdProfile runs the exporter in process (app.Build, the same wiring as
+// cmdProfile runs the exporter in process (cli.Build, the same wiring as
 // "hitexport run") over the main load with a CPU profile, until its group has
 // committed every offset:
 //
@@ -40,7 +40,7 @@ func cmdProfile(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	parts, err := app.Build(cfg, app.NewLogger(cfg))
+	parts, err := cli.Build(cfg, cli.NewLogger(cfg))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"bufio"
@@ -12,18 +12,15 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/hitexport/hitexport/config"
-	"github.com/hitexport/hitexport/encoders"
-	"github.com/hitexport/hitexport/gen"
+	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
 )
 
 // VerifyOptions are the flags of "hitexport verify".
 type VerifyOptions struct {
-	Manifest string        // NDJSON of gen.Expect; empty: only the bucket and offsets are checked
+	Manifest string        // NDJSON of verify.Expect; empty: only the bucket and offsets are checked
 	Wait     time.Duration // wait up to this long for the committed offsets to reach the end offsets
 	List     bool          // print every object
 	Sample   int           // print this many decoded records of the first object
@@ -37,23 +34,13 @@ func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Wri
 	if err != nil {
 		return false, err
 	}
-	client := &kafka.Client{Addr: kafka.TCP(cfg.KafkaBrokers...), Timeout: 20 * time.Second}
-	ko, err := KafkaOptions(cfg)
+	client, err := KafkaClient(cfg)
 	if err != nil {
 		return false, err
 	}
-	if ko.Transport != nil {
-		client.Transport = ko.Transport
-	}
-	var offs []verify.PartitionOffsets
-	deadline := time.Now().Add(o.Wait)
-	for {
-		offs, err = verify.Offsets(ctx, client, cfg.KafkaGroup, cfg.KafkaTopic)
-		if err == nil && atEnd(offs) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Second)
-	}
+	offs, err := waitOffsets(ctx, o.Wait, time.Second, func(ctx context.Context) ([]verify.PartitionOffsets, error) {
+		return verify.Offsets(ctx, client, cfg.KafkaGroup, cfg.KafkaTopic)
+	})
 	if err != nil {
 		return false, fmt.Errorf("offsets: %w", err)
 	}
@@ -61,7 +48,7 @@ func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Wri
 	if err != nil {
 		return false, err
 	}
-	var manifest []gen.Expect
+	var manifest []verify.Expect
 	if o.Manifest != "" {
 		if manifest, err = readManifest(o.Manifest); err != nil {
 			return false, err
@@ -97,9 +84,32 @@ func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Wri
 	return rep.OK(), nil
 }
 
+// waitOffsets reads the offsets until every partition is done (committed at
+// the end, or empty with no commit: verify's own rule), wait has passed or
+// ctx ends (Ctrl-C), polling every poll.
+func waitOffsets(ctx context.Context, wait, poll time.Duration, read func(context.Context) ([]verify.PartitionOffsets, error)) ([]verify.PartitionOffsets, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		offs, err := read(ctx)
+		if err == nil && atEnd(offs) || !time.Now().Before(deadline) {
+			return offs, err
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if err == nil {
+				err = ctx.Err()
+			}
+			return offs, err
+		case <-t.C:
+		}
+	}
+}
+
 func atEnd(offs []verify.PartitionOffsets) bool {
 	for _, o := range offs {
-		if o.Committed != o.End {
+		if !o.Done() {
 			return false
 		}
 	}
@@ -117,17 +127,17 @@ func duplicates(c *verify.Contents) int {
 	return n
 }
 
-func readManifest(path string) ([]gen.Expect, error) {
+func readManifest(path string) ([]verify.Expect, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out []gen.Expect
+	var out []verify.Expect
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var e gen.Expect
+		var e verify.Expect
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", path, err)
 		}
@@ -165,14 +175,7 @@ func sample(ctx context.Context, b store.Bucket, cfg *config.Config, c *verify.C
 		return
 	}
 	defer rc.Close()
-	comp := encoders.None
-	switch {
-	case strings.HasSuffix(key, ".gz"):
-		comp = encoders.Gzip
-	case strings.HasSuffix(key, ".zst"):
-		comp = encoders.Zstd
-	}
-	dr, err := comp.NewReader(rc)
+	dr, err := pipeline.CompressionOf(key).NewReader(rc)
 	if err != nil {
 		return
 	}

@@ -1,14 +1,10 @@
-package app
+package cli
 
 import (
-	"crypto/x509"
-	"errors"
-	"fmt"
-	"io"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/config"
 )
@@ -26,10 +22,30 @@ func parse(t *testing.T, extra map[string]string) *config.Config {
 	return cfg
 }
 
-func TestKafkaOptionsPlainKeepsDefaults(t *testing.T) {
+func TestKafkaOptionsPlainHasClientIDOnly(t *testing.T) {
 	ko, err := KafkaOptions(parse(t, nil))
-	if err != nil || ko.Dialer != nil || ko.Transport != nil {
+	if err != nil || ko.Dialer == nil || ko.Transport == nil {
 		t.Fatalf("plain: %v %+v", err, ko)
+	}
+	if ko.Dialer.TLS != nil || ko.Dialer.SASLMechanism != nil || ko.Transport.TLS != nil || ko.Transport.SASL != nil {
+		t.Errorf("plain: security set")
+	}
+	if id := ko.Dialer.ClientID; !strings.HasPrefix(id, "hitexport-") || id != ko.Transport.ClientID {
+		t.Errorf("default client id %q / %q", id, ko.Transport.ClientID)
+	}
+}
+
+// Regression (issue 9, bug 6): every replica reported kafka-go's default
+// client id; the id is configurable and defaults to host name and pid.
+func TestKafkaClientIDConfigurable(t *testing.T) {
+	ko, err := KafkaOptions(parse(t, map[string]string{"HITEXPORT_KAFKA_CLIENT_ID": "exporter-a"}))
+	if err != nil || ko.Dialer.ClientID != "exporter-a" || ko.Transport.ClientID != "exporter-a" {
+		t.Fatalf("client id: %v %+v", err, ko)
+	}
+	ko, _ = KafkaOptions(parse(t, nil))
+	host, _ := os.Hostname()
+	if want := "hitexport-" + host + "-" + strconv.Itoa(os.Getpid()); ko.Dialer.ClientID != want {
+		t.Errorf("default client id %q, want %q", ko.Dialer.ClientID, want)
 	}
 }
 
@@ -67,28 +83,5 @@ func TestKafkaOptionsSecurity(t *testing.T) {
 		} else if name(ko.Dialer.SASLMechanism) != c.mech || name(ko.Transport.SASL) != c.mech {
 			t.Errorf("%v: mechanisms %v / %v, want %s", c.env, ko.Dialer.SASLMechanism, ko.Transport.SASL, c.mech)
 		}
-	}
-}
-
-func TestKafkaHint(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want string
-	}{
-		{fmt.Errorf("metadata: %w", x509.UnknownAuthorityError{}), "HITEXPORT_KAFKA_CA_FILE"},
-		{fmt.Errorf("x: %w", kafka.SASLAuthenticationFailed), "HITEXPORT_KAFKA_SASL_PASSWORD"},
-		{fmt.Errorf("x: %w", kafka.UnsupportedSASLMechanism), "HITEXPORT_KAFKA_SASL_MECHANISM"},
-		{errors.New("remote error: tls: bad certificate"), "HITEXPORT_KAFKA_TLS_CERT_FILE"},
-		{fmt.Errorf("kafka.(*Client).Metadata: %w", io.EOF), "HITEXPORT_KAFKA_TLS"},
-		{errors.New("tls: first record does not look like a TLS handshake"), "unset HITEXPORT_KAFKA_TLS"},
-	} {
-		got := KafkaHint(c.err)
-		if !strings.Contains(got.Error(), c.want) || !strings.HasPrefix(got.Error(), c.err.Error()) || !errors.Is(got, c.err) {
-			t.Errorf("KafkaHint(%v) = %v; want the error kept and a hint naming %s", c.err, got, c.want)
-		}
-	}
-	plain := errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
-	if KafkaHint(plain) != plain || KafkaHint(nil) != nil {
-		t.Errorf("unrelated errors pass unchanged")
 	}
 }

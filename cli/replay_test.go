@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"strings"
@@ -23,43 +23,6 @@ func TestParseTime(t *testing.T) {
 	for _, in := range []string{"", "yesterday", "2026-11-28", "-5", "1e20", "NaN", "16:00"} {
 		if _, err := ParseTime(in); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
 			t.Errorf("ParseTime(%q): %v", in, err)
-		}
-	}
-}
-
-func TestParseObjectKey(t *testing.T) {
-	type res struct {
-		rejected bool
-		ws       int64
-		part     int
-		first    int64
-		ok       bool
-	}
-	for _, c := range []struct {
-		key, prefix, topic string
-		want               res
-	}{
-		{"hitlogs-1687241400-hits-3-184467.ndjson.zst", "", "hits", res{false, 1687241400, 3, 184467, true}},
-		{"waf/hitlogs-1687241400-hits-0-0.ocsf.json", "waf/", "hits", res{false, 1687241400, 0, 0, true}},
-		{"rejected/hitlogs-1687241400-hits-2-7.rejected.ndjson.gz", "", "hits", res{true, 1687241400, 2, 7, true}},
-		// Another topic whose name starts with ours is not ours.
-		{"hitlogs-1687241400-hits-2-0-5.ndjson", "", "hits", res{}},
-		{"hitlogs-1687241400-hits-2-0-5.ndjson", "", "hits-2", res{false, 1687241400, 0, 5, true}},
-		{"hitlogs-1687241400-other-1-5.ndjson", "", "hits", res{}},
-		{"hitexport-check/hitlogs-1-check.ndjson", "", "hits", res{}},
-		{"hitlogs-x-hits-1-5.ndjson", "", "hits", res{}},
-		{"hitlogs-1687241400-hits-1-5.ndjson", "waf/", "hits", res{}},
-	} {
-		var got res
-		got.rejected, got.ws, got.part, got.first, got.ok = ParseObjectKey(c.key, c.prefix, c.topic)
-		if !c.want.ok {
-			if got.ok {
-				t.Errorf("%q (topic %q): parsed as %+v", c.key, c.topic, got)
-			}
-			continue
-		}
-		if got != c.want {
-			t.Errorf("%q: got %+v, want %+v", c.key, got, c.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"context"
@@ -14,11 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/segmentio/kafka-go"
-
 	"github.com/hitexport/hitexport/config"
+	"github.com/hitexport/hitexport/kafkaadmin"
 	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
 )
@@ -116,19 +113,19 @@ func Replay(ctx context.Context, cfg *config.Config, o ReplayOptions, log *slog.
 		cancel()
 		return nil, err
 	}
-	end, err := listOffsets(octx, client, cfg.KafkaTopic, parts, func(p int) kafka.OffsetRequest { return kafka.LastOffsetOf(p) })
+	end, err := kafkaadmin.EndOffsets(octx, client, cfg.KafkaTopic, parts)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	from, err := offsetsForTime(octx, client, cfg.KafkaTopic, parts, o.From, end)
+	from, err := kafkaadmin.OffsetsForTime(octx, client, cfg.KafkaTopic, parts, o.From, end)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	to := end
 	if !o.To.IsZero() {
-		if to, err = offsetsForTime(octx, client, cfg.KafkaTopic, parts, o.To, end); err != nil {
+		if to, err = kafkaadmin.OffsetsForTime(octx, client, cfg.KafkaTopic, parts, o.To, end); err != nil {
 			cancel()
 			return nil, err
 		}
@@ -157,10 +154,11 @@ func Replay(ctx context.Context, cfg *config.Config, o ReplayOptions, log *slog.
 		return sum, nil
 	}
 
-	bucket, err := Bucket(cfg)
+	s3, err := Bucket(cfg)
 	if err != nil {
 		return nil, err
 	}
+	bucket := store.WithPrefix(s3, cfg.KeyPrefix)
 	layout, err := Layout(cfg)
 	if err != nil {
 		return nil, err
@@ -180,10 +178,35 @@ func Replay(ctx context.Context, cfg *config.Config, o ReplayOptions, log *slog.
 	return replayRun(ctx, cfg, o, ko, bucket, layout, sum, nil, total, log, out)
 }
 
-// replayProgress is one partition's progress: the next offset read, and the
-// offset below which every record is in the bucket.
+// replayProgress is one partition's progress: what its reader delivered,
+// and the offset below which every record is in the bucket.
 type replayProgress struct {
-	read, safe atomic.Int64
+	read pipeline.ReadProgress
+	safe atomic.Int64
+}
+
+// replayTotals are summed from the upload outcomes and skipped records.
+type replayTotals struct {
+	mu         sync.Mutex
+	objects    int64
+	superseded int64
+	skipped    int64
+}
+
+func (t *replayTotals) uploaded(_ pipeline.Upload, out pipeline.Outcome) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if out.Superseded {
+		t.superseded++
+	} else {
+		t.objects++
+	}
+}
+
+func (t *replayTotals) skip() {
+	t.mu.Lock()
+	t.skipped++
+	t.mu.Unlock()
 }
 
 func replayRun(ctx context.Context, cfg *config.Config, o ReplayOptions, ko pipeline.KafkaOptions, bucket store.Bucket,
@@ -193,12 +216,20 @@ func replayRun(ctx context.Context, cfg *config.Config, o ReplayOptions, ko pipe
 	m := pipeline.NewMetrics(nil, spool)
 	up := &pipeline.Uploader{Bucket: bucket, Schedule: cfg.Retry, AttemptTimeout: 2 * time.Minute, Log: log, Metrics: m}
 	settings := Settings(cfg, layout)
+	totals := &replayTotals{}
 
-	var records, bytes atomic.Int64
 	prog := make([]replayProgress, len(sum.Partitions))
 	for i, rp := range sum.Partitions {
-		prog[i].read.Store(rp.From)
+		prog[i].read.Next.Store(rp.From)
 		prog[i].safe.Store(rp.From)
+	}
+	sums := func() (read, records, bytes int64) {
+		for i, rp := range sum.Partitions {
+			read += prog[i].read.Next.Load() - rp.From
+			records += prog[i].read.Records.Load()
+			bytes += prog[i].read.Bytes.Load()
+		}
+		return
 	}
 	stopProgress := make(chan struct{})
 	var progressWG sync.WaitGroup
@@ -213,11 +244,8 @@ func replayRun(ctx context.Context, cfg *config.Config, o ReplayOptions, ko pipe
 				case <-stopProgress:
 					return
 				case <-t.C:
-					var read int64
-					for i, rp := range sum.Partitions {
-						read += prog[i].read.Load() - rp.From
-					}
-					fmt.Fprintln(o.Progress, progressLine(read, total, records.Load(), bytes.Load(), time.Since(start)))
+					read, records, bytes := sums()
+					fmt.Fprintln(o.Progress, progressLine(read, total, records, bytes, time.Since(start)))
 				}
 			}
 		}()
@@ -240,8 +268,7 @@ func replayRun(ctx context.Context, cfg *config.Config, o ReplayOptions, ko pipe
 				return
 			}
 			defer func() { <-sem }()
-			n, err := replayPartition(ctx, cfg, ko, settings, up, m, spool, log, *rp, known[rp.Partition], &prog[i], &bytes, &records)
-			rp.Records = n
+			err := replayPartition(ctx, cfg, ko, settings, up, m, spool, log, *rp, known[rp.Partition], &prog[i], totals)
 			if err != nil {
 				rp.Err = err.Error()
 			}
@@ -251,16 +278,13 @@ func replayRun(ctx context.Context, cfg *config.Config, o ReplayOptions, ko pipe
 	close(stopProgress)
 	progressWG.Wait()
 
-	var read int64
 	for i := range sum.Partitions {
 		sum.Partitions[i].Done = prog[i].safe.Load()
-		sum.Records += sum.Partitions[i].Records
-		read += prog[i].read.Load() - sum.Partitions[i].From
+		sum.Partitions[i].Records = prog[i].read.Records.Load()
 	}
-	sum.Bytes = bytes.Load()
-	sum.Objects = int64(counterSum(m.Objects))
-	sum.Superseded = int64(counterValue(m.Superseded))
-	sum.Skipped = int64(counterValue(m.Skipped))
+	read, records, bytes := sums()
+	sum.Records, sum.Bytes = records, bytes
+	sum.Objects, sum.Superseded, sum.Skipped = totals.objects, totals.superseded, totals.skipped
 	sum.Elapsed = time.Since(start)
 	if o.Progress != nil {
 		fmt.Fprintln(o.Progress, progressLine(read, total, sum.Records, sum.Bytes, sum.Elapsed))
@@ -281,12 +305,13 @@ func replayRun(ctx context.Context, cfg *config.Config, o ReplayOptions, ko pipe
 }
 
 // replayPartition feeds the records [rp.From, rp.To) of one partition to a
-// fresh partition worker and uploads what is still open at the end. The
-// worker never idles (no Tick): windows close by event time, size and the
-// open-object limit only, so the result depends on the records alone.
+// fresh partition worker through pipeline.ReadPartition, which uploads what
+// is still open at the end. The worker never idles (no Tick): windows close
+// by event time, size and the open-object limit only, so the result depends
+// on the records alone.
 func replayPartition(ctx context.Context, cfg *config.Config, ko pipeline.KafkaOptions, s *pipeline.Settings, up *pipeline.Uploader,
 	m *pipeline.Metrics, spool *pipeline.SpoolStats, log *slog.Logger, rp ReplayPartition, known []pipeline.Range,
-	prog *replayProgress, bytes, records *atomic.Int64) (int64, error) {
+	prog *replayProgress, totals *replayTotals) error {
 	plog := log.With("topic", cfg.KafkaTopic, "partition", rp.Partition, "replay", true)
 	// No group commits: the committer only records how far everything is in
 	// the bucket, and lets the worker prune its spans as the live path does.
@@ -296,75 +321,20 @@ func replayPartition(ctx context.Context, cfg *config.Config, ko pipeline.KafkaO
 		}
 		return nil
 	}
-	p := pipeline.NewPartition(cfg.KafkaTopic, rp.Partition, s, pipeline.PartitionDeps{
-		Uploader: up, Commit: commit, Log: log, Metrics: m, Spool: spool,
-	}, rp.From, pipeline.CommitState{Ranges: known})
-	defer p.Close()
-
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: ko.Brokers, Topic: ko.Topic, Partition: rp.Partition, Dialer: ko.Dialer,
-		MinBytes: ko.MinBytes, MaxBytes: ko.MaxBytes, MaxWait: ko.MaxWait, QueueCapacity: ko.Buffer,
-		ReadBackoffMin: 100 * time.Millisecond, ReadBackoffMax: 2 * time.Second, MaxAttempts: 3,
-	})
-	defer r.Close()
-	if err := r.SetOffset(rp.From); err != nil {
-		return 0, err
+	noTick := *s
+	noTick.Tick = 1<<63 - 1
+	err := pipeline.ReadPartition(ctx, nil, ko, rp.Partition, pipeline.ReadOptions{Start: rp.From, End: rp.To, Progress: &prog.read}, plog,
+		func(func() int64) *pipeline.Partition {
+			return pipeline.NewPartition(cfg.KafkaTopic, rp.Partition, &noTick, pipeline.PartitionDeps{
+				Uploader: up, Commit: commit, Log: log, Metrics: m, Spool: spool,
+				Uploaded: totals.uploaded, Skipped: totals.skip,
+			}, rp.From, pipeline.CommitState{Ranges: known})
+		})
+	if err != nil {
+		return err
 	}
-	var n int64
-	for {
-		fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		msg, err := r.FetchMessage(fctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return n, ctx.Err()
-			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				// Nothing for 15 s: the rest of the range may be
-				// transaction markers or deleted by retention.
-				if r.Offset() >= rp.To {
-					break
-				}
-				plog.Warn("replay: no record for 15s; still waiting", "next_offset", r.Offset(), "range_end", rp.To)
-				continue
-			}
-			plog.Warn("replay: fetch failed; retrying", "error", KafkaHint(err).Error())
-			if err := sleep(ctx, time.Second); err != nil {
-				return n, err
-			}
-			continue
-		}
-		if msg.Offset >= rp.To {
-			break
-		}
-		if err := p.Handle(ctx, pipeline.Message{Offset: msg.Offset, Time: msg.Time, Key: msg.Key, Value: msg.Value}); err != nil {
-			return n, err
-		}
-		n++
-		records.Add(1)
-		bytes.Add(int64(len(msg.Value)))
-		prog.read.Store(msg.Offset + 1)
-		if msg.Offset+1 >= rp.To {
-			break
-		}
-	}
-	if err := p.Flush(ctx); err != nil {
-		return n, err
-	}
-	prog.read.Store(rp.To)
 	prog.safe.Store(rp.To)
-	return n, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return nil
 }
 
 // knownSpans lists the objects of the topic's replayed partitions already in
@@ -387,12 +357,13 @@ func knownSpans(ctx context.Context, b store.Bucket, cfg *config.Config, parts [
 		windowSec int64
 	}
 	var cands []cand
-	for _, prefix := range []string{cfg.KeyPrefix + "hitlogs-", cfg.KeyPrefix + "rejected/hitlogs-"} {
+	for _, prefix := range []string{"hitlogs-", "rejected/hitlogs-"} {
 		err := b.List(ctx, prefix, func(oi store.ObjectInfo) error {
-			rejected, ws, part, first, ok := ParseObjectKey(oi.Key, cfg.KeyPrefix, cfg.KafkaTopic)
-			if !ok {
+			k, ok := pipeline.ParseKey(oi.Key)
+			if !ok || k.Topic != cfg.KafkaTopic {
 				return nil
 			}
+			rejected, ws, part, first := k.Kind == pipeline.KindRejected, k.Window/1000, k.Partition, k.First
 			rp, ok := byPart[part]
 			if !ok || first >= rp.To {
 				return nil
@@ -432,46 +403,6 @@ func knownSpans(ctx context.Context, b store.Bucket, cfg *config.Config, parts [
 		out[c.part] = append(out[c.part], pipeline.Range{Window: c.window, First: first, Last: last})
 	}
 	return out, nil
-}
-
-// ParseObjectKey parses a key the exporter writes for topic:
-// <prefix>[rejected/]hitlogs-<window start s>-<topic>-<partition>-<first offset>.<ext>.
-func ParseObjectKey(key, prefix, topic string) (rejected bool, windowSec int64, partition int, first int64, ok bool) {
-	rest, found := strings.CutPrefix(key, prefix)
-	if !found {
-		return
-	}
-	rest, rejected = strings.CutPrefix(rest, "rejected/")
-	if rest, found = strings.CutPrefix(rest, "hitlogs-"); !found {
-		return
-	}
-	ws, rest, found := strings.Cut(rest, "-")
-	if !found {
-		return
-	}
-	var err error
-	if windowSec, err = strconv.ParseInt(ws, 10, 64); err != nil {
-		return
-	}
-	if rest, found = strings.CutPrefix(rest, topic+"-"); !found {
-		return
-	}
-	ps, rest, found := strings.Cut(rest, "-")
-	if !found {
-		return
-	}
-	if partition, err = strconv.Atoi(ps); err != nil || partition < 0 {
-		return
-	}
-	fs, _, found := strings.Cut(rest, ".")
-	if !found {
-		return
-	}
-	if first, err = strconv.ParseInt(fs, 10, 64); err != nil || first < 0 {
-		return
-	}
-	ok = true
-	return
 }
 
 func printReplay(out io.Writer, sum *ReplaySummary, ran bool) {
@@ -523,25 +454,4 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-func counterValue(c prometheus.Counter) float64 {
-	var d dto.Metric
-	if err := c.Write(&d); err != nil || d.Counter == nil {
-		return 0
-	}
-	return d.Counter.GetValue()
-}
-
-func counterSum(v *prometheus.CounterVec) float64 {
-	ch := make(chan prometheus.Metric, 64)
-	go func() { v.Collect(ch); close(ch) }()
-	total := 0.0
-	for mt := range ch {
-		var d dto.Metric
-		if mt.Write(&d) == nil && d.Counter != nil {
-			total += d.Counter.GetValue()
-		}
-	}
-	return total
 }

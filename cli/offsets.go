@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/config"
+	"github.com/hitexport/hitexport/kafkaadmin"
 	"github.com/hitexport/hitexport/pipeline"
 )
 
@@ -81,7 +82,7 @@ type GroupOffsets struct {
 
 // ErrGroupActive is returned by Offsets when --apply meets a group with
 // active members.
-var ErrGroupActive = errors.New("the consumer group has active members")
+var ErrGroupActive = kafkaadmin.ErrGroupActive
 
 // Offsets shows the group's committed offsets per partition with the end
 // offsets, the lag and the decoded resume state, and with a reset mode
@@ -98,18 +99,18 @@ func Offsets(ctx context.Context, cfg *config.Config, o OffsetsOptions, out io.W
 		return nil, err
 	}
 	res := &GroupOffsets{Topic: cfg.KafkaTopic, Group: cfg.KafkaGroup, Reset: o.Reset}
-	if res.State, res.Members, err = describeGroup(ctx, client, cfg.KafkaGroup); err != nil {
+	if res.State, res.Members, err = kafkaadmin.DescribeGroup(ctx, client, cfg.KafkaGroup); err != nil {
 		return nil, err
 	}
-	earliest, err := listOffsets(ctx, client, cfg.KafkaTopic, parts, func(p int) kafka.OffsetRequest { return kafka.FirstOffsetOf(p) })
+	earliest, err := kafkaadmin.FirstOffsets(ctx, client, cfg.KafkaTopic, parts)
 	if err != nil {
 		return nil, err
 	}
-	end, err := listOffsets(ctx, client, cfg.KafkaTopic, parts, func(p int) kafka.OffsetRequest { return kafka.LastOffsetOf(p) })
+	end, err := kafkaadmin.EndOffsets(ctx, client, cfg.KafkaTopic, parts)
 	if err != nil {
 		return nil, err
 	}
-	committed, err := fetchCommitted(ctx, client, cfg.KafkaGroup, cfg.KafkaTopic, parts)
+	committed, err := kafkaadmin.FetchCommitted(ctx, client, cfg.KafkaGroup, cfg.KafkaTopic, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +123,7 @@ func Offsets(ctx context.Context, cfg *config.Config, o OffsetsOptions, out io.W
 		targets = end
 	case ResetTime:
 		res.ResetTime = o.Time.UTC().Format(time.RFC3339)
-		if targets, err = offsetsForTime(ctx, client, cfg.KafkaTopic, parts, o.Time, end); err != nil {
+		if targets, err = kafkaadmin.OffsetsForTime(ctx, client, cfg.KafkaTopic, parts, o.Time, end); err != nil {
 			return nil, err
 		}
 	default:
@@ -130,14 +131,13 @@ func Offsets(ctx context.Context, cfg *config.Config, o OffsetsOptions, out io.W
 	}
 	for _, p := range parts {
 		c := committed[p]
-		row := PartitionOffsets{Partition: p, Earliest: earliest[p], End: end[p], Committed: c.offset, Metadata: c.metadata}
-		from := c.offset
+		row := PartitionOffsets{Partition: p, Earliest: earliest[p], End: end[p], Committed: c.Offset, Metadata: c.Metadata}
+		from := c.Offset
 		if from < 0 || from < row.Earliest {
 			from = row.Earliest
 		}
 		row.Lag = row.End - from
-		if strings.HasPrefix(c.metadata, "hx1 ") {
-			st := pipeline.DecodeCommitState(c.metadata)
+		if st, ok := pipeline.ParseCommitState(c.Metadata); ok {
 			rs := &ResumeState{Spans: st.Ranges}
 			if st.MaxEvent > 0 {
 				rs.MaxEvent = time.UnixMilli(st.MaxEvent).UTC().Format(time.RFC3339)
@@ -258,28 +258,17 @@ func truncate(s string, n int) string {
 // topicPartitions returns the topic's partition ids, sorted, limited to only
 // (which must all exist) when it is not empty.
 func topicPartitions(ctx context.Context, client *kafka.Client, topic string, only []int) ([]int, error) {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, KafkaHint(fmt.Errorf("metadata of topic %q: %w", topic, err))
-	}
-	var parts []int
-	found := false
-	for _, t := range md.Topics {
-		if t.Name != topic {
-			continue
-		}
-		found = true
-		if t.Error != nil {
-			return nil, fmt.Errorf("topic %q: %w (%sKAFKA_TOPIC)", topic, t.Error, config.Prefix)
-		}
-		for _, p := range t.Partitions {
-			parts = append(parts, p.ID)
-		}
-	}
-	if !found || len(parts) == 0 {
+	parts, err := kafkaadmin.Partitions(ctx, client, topic)
+	if errors.Is(err, kafkaadmin.ErrUnknownTopic) {
 		return nil, fmt.Errorf("topic %q not found (%sKAFKA_TOPIC)", topic, config.Prefix)
 	}
-	sort.Ints(parts)
+	var kerr kafka.Error
+	if errors.As(err, &kerr) {
+		return nil, fmt.Errorf("%w (%sKAFKA_TOPIC)", err, config.Prefix) // the broker's answer for the topic
+	}
+	if err != nil {
+		return nil, err
+	}
 	if len(only) == 0 {
 		return parts, nil
 	}
@@ -302,130 +291,18 @@ func topicPartitions(ctx context.Context, client *kafka.Client, topic string, on
 	return out, nil
 }
 
-// listOffsets sends one ListOffsets request per kind of offset; with a single
-// request per partition the answer is unambiguous: the offset found for a
-// timestamp, the first or the end offset, or -1 when no record has a
-// timestamp at or after the one asked for.
-func listOffsets(ctx context.Context, client *kafka.Client, topic string, parts []int, req func(p int) kafka.OffsetRequest) (map[int]int64, error) {
-	r := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, p := range parts {
-		r.Topics[topic] = append(r.Topics[topic], req(p))
-	}
-	resp, err := client.ListOffsets(ctx, r)
-	if err != nil {
-		return nil, KafkaHint(fmt.Errorf("list offsets of topic %q: %w", topic, err))
-	}
-	out := map[int]int64{}
-	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, po.Partition, po.Error)
-		}
-		off := po.LastOffset
-		if po.FirstOffset > off {
-			off = po.FirstOffset
-		}
-		for o := range po.Offsets {
-			off = o
-		}
-		out[po.Partition] = off
-	}
-	for _, p := range parts {
-		if _, ok := out[p]; !ok {
-			return nil, fmt.Errorf("list offsets of %s/%d: no answer", topic, p)
-		}
-	}
-	return out, nil
-}
-
-// offsetsForTime returns, per partition, the first offset whose timestamp is
-// at or after t, or the end offset when there is none.
-func offsetsForTime(ctx context.Context, client *kafka.Client, topic string, parts []int, t time.Time, end map[int]int64) (map[int]int64, error) {
-	offs, err := listOffsets(ctx, client, topic, parts, func(p int) kafka.OffsetRequest { return kafka.TimeOffsetOf(p, t) })
-	if err != nil {
-		return nil, err
-	}
-	for p, o := range offs {
-		if o < 0 {
-			offs[p] = end[p]
-		}
-	}
-	return offs, nil
-}
-
-type committedOffset struct {
-	offset   int64
-	metadata string
-}
-
-func fetchCommitted(ctx context.Context, client *kafka.Client, group, topic string, parts []int) (map[int]committedOffset, error) {
-	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	if err != nil {
-		return nil, KafkaHint(fmt.Errorf("committed offsets of group %q: %w", group, err))
-	}
-	if resp.Error != nil {
-		return nil, fmt.Errorf("committed offsets of group %q: %w", group, resp.Error)
-	}
-	out := map[int]committedOffset{}
-	for _, p := range parts {
-		out[p] = committedOffset{offset: -1}
-	}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("committed offset of %s/%d: %w", topic, p.Partition, p.Error)
-		}
-		out[p.Partition] = committedOffset{offset: p.CommittedOffset, metadata: p.Metadata}
-	}
-	return out, nil
-}
-
-// describeGroup returns the group's state and its members as
-// "client-id@host" (a group that never existed is "Dead" with none).
-func describeGroup(ctx context.Context, client *kafka.Client, group string) (string, []string, error) {
-	resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
-	if err != nil {
-		return "", nil, KafkaHint(fmt.Errorf("describe group %q: %w", group, err))
-	}
-	for _, g := range resp.Groups {
-		if g.GroupID != group {
-			continue
-		}
-		if g.Error != nil {
-			return "", nil, fmt.Errorf("describe group %q: %w", group, g.Error)
-		}
-		members := []string{}
-		for _, m := range g.Members {
-			members = append(members, m.ClientID+"@"+strings.TrimPrefix(m.ClientHost, "/"))
-		}
-		sort.Strings(members)
-		return g.GroupState, members, nil
-	}
-	return "", nil, fmt.Errorf("describe group %q: no answer", group)
-}
-
 // commitTargets commits the targets as an administrative commit (no
 // generation, no member id): the coordinator accepts it only while the group
 // has no members, which also closes the race with a replica starting between
 // the check and the commit.
 func commitTargets(ctx context.Context, client *kafka.Client, group, topic string, targets map[int]int64, parts []int, note string) error {
-	var commits []kafka.OffsetCommit
+	offs := make([]kafkaadmin.Offset, 0, len(parts))
 	for _, p := range parts {
-		commits = append(commits, kafka.OffsetCommit{Partition: p, Offset: targets[p], Metadata: note})
+		offs = append(offs, kafkaadmin.Offset{Partition: p, Offset: targets[p], Metadata: note})
 	}
-	resp, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
-		GroupID: group, GenerationID: -1, MemberID: "",
-		Topics: map[string][]kafka.OffsetCommit{topic: commits},
-	})
-	if err != nil {
-		return KafkaHint(fmt.Errorf("commit offsets of group %q: %w", group, err))
+	err := kafkaadmin.Commit(ctx, client, group, topic, kafkaadmin.Simple, offs)
+	if errors.Is(err, kafkaadmin.ErrGroupActive) {
+		return fmt.Errorf("%w; a replica joined meanwhile: stop it and run the reset again", err)
 	}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			if errors.Is(p.Error, kafka.UnknownMemberId) || errors.Is(p.Error, kafka.IllegalGeneration) || errors.Is(p.Error, kafka.RebalanceInProgress) {
-				return fmt.Errorf("%w: the coordinator refused the commit of %s/%d (%v); a replica joined meanwhile: stop it and run the reset again",
-					ErrGroupActive, topic, p.Partition, p.Error)
-			}
-			return fmt.Errorf("commit offset of %s/%d: %w", topic, p.Partition, p.Error)
-		}
-	}
-	return nil
+	return err
 }

@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -14,6 +13,8 @@ import (
 	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/encoders"
 	"github.com/hitexport/hitexport/hits"
+	"github.com/hitexport/hitexport/kafkaadmin"
+	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
 )
 
@@ -25,50 +26,76 @@ type CheckResult struct {
 }
 
 // Check is "Test integration": it checks Kafka reachability and the topic,
-// the bucket, and that a test object holding the seed's sample hit in the
-// configured format can be written and read back. It stops at the first
-// failure. Messages never contain credentials.
+// then the destination (CheckDestination: the bucket, and that a test object
+// holding the seed's sample hit in the configured format can be written and
+// read back). It stops at the first failure. Messages never contain
+// credentials.
 func Check(ctx context.Context, cfg *config.Config, out func(CheckResult)) bool {
-	ok := true
-	report := func(name string, err error, msg string) bool {
-		if err != nil {
-			out(CheckResult{Name: name, Msg: err.Error()})
-			ok = false
-			return false
-		}
-		out(CheckResult{Name: name, OK: true, Msg: msg})
-		return true
-	}
-	report("config", nil, fmt.Sprintf("format %s, compression %s, window %s", cfg.Format, cfg.Compression, cfg.Window))
-
-	ko, err := KafkaOptions(cfg)
+	out(CheckResult{Name: "config", OK: true, Msg: fmt.Sprintf("format %s, compression %s, window %s", cfg.Format, cfg.Compression, cfg.Window)})
+	conn, err := KafkaConn(cfg)
 	if err != nil {
-		report("kafka", err, "")
+		out(CheckResult{Name: "kafka", Msg: err.Error()})
 		return false
 	}
-	if !report("kafka", KafkaHint(checkKafka(ctx, cfg, ko.Transport)), fmt.Sprintf("brokers %v reachable, topic %q present", cfg.KafkaBrokers, cfg.KafkaTopic)) {
+	if err := kafkaadmin.Hint(checkKafka(ctx, cfg, conn)); err != nil {
+		out(CheckResult{Name: "kafka", Msg: err.Error()})
 		return false
 	}
+	out(CheckResult{Name: "kafka", OK: true, Msg: fmt.Sprintf("brokers %v reachable, topic %q present", cfg.KafkaBrokers, cfg.KafkaTopic)})
 	bucket, err := Bucket(cfg)
 	if err != nil {
-		report("s3", err, "")
+		out(CheckResult{Name: "s3", Msg: err.Error()})
 		return false
 	}
-	if !report("s3", checkBucket(ctx, bucket), fmt.Sprintf("bucket %q exists at %s", cfg.S3Bucket, cfg.S3Endpoint)) {
+	layout, err := Layout(cfg)
+	if err != nil {
+		out(CheckResult{Name: "s3-write", Msg: err.Error()})
 		return false
 	}
-	key, err := checkWrite(ctx, cfg, bucket)
-	report("s3-write", err, "test object written, read back and decoded: "+key)
+	ok := true
+	for _, r := range CheckDestination(ctx, Destination{Bucket: bucket, Endpoint: cfg.S3Endpoint, KeyPrefix: cfg.KeyPrefix,
+		Layout: layout, Topic: cfg.KafkaTopic}) {
+		out(r)
+		ok = ok && r.OK
+	}
 	return ok
 }
 
-func checkKafka(ctx context.Context, cfg *config.Config, tr *kafka.Transport) error {
+// Destination is where objects go, as "check" tests it: a bucket (without
+// the key prefix), its endpoint (for messages), the key prefix and the
+// object layout (format, compression).
+type Destination struct {
+	Bucket    store.Bucket
+	Endpoint  string
+	KeyPrefix string
+	Layout    pipeline.Layout
+	// Topic is the topic named in the sample record (OCSF carries it).
+	Topic string
+}
+
+// CheckDestination runs the destination's steps of "check" in order and
+// stops at the first failure: "s3" (the bucket exists and the keys may see
+// it), "s3-write" (a test object with the seed's sample hit, in the layout's
+// format and compression, is written under <prefix>hitexport-check/, read
+// back, decoded and deleted). It works for a destination that is not saved
+// anywhere. Messages never contain credentials.
+func CheckDestination(ctx context.Context, d Destination) []CheckResult {
+	var out []CheckResult
+	if err := checkBucket(ctx, d.Bucket); err != nil {
+		return append(out, CheckResult{Name: "s3", Msg: err.Error()})
+	}
+	out = append(out, CheckResult{Name: "s3", OK: true, Msg: fmt.Sprintf("bucket %q exists at %s", d.Bucket.Name(), d.Endpoint)})
+	key, err := checkWrite(ctx, d)
+	if err != nil {
+		return append(out, CheckResult{Name: "s3-write", Msg: err.Error()})
+	}
+	return append(out, CheckResult{Name: "s3-write", OK: true, Msg: "test object written, read back and decoded: " + key})
+}
+
+func checkKafka(ctx context.Context, cfg *config.Config, conn kafkaadmin.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(cfg.KafkaBrokers...), Timeout: 10 * time.Second}
-	if tr != nil {
-		c.Transport = tr
-	}
+	c := conn.Client(10 * time.Second)
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cfg.KafkaTopic}})
 	if err != nil {
 		return fmt.Errorf("brokers %v not reachable: %w", cfg.KafkaBrokers, err)
@@ -111,14 +138,13 @@ func checkBucket(ctx context.Context, b store.Bucket) error {
 
 // checkWrite writes the sample hit as a test object under
 // <prefix>hitexport-check/, reads it back and deletes it (a denied delete is
-// only noted: the exporter itself never deletes).
-func checkWrite(ctx context.Context, cfg *config.Config, b store.Bucket) (string, error) {
+// only noted: the exporter itself never deletes). It returns the key, prefix
+// included.
+func checkWrite(ctx context.Context, d Destination) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	l, err := Layout(cfg)
-	if err != nil {
-		return "", err
-	}
+	l := d.Layout
+	b := store.WithPrefix(d.Bucket, d.KeyPrefix)
 	dec, reason := hits.Decode(hits.Sample, time.Time{}, hits.Limits{})
 	if reason != "" {
 		return "", fmt.Errorf("sample hit: %s", reason)
@@ -129,7 +155,7 @@ func checkWrite(ctx context.Context, cfg *config.Config, b store.Bucket) (string
 		return "", err
 	}
 	rw := l.Encoder.NewWriter(cw)
-	if err := rw.Write(encoders.Record{Value: dec.Value, TimeMillis: dec.TimeMillis, Topic: cfg.KafkaTopic}); err != nil {
+	if err := rw.Write(encoders.Record{Value: dec.Value, TimeMillis: dec.TimeMillis, Topic: d.Topic}); err != nil {
 		return "", err
 	}
 	if err := rw.Close(); err != nil {
@@ -138,16 +164,17 @@ func checkWrite(ctx context.Context, cfg *config.Config, b store.Bucket) (string
 	if err := cw.Close(); err != nil {
 		return "", err
 	}
-	key := cfg.KeyPrefix + "hitexport-check/hitlogs-" + strconv.FormatInt(time.Now().Unix(), 10) + "-check" + l.Ext()
+	rel := pipeline.CheckKey(time.Now(), l.Ext())
+	key := d.KeyPrefix + rel
 	data := buf.Bytes()
-	err = b.Put(ctx, key, bytes.NewReader(data), int64(len(data)), store.PutOptions{
+	err = b.Put(ctx, rel, bytes.NewReader(data), int64(len(data)), store.PutOptions{
 		ContentType: l.Encoder.ContentType(), ContentEncoding: l.Compression.ContentEncoding(),
 		Metadata: map[string]string{"format": l.Encoder.Format(), "kind": "check"},
 	})
 	if err != nil {
 		return "", fmt.Errorf("cannot write to bucket %q (needs s3:PutObject): %w", b.Name(), err)
 	}
-	rc, err := b.Get(ctx, key)
+	rc, err := b.Get(ctx, rel)
 	if err != nil {
 		return "", fmt.Errorf("wrote %s but cannot read it back (needs s3:GetObject: run reads each key's metadata before it writes, check reads the test object): %w", key, err)
 	}
@@ -163,7 +190,7 @@ func checkWrite(ctx context.Context, cfg *config.Config, b store.Bucket) (string
 	if !bytes.Contains(got, []byte("d2a900a6efac7a7c893a00903205071a")) {
 		return "", fmt.Errorf("read back %s: the sample hit is not in it", key)
 	}
-	if err := b.Delete(ctx, key); err != nil {
+	if err := b.Delete(ctx, rel); err != nil {
 		return key + " (left in place: delete not permitted)", nil
 	}
 	return key + " (deleted)", nil

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hitexport/hitexport/config"
+	"github.com/hitexport/hitexport/pipeline"
+)
+
+// Handler serves /metrics, /healthz (the process is alive) and /readyz
+// (group joined, uploads not failing past the first retry cycle, not
+// degraded), the last two with a JSON body saying why.
+func Handler(reg *prometheus.Registry, m *pipeline.Metrics, h *pipeline.Health) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		st := h.Status()
+		if st.Degraded {
+			m.Degraded.Set(1)
+		} else {
+			m.Degraded.Set(0)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if !st.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(st)
+	})
+	return mux
+}
+
+// Run is "hitexport run": it exports until SIGTERM or SIGINT (a second
+// signal exits at once) and serves /metrics, /healthz and /readyz. It
+// returns the process's exit code.
+func Run(cfg *config.Config) int {
+	log := NewLogger(cfg)
+	parts, err := Build(cfg, log)
+	if err != nil {
+		log.Error("startup failed", "error", err.Error())
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		log.Error("cannot listen (HITEXPORT_HTTP_ADDR)", "addr", cfg.HTTPAddr, "error", err.Error())
+		return 1
+	}
+	srv := &http.Server{Handler: Handler(parts.Registry, parts.Metrics, parts.Health), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("hitexport starting", "config", cfg.Redacted(), "http_addr", ln.Addr().String())
+
+	stop := make(chan struct{})
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		s := <-sig
+		log.Info("signal received: stopping", "signal", s.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
+		close(stop)
+		<-sig
+		log.Warn("second signal: exiting now")
+		os.Exit(1)
+	}()
+	start := time.Now()
+	err = parts.Group.Run(stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("stopped with error", "error", err.Error())
+		return 1
+	}
+	log.Info("hitexport stopped", "uptime", time.Since(start).String())
+	return 0
+}
