@@ -229,13 +229,13 @@ func itgBuild(t *testing.T, g *pipeline.Group, topic string, tg *itgTarget) pipe
 		t.Fatal(err)
 	}
 	s := &pipeline.Settings{
-		Layout:      pipeline.Layout{Encoder: enc, Compression: tg.comp, Window: 10 * time.Minute, KeyPrefix: "waf/"},
+		Layout:      pipeline.Layout{Encoder: enc, Compression: tg.comp, Window: 10 * time.Minute},
 		IdleTimeout: time.Second, LateMaxAge: 5 * time.Second,
 		Limits:         hits.Limits{MaxBytes: 1 << 20, MaxFuture: time.Hour},
 		MaxObjectBytes: 64 << 20, MaxOpenObjects: 16, SpoolMemory: 1 << 20, SpoolDir: t.TempDir(), Tick: 200 * time.Millisecond,
 	}
 	h := pipeline.NewHealth(time.Minute, 0.6, 3, nil)
-	up := &pipeline.Uploader{Bucket: tg.bucket, Schedule: [][]time.Duration{{200 * time.Millisecond, time.Second}}, AttemptTimeout: 30 * time.Second,
+	up := &pipeline.Uploader{Bucket: store.WithPrefix(tg.bucket, "waf/"), Schedule: [][]time.Duration{{200 * time.Millisecond, time.Second}}, AttemptTimeout: 30 * time.Second,
 		Log: g.Log, Metrics: g.Metrics, Health: h, Isolated: true}
 	return pipeline.Target{ID: tg.id, Topic: topic, Settings: s, Uploader: up, Group: tg.group, Start: tg.start, Version: "1"}
 }
