@@ -13,6 +13,30 @@ import (
 	"github.com/hitexport/hitexport/hits"
 )
 
+// Read once, deliver many. One fanout per assigned partition reads it once
+// and decodes each record once; each target of the topic has its own
+// Partition (windows, objects, offsets, retries, commits to its own group).
+// With exactly one attached target the fanout calls its Partition directly
+// (no extra goroutine: env mode costs what it did before); with several, each
+// target's Partition runs in its own goroutine fed by a bounded queue.
+//
+// Detach: a target whose queue is full is detached at the record it did not
+// get (at once when its last upload attempt failed, else after DetachAfter).
+// It finishes its queue, then reads the partition on its own reader from
+// there, throttled by its own uploads: its memory is its queue plus its open
+// objects (spools spill to disk past SpoolMemory).
+//
+// Attach: the fanout publishes its next offset N after each burst. The
+// catch-up reader never hands on a record at or past N; once its position
+// reaches N it asks to be attached with that position; the fanout accepts
+// when the position is still >= its own next (it then delivers from there),
+// else the catch-up reads on. It converges because a catch-up read is faster
+// than the live rate; a target slower than the live rate stays detached
+// (reading on its own) until it keeps up. A gap in the offsets (transaction
+// markers, compaction) is crossed: a record fetched at or past N means
+// nothing lies between the position and N. A quiet partition whose last
+// offsets are markers may keep a target detached until the next record.
+
 // partLog is what a fanout needs from Kafka for one partition. The Kafka
 // implementation is kafkaLog; unit tests use an in-memory log.
 type partLog interface {
