@@ -496,3 +496,44 @@ func TestExportIntegrationsIsolationAndLiveAdd(t *testing.T) {
 		itgWaitExact(t, tg, produced, 60*time.Second)
 	}
 }
+
+// A target on another topic: the membership subscribes to both topics
+// (leaves and joins again) and each target reads only its own topic.
+func TestExportIntegrationsTopicChange(t *testing.T) {
+	id := strconv.FormatInt(time.Now().UnixNano()%1e10, 36)
+	t1, t2 := "itg-tc-"+id+"-1", "itg-tc-"+id+"-2"
+	member := "itg-tc-" + id + "-members"
+	itgCreateTopic(t, t1, 2)
+	itgCreateTopic(t, t2, 2)
+	a := &itgTarget{id: "a", comp: encoders.None, bucket: itgBucket(t, "itg-tc-"+id+"-a", true), group: "itg-tc-" + id + "-a"}
+	b := &itgTarget{id: "b", comp: encoders.None, bucket: itgBucket(t, "itg-tc-"+id+"-b", true), group: "itg-tc-" + id + "-b"}
+	base := time.Now().Add(-2 * time.Hour).Truncate(time.Hour)
+	g := itgGroup(t, t1, member, []*itgTarget{a})
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- g.Run(stop) }()
+	defer func() {
+		close(stop)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("group did not stop")
+		}
+	}()
+	itgProduce(t, t1, 0, 500, base)
+	itgWaitExact(t, a, 500, 60*time.Second)
+
+	// b reads t2 (earliest): t2's hits are seq 1000..1499.
+	g.SetTargets([]pipeline.Target{itgBuild(t, g, t1, a), itgBuild(t, g, t2, b)}, nil)
+	itgProduce(t, t2, 1000, 1500, base)
+	itgProduce(t, t1, 500, 1000, base)
+	b.from = 1000
+	itgWaitExact(t, b, 1500, 90*time.Second)
+	itgWaitExact(t, a, 1000, 60*time.Second)
+	if st, ok := g.TargetStatus("b"); !ok || st.Partitions != 2 || st.LastDelivery == nil {
+		t.Fatalf("b: %+v", st)
+	}
+}
