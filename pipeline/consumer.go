@@ -65,6 +65,9 @@ type Group struct {
 	// before a target that does not keep up is detached from the shared read
 	// (0: max(Kafka.Buffer, 4096)).
 	TargetQueue int
+	// DetachAfter: a target whose queue stays full this long is detached
+	// even when no other target keeps up (0: 1s).
+	DetachAfter time.Duration
 
 	tmu     sync.Mutex
 	tset    *targetSet

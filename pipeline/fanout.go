@@ -13,6 +13,30 @@ import (
 	"github.com/hitexport/hitexport/hits"
 )
 
+// Read once, deliver many. One fanout per assigned partition reads it once
+// and decodes each record once; each target of the topic has its own
+// Partition (windows, objects, offsets, retries, commits to its own group).
+// With exactly one attached target the fanout calls its Partition directly
+// (no extra goroutine: env mode costs what it did before); with several, each
+// target's Partition runs in its own goroutine fed by a bounded queue.
+//
+// Detach: a target whose queue is full is detached at the record it did not
+// get (at once when its last upload attempt failed, else after DetachAfter).
+// It finishes its queue, then reads the partition on its own reader from
+// there, throttled by its own uploads: its memory is its queue plus its open
+// objects (spools spill to disk past SpoolMemory).
+//
+// Attach: the fanout publishes its next offset N after each burst. The
+// catch-up reader never hands on a record at or past N; once its position
+// reaches N it asks to be attached with that position; the fanout accepts
+// when the position is still >= its own next (it then delivers from there),
+// else the catch-up reads on. It converges because a catch-up read is faster
+// than the live rate; a target slower than the live rate stays detached
+// (reading on its own) until it keeps up. A gap in the offsets (transaction
+// markers, compaction) is crossed: a record fetched at or past N means
+// nothing lies between the position and N. A quiet partition whose last
+// offsets are markers may keep a target detached until the next record.
+
 // partLog is what a fanout needs from Kafka for one partition. The Kafka
 // implementation is kafkaLog; unit tests use an in-memory log.
 type partLog interface {
@@ -100,6 +124,8 @@ type fanout struct {
 	want    []bool
 	inline  *worker // the single attached worker fed directly (no goroutine)
 
+	detachAfter     time.Duration
+	timer           *time.Timer
 	maxEvent        int64
 	memberCommitted int64
 	hwm             func() int64
@@ -149,6 +175,10 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 	}
 	if g.Settings != nil {
 		f.limits = g.Settings.Limits
+	}
+	f.detachAfter = g.DetachAfter
+	if f.detachAfter <= 0 {
+		f.detachAfter = time.Second
 	}
 	f.queue = g.TargetQueue
 	if f.queue <= 0 {
@@ -342,7 +372,18 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 	return NewPartition(f.topic, f.part, t.Settings, PartitionDeps{
 		Uploader: t.Uploader, Commit: commit, Log: g.logger().With("integration", t.ID), Metrics: g.partitionMetrics(t),
 		Spool: g.Spool, HighWatermark: f.hwm,
-		OnUpload: func(key string, records int, err error) { g.onUpload(t, key, records, err) },
+		OnUpload: func(key string, records int, window int64, err error) {
+			g.onUpload(t, key, records, err)
+			if err != nil && window >= 0 {
+				// The worker is blocked in this upload: its status shows
+				// the object's window as undelivered meanwhile.
+				g.setPart(t.ID, f.part, func(ps *partStat) {
+					if ps.oldest < 0 || window < ps.oldest {
+						ps.oldest = window
+					}
+				})
+			}
+		},
 	}, r.Offset, r.State)
 }
 
@@ -457,25 +498,48 @@ func (f *fanout) handle(m Message) error {
 	return nil
 }
 
-// send hands it to w without ever blocking: a worker whose queue is full is
-// detached at this record and reads on its own until it catches up.
+// send hands it to w. A worker whose queue is full is detached at this
+// record (it reads on its own until it catches up) at once when its target's
+// last upload attempt failed, else when its queue stays full for
+// DetachAfter: a healthy target that is briefly busy (an upload, or a
+// backfill where every target is slower than the read) is waited for rather
+// than made to re-read the partition.
 func (f *fanout) send(w *worker, it item) {
 	select {
 	case w.ch <- it:
 		w.lastSent = it.msg.Offset
+		return
 	default:
-		w.attached = false
-		var ev int64
-		if it.reason == "" {
-			ev = it.dec.TimeMillis
-		}
-		w.pending.Store(ev)
-		w.detached.Store(true)
-		f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.parked = true })
-		w.detachC <- detachSig{offset: it.msg.Offset, event: ev}
-		f.lg.Info("target detached from the shared read (its queue is full); it continues on its own reader",
-			"integration", w.t.ID, "offset", it.msg.Offset)
 	}
+	if !f.g.failing(w.t.ID) {
+		if f.timer == nil {
+			f.timer = time.NewTimer(f.detachAfter)
+		} else {
+			f.timer.Reset(f.detachAfter)
+		}
+		select {
+		case w.ch <- it:
+			w.lastSent = it.msg.Offset
+			f.timer.Stop()
+			return
+		case <-f.timer.C:
+		case <-f.ctx.Done():
+			return
+		case <-f.stop:
+			return
+		}
+	}
+	w.attached = false
+	var ev int64
+	if it.reason == "" {
+		ev = it.dec.TimeMillis
+	}
+	w.pending.Store(ev)
+	w.detached.Store(true)
+	f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.parked = true })
+	w.detachC <- detachSig{offset: it.msg.Offset, event: ev}
+	f.lg.Info("target detached from the shared read (its queue is full); it continues on its own reader",
+		"integration", w.t.ID, "offset", it.msg.Offset)
 }
 
 // endBurst publishes the fanout's position and tells attached workers that

@@ -166,7 +166,7 @@ func hitJSON(i, app int) string {
 	return fmt.Sprintf(`{"time":"%d","application_id":%d,"seq":%d}`, fanBase.Unix()+int64(i), app, i)
 }
 
-func testSettings(t *testing.T) *Settings {
+func fanSettings(t *testing.T) *Settings {
 	enc, err := encoders.New("ndjson")
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func newTgt(t *testing.T, id string, m *Metrics) *tgt {
 	b := &flakyBucket{Memory: store.NewMemory(id)}
 	h := NewHealth(time.Minute, 0.6, 1, nil)
 	up := &Uploader{Bucket: b, Schedule: [][]time.Duration{{5 * time.Millisecond, 10 * time.Millisecond}}, Metrics: m, Health: h, Isolated: true}
-	return &tgt{T: Target{ID: id, Topic: "hits", Settings: testSettings(t), Uploader: up, Group: "itg-" + id, Start: StartPolicy{Mode: StartEarliest}, Version: "1"},
+	return &tgt{T: Target{ID: id, Topic: "hits", Settings: fanSettings(t), Uploader: up, Group: "itg-" + id, Start: StartPolicy{Mode: StartEarliest}, Version: "1"},
 		Bucket: b, Health: h}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/hitexport/hitexport/kafkaadmin"
 )
 
 // kafkaLog is a partition of a Kafka topic as the fanout sees it, for one
@@ -43,7 +45,7 @@ func (l *kafkaLog) Resume(ctx context.Context, t Target) (TargetResume, error) {
 
 func (l *kafkaLog) Commit(ctx context.Context, t Target, offset int64, st CommitState) error {
 	var gen *kafka.Generation
-	if t.Fenced {
+	if t.fenced(l.g) {
 		gen = l.gen
 	}
 	return commitOffsets(ctx, l.client, t.group(l.g), gen, l.topic,
@@ -62,6 +64,10 @@ func (t Target) group(g *Group) string {
 	}
 	return t.Group
 }
+
+// fenced: commits carry the membership generation (only possible in the
+// membership group itself; a fenced target in another group commits simply).
+func (t Target) fenced(g *Group) bool { return t.Fenced && t.group(g) == g.Kafka.Group }
 
 // newKafkaReader is the partition reader with the options ReadPartition uses.
 func newKafkaReader(ko KafkaOptions, id int) *kafka.Reader {
@@ -114,20 +120,15 @@ func (k *kafkaRecordReader) Close() error { return k.r.Close() }
 func commitOffsets(ctx context.Context, client *kafka.Client, group string, gen *kafka.Generation, topic string, cs []kafka.OffsetCommit) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req := &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{topic: cs}}
+	m := kafkaadmin.Simple
 	if gen != nil {
-		req.GenerationID, req.MemberID = int(gen.ID), gen.MemberID
+		m = kafkaadmin.Member{Generation: int(gen.ID), ID: gen.MemberID}
 	}
-	resp, err := client.OffsetCommit(cctx, req)
-	if err != nil {
-		return err
+	offs := make([]kafkaadmin.Offset, len(cs))
+	for i, c := range cs {
+		offs[i] = kafkaadmin.Offset{Partition: c.Partition, Offset: c.Offset, Metadata: c.Metadata}
 	}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			return p.Error
-		}
-	}
-	return nil
+	return kafkaadmin.Commit(cctx, client, group, topic, m, offs)
 }
 
 // listOffsets returns, per partition, the offset for ts (kafka.FirstOffset,
@@ -252,7 +253,7 @@ func (g *Group) resumeTarget(ctx context.Context, client *kafka.Client, gen *kaf
 		cs = append(cs, kafka.OffsetCommit{Partition: p, Offset: off, Metadata: CommitState{}.Encode()})
 	}
 	var fence *kafka.Generation
-	if t.Fenced {
+	if t.fenced(g) {
 		fence = gen
 	}
 	if err := commitOffsets(ctx, client, group, fence, topic, cs); err != nil {

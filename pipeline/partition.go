@@ -68,13 +68,13 @@ type Partition struct {
 	lastRecord    time.Time
 	committed     int64
 	commitPending bool
+	onUpload      func(key string, records int, window int64, err error)
 	// endOfInput, when set and true once msgs is closed, means the input
 	// ended because a range was read to its end (replay): Run then uploads
 	// every open object instead of discarding them.
 	endOfInput func() bool
 	uploaded   func(Upload, Outcome)
 	skipped    func()
-	onUpload   func(key string, records int, err error)
 }
 
 // PartitionDeps are what a worker needs besides its settings.
@@ -88,16 +88,17 @@ type PartitionDeps struct {
 	// HighWatermark returns the partition's end offset, or -1 (for the lag
 	// metric; optional).
 	HighWatermark func() int64
+	// OnUpload, when set, is called after every upload attempt with the
+	// object's key, its record count, its window start (Unix ms;
+	// RejectedWindow for rejected records) and the attempt's error (nil: the
+	// object is in the bucket). Per-target status uses it.
+	OnUpload func(key string, records int, window int64, err error)
 	// Uploaded is called after each object's upload (written, or left
 	// alone because the bucket held as many or more records); optional.
 	Uploaded func(Upload, Outcome)
 	// Skipped is called for each record skipped because it is already in
 	// the bucket; optional.
 	Skipped func()
-	// OnUpload, when set, is called after every upload attempt with the
-	// object's key, its record count and the attempt's error (nil: the
-	// object is in the bucket). Per-target status uses it.
-	OnUpload func(key string, records int, err error)
 }
 
 // NewPartition prepares a worker that starts reading at start (a negative
@@ -428,8 +429,8 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		OnPaused: p.paused,
 	}
 	if p.onUpload != nil {
-		key, n := u.Key, o.count
-		u.OnAttempt = func(err error) { p.onUpload(key, n, err) }
+		key, n, w := u.Key, o.count, o.span
+		u.OnAttempt = func(err error) { p.onUpload(key, n, w, err) }
 	}
 	start := p.now()
 	out, err := p.up.Upload(ctx, u)

@@ -364,6 +364,17 @@ func autoDisableReason(ratio float64, attempts int, window time.Duration) string
 
 func formatPct(r float64) string { return strconv.Itoa(int(r*100+0.5)) + "%" }
 
+// failing reports whether target id's last upload attempt failed.
+func (g *Group) failing(id string) bool {
+	s := g.stats(id)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failing
+}
+
 // setPart updates target id's state on partition part.
 func (g *Group) setPart(id string, part int, fn func(*partStat)) {
 	s := g.stats(id)
