@@ -104,6 +104,10 @@ type Config struct {
 	FailureThreshold float64       `env:"FAILURE_THRESHOLD" envDefault:"0.6"`
 	FailureWindow    time.Duration `env:"FAILURE_WINDOW" envDefault:"12h"`
 	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	// AutoDisableAfter: an integration is auto-disabled (kafka and file
+	// registries) only when FAILURE_THRESHOLD of its attempts failed within
+	// FAILURE_WINDOW and none succeeded for this long.
+	AutoDisableAfter time.Duration `env:"AUTO_DISABLE_AFTER" envDefault:"1h"`
 
 	// Integrations: where they are defined and the admin API that manages
 	// them. REGISTRY is env (the S3_* and FORMAT variables are the one
@@ -331,6 +335,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return bad("SHUTDOWN_TIMEOUT", "must be a positive duration")
+	}
+	if c.AutoDisableAfter < 0 || c.AutoDisableAfter > c.FailureWindow {
+		return bad("AUTO_DISABLE_AFTER", "must be a duration from 0s to HITEXPORT_FAILURE_WINDOW")
 	}
 	if err := c.validateIntegrations(); err != nil {
 		return err

@@ -962,9 +962,10 @@ func TestExportIntegrationsAutoDisable(t *testing.T) {
 	}))
 	defer hook.Close()
 	d := newItgDeploy(t, 2, map[string]string{
-		"HITEXPORT_FAILURE_WINDOW":    "20s",
-		"HITEXPORT_FAILURE_THRESHOLD": "0.6",
-		"HITEXPORT_RETRY_SCHEDULE":    "100ms,200ms",
+		"HITEXPORT_FAILURE_WINDOW":     "20s",
+		"HITEXPORT_FAILURE_THRESHOLD":  "0.6",
+		"HITEXPORT_AUTO_DISABLE_AFTER": "3s",
+		"HITEXPORT_RETRY_SCHEDULE":     "100ms,200ms",
 	})
 	x := d.start("exporter")
 	s := sharedSvc()

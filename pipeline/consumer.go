@@ -61,6 +61,10 @@ type Group struct {
 	// within its window and a failure ratio at or above its threshold.
 	OnAutoDisable          func(id, reason string)
 	AutoDisableMinAttempts int
+	// AutoDisableAfter: besides the ratio, the target must have failed
+	// without a single success for this long (a short outage, or a restart
+	// during one, never disables anyone; 0: the ratio alone).
+	AutoDisableAfter time.Duration
 	// TargetQueue is the number of records queued per target and partition
 	// before a target that does not keep up is detached from the shared read
 	// (0: max(Kafka.Buffer, 4096)).

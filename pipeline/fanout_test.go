@@ -768,3 +768,53 @@ func TestFanoutEnvModeOneTargetNoSecondCommit(t *testing.T) {
 }
 
 func testCounter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+
+// AutoDisableAfter: a destination failing for less than that is never
+// auto-disabled, however high the ratio; once it has failed that long
+// without a success, it is, with the duration and last error in the reason.
+func TestFanoutAutoDisableAfterMinimumFailingTime(t *testing.T) {
+	g := newTestGroup(0)
+	a, b := newTgt(t, "a", g.Metrics), newTgt(t, "b", g.Metrics)
+	var calls atomic.Int32
+	var reason atomic.Value
+	var at atomic.Int64
+	g.OnAutoDisable = func(id, r string) {
+		if id != "b" {
+			return
+		}
+		calls.Add(1)
+		reason.Store(r)
+		at.Store(time.Now().UnixNano())
+	}
+	g.AutoDisableAfter = 700 * time.Millisecond
+	g.Classify = func(error) string { return "auth" }
+	g.SetTargets([]Target{a.T, b.T}, nil)
+	b.Bucket.down.Store(true)
+	l := newMemLog()
+	produce(l, 0, 100, 3)
+	start := time.Now()
+	stop := startFan(t, g, l)
+	defer stop()
+	waitFor(t, 5*time.Second, "5 failures", func() error {
+		if b.Bucket.fails.Load() < 5 {
+			return errors.New("few")
+		}
+		return nil
+	})
+	if calls.Load() != 0 && time.Duration(at.Load()-start.UnixNano()) < 700*time.Millisecond {
+		t.Fatal("auto-disabled before AutoDisableAfter")
+	}
+	waitFor(t, 10*time.Second, "auto-disable called", func() error {
+		if calls.Load() == 0 {
+			return errors.New("not called")
+		}
+		return nil
+	})
+	if d := time.Duration(at.Load() - start.UnixNano()); d < 700*time.Millisecond {
+		t.Fatalf("auto-disabled after %v, before AutoDisableAfter", d)
+	}
+	if r, _ := reason.Load().(string); !strings.Contains(r, "none succeeded for") || !strings.Contains(r, "(auth)") {
+		t.Fatalf("reason %q", r)
+	}
+	g.SetTargets([]Target{a.T}, nil) // as the integrator does: the failing worker stops
+}

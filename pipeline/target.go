@@ -206,6 +206,7 @@ type partStat struct {
 type targetStats struct {
 	mu           sync.Mutex
 	failing      bool
+	failingSince time.Time // first failed attempt since the last success
 	lastDelivery *Delivery
 	lastError    *TargetError
 	autoDisabled bool
@@ -313,8 +314,12 @@ func (g *Group) onUpload(t Target, key string, records int, err error) {
 	s.mu.Lock()
 	if err == nil {
 		s.failing = false
+		s.failingSince = time.Time{}
 		s.lastDelivery = &Delivery{Time: now, Key: key}
 	} else {
+		if !s.failing || s.failingSince.IsZero() {
+			s.failingSince = now
+		}
 		s.failing = true
 		class := "other"
 		if g.Classify != nil {
@@ -346,11 +351,18 @@ func (g *Group) onUpload(t Target, key string, records int, err error) {
 		return
 	}
 	s.mu.Lock()
-	fire := !s.autoDisabled
-	s.autoDisabled = true
+	// A short outage (or a restart during one) must not disable anyone:
+	// the destination must also have failed without a success for
+	// AutoDisableAfter.
+	failingFor := now.Sub(s.failingSince)
+	fire := !s.autoDisabled && failingFor >= g.AutoDisableAfter
+	if fire {
+		s.autoDisabled = true
+	}
+	last := s.lastError
 	s.mu.Unlock()
 	if fire {
-		reason := autoDisableReason(ratio, attempts, h.window)
+		reason := autoDisableReason(ratio, attempts, h.window, failingFor, last)
 		g.Metrics.targetAutoDisabled(t.ID)
 		g.logger().Warn("integration auto-disabled: upload failure ratio reached the threshold", "integration", t.ID,
 			"failure_ratio", ratio, "attempts", attempts, "window", h.window.String())
@@ -358,8 +370,13 @@ func (g *Group) onUpload(t Target, key string, records int, err error) {
 	}
 }
 
-func autoDisableReason(ratio float64, attempts int, window time.Duration) string {
-	return "auto-disabled: " + formatPct(ratio) + " of " + strconv.Itoa(attempts) + " upload attempts failed within " + window.String()
+func autoDisableReason(ratio float64, attempts int, window, failingFor time.Duration, last *TargetError) string {
+	r := "auto-disabled: " + formatPct(ratio) + " of " + strconv.Itoa(attempts) + " upload attempts failed within " + window.String() +
+		", none succeeded for " + failingFor.Round(time.Second).String()
+	if last != nil {
+		r += "; last error (" + last.Class + "): " + last.Message
+	}
+	return r
 }
 
 func formatPct(r float64) string { return strconv.Itoa(int(r*100+0.5)) + "%" }
