@@ -291,52 +291,6 @@ func (g *Group) resolveAssigned(ctx context.Context, client *kafka.Client, gen *
 	return out, nil
 }
 
-type resumeState struct {
-	offset int64
-	state  CommitState
-}
-
-func (g *Group) fetchStates(ctx context.Context, client *kafka.Client, parts []int) (map[int]resumeState, error) {
-	out := map[int]resumeState{}
-	if len(parts) == 0 {
-		return out, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	committed, err := kafkaadmin.FetchCommitted(ctx, client, g.Kafka.Group, g.Kafka.Topic, parts)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range parts {
-		c := committed[id]
-		off := c.Offset
-		if off < 0 {
-			off = kafka.FirstOffset
-		}
-		out[id] = resumeState{offset: off, state: DecodeCommitState(c.Metadata)}
-	}
-	return out, nil
-}
-
-func (g *Group) runPartition(gctx, hard context.Context, stop <-chan struct{}, client *kafka.Client, gen *kafka.Generation, a kafka.PartitionAssignment, rs resumeState) {
-	ctx, cancel := context.WithCancel(gctx)
-	defer cancel()
-	defer context.AfterFunc(hard, cancel)()
-	log := g.Log.With("topic", g.Kafka.Topic, "partition", a.ID, "generation", gen.ID)
-
-	commit := func(ctx context.Context, offset int64, st CommitState) error {
-		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-		defer ccancel()
-		return kafkaadmin.Commit(cctx, client, g.Kafka.Group, g.Kafka.Topic, kafkaadmin.Member{Generation: int(gen.ID), ID: gen.MemberID},
-			[]kafkaadmin.Offset{{Partition: a.ID, Offset: offset, Metadata: st.Encode()}})
-	}
-	_ = ReadPartition(ctx, stop, g.Kafka, a.ID, ReadOptions{Start: rs.offset}, log, func(hwm func() int64) *Partition {
-		return NewPartition(g.Kafka.Topic, a.ID, g.Settings, PartitionDeps{
-			Uploader: g.Uploader, Commit: commit, Log: g.Log, Metrics: g.Metrics, Spool: g.Spool, HighWatermark: hwm,
-		}, rs.offset, rs.state)
-	})
-}
-
 // ReadOptions say where ReadPartition starts and ends.
 type ReadOptions struct {
 	// Start is the first offset to read (negative: kafka-go's FirstOffset

@@ -131,38 +131,6 @@ func commitOffsets(ctx context.Context, client *kafka.Client, group string, gen 
 	return kafkaadmin.Commit(cctx, client, group, topic, m, offs)
 }
 
-// listOffsets returns, per partition, the offset for ts (kafka.FirstOffset,
-// kafka.LastOffset or a Unix-ms time: the first offset at or after it, -1
-// when none).
-func listOffsets(ctx context.Context, client *kafka.Client, topic string, parts []int, ts int64) (map[int]int64, error) {
-	reqs := make([]kafka.OffsetRequest, len(parts))
-	for i, p := range parts {
-		reqs[i] = kafka.OffsetRequest{Partition: p, Timestamp: ts}
-	}
-	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		return nil, err
-	}
-	out := map[int]int64{}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("partition %d: %w", p.Partition, p.Error)
-		}
-		switch ts {
-		case kafka.FirstOffset:
-			out[p.Partition] = p.FirstOffset
-		case kafka.LastOffset:
-			out[p.Partition] = p.LastOffset
-		default:
-			out[p.Partition] = -1
-			for off := range p.Offsets {
-				out[p.Partition] = off
-			}
-		}
-	}
-	return out, nil
-}
-
 // resumeTarget reads target t's committed offsets for parts of topic (one
 // OffsetFetch to its group). A partition without a commit starts where
 // t.Start says, and that position is committed at once so that a restart
@@ -179,21 +147,11 @@ func (g *Group) resumeTarget(ctx context.Context, client *kafka.Client, gen *kaf
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	group := t.group(g)
-	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	committed, err := kafkaadmin.FetchCommitted(ctx, client, group, topic, parts)
 	if err != nil {
 		return nil, err
 	}
-	if resp.Error != nil {
-		return nil, resp.Error
-	}
-	committed := map[int]kafka.OffsetFetchPartition{}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("partition %d: %w", p.Partition, p.Error)
-		}
-		committed[p.Partition] = p
-	}
-	firsts, err := listOffsets(ctx, client, topic, parts, kafka.FirstOffset)
+	firsts, err := kafkaadmin.FirstOffsets(ctx, client, topic, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +159,7 @@ func (g *Group) resumeTarget(ctx context.Context, client *kafka.Client, gen *kaf
 	var resolve []int
 	for _, p := range parts {
 		c, ok := committed[p]
-		if !ok || c.CommittedOffset < 0 {
+		if !ok || c.Offset < 0 {
 			if envEarliest {
 				out[p] = TargetResume{Offset: kafka.FirstOffset}
 			} else {
@@ -209,7 +167,7 @@ func (g *Group) resumeTarget(ctx context.Context, client *kafka.Client, gen *kaf
 			}
 			continue
 		}
-		r := TargetResume{Offset: c.CommittedOffset, State: DecodeCommitState(c.Metadata)}
+		r := TargetResume{Offset: c.Offset, State: DecodeCommitState(c.Metadata)}
 		if f, ok := firsts[p]; ok && f > r.Offset {
 			r.Lost = f - r.Offset
 			g.logger().Warn("records expired by retention before this target delivered them; they are lost",
@@ -226,18 +184,11 @@ func (g *Group) resumeTarget(ctx context.Context, client *kafka.Client, gen *kaf
 	case StartEarliest:
 		at = firsts
 	case StartLatest:
-		at, err = listOffsets(ctx, client, topic, resolve, kafka.LastOffset)
+		at, err = kafkaadmin.EndOffsets(ctx, client, topic, resolve)
 	case StartAtTime:
-		at, err = listOffsets(ctx, client, topic, resolve, t.Start.Time.UnixMilli())
-		if err == nil {
-			var last map[int]int64
-			if last, err = listOffsets(ctx, client, topic, resolve, kafka.LastOffset); err == nil {
-				for _, p := range resolve {
-					if at[p] < 0 {
-						at[p] = last[p]
-					}
-				}
-			}
+		var end map[int]int64
+		if end, err = kafkaadmin.EndOffsets(ctx, client, topic, resolve); err == nil {
+			at, err = kafkaadmin.OffsetsForTime(ctx, client, topic, resolve, t.Start.Time, end)
 		}
 	}
 	if err != nil {
