@@ -145,6 +145,11 @@ type worker struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 
+	// startDetached: the worker starts far behind the shared read and
+	// catches up from catchFrom first.
+	startDetached bool
+	catchFrom     int64
+
 	// fanout goroutine's view
 	attached bool
 	from     int64 // records at or after it are this worker's
@@ -216,24 +221,31 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 			f.membership = false
 		}
 	}
-	// The shared read starts at the lowest position; targets ahead skip.
-	start := int64(-1 << 62)
-	first := true
+	// The shared read starts at the lowest position of the targets within
+	// one queue (f.queue records) of the furthest; targets ahead of it skip.
+	// A target further behind (re-enabled after a long pause, parked during
+	// an outage) starts detached and catches up on its own reader, so it
+	// does not hold the others back.
+	pos := func(r TargetResume) int64 {
+		if r.Offset < 0 {
+			return -1 // the first offset: lower than any real one
+		}
+		return r.Offset
+	}
+	furthest, any := int64(-1), false
 	for _, t := range ts {
-		r, ok := initial[t.ID]
-		if !ok {
-			continue
-		}
-		off := r.Offset
-		if off < 0 {
-			off = -1 // the first offset: lower than any real one
-		}
-		if first || off < start {
-			start, first = off, false
+		if r, ok := initial[t.ID]; ok && (!any || pos(r) > furthest) {
+			furthest, any = pos(r), true
 		}
 	}
-	if first {
-		start = -1
+	start := int64(-1)
+	if any {
+		start = furthest
+		for _, t := range ts {
+			if r, ok := initial[t.ID]; ok && pos(r) < start && furthest-pos(r) <= int64(f.queue) {
+				start = pos(r)
+			}
+		}
 	}
 	f.local = start
 	f.next.Store(start)
@@ -250,9 +262,13 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 		w := f.newWorker(t)
 		if ok {
 			w.p = f.newPartition(w, r)
-			w.attached = true
-			w.from = r.Offset
-			w.lastSent = r.Offset - 1
+			if pos(r) < start {
+				w.startDetached, w.catchFrom = true, r.Offset // far behind: detached from the start
+			} else {
+				w.attached = true
+				w.from = r.Offset
+				w.lastSent = r.Offset - 1
+			}
 			g.setPart(t.ID, part, func(ps *partStat) { ps.lost = r.Lost; ps.parked = false })
 		}
 		f.workers[t.ID] = w
@@ -696,6 +712,11 @@ func (w *worker) run(resolve bool) {
 		w.p = f.newPartition(w, r)
 		f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.lost = r.Lost })
 		if !w.catchUp(detachSig{offset: r.Offset}) {
+			w.p.Close()
+			return
+		}
+	} else if w.startDetached {
+		if !w.catchUp(detachSig{offset: w.catchFrom}) {
 			w.p.Close()
 			return
 		}

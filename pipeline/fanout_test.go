@@ -818,3 +818,34 @@ func TestFanoutAutoDisableAfterMinimumFailingTime(t *testing.T) {
 	}
 	g.SetTargets([]Target{a.T}, nil) // as the integrator does: the failing worker stops
 }
+
+// A target far behind the others (more than one queue) at assignment does
+// not hold them back: the shared read starts near the furthest, the laggard
+// starts detached and catches up on its own reader, and both end exact.
+func TestFanoutFarBehindTargetStartsDetached(t *testing.T) {
+	g := newTestGroup(50)
+	a, b := newTgt(t, "a", g.Metrics), newTgt(t, "b", g.Metrics)
+	g.SetTargets([]Target{a.T, b.T}, nil)
+	l := newMemLog()
+	produce(l, 0, 900, 3)
+	l.commits["itg-a"] = 0   // re-enabled after a long pause
+	l.commits["itg-b"] = 800 // up to date
+	stop := startFan(t, g, l)
+	defer stop()
+	waitFor(t, 10*time.Second, "b exact", func() error { return exact(seqs(t, b.Bucket.Memory), wantSeqs(800, 900, 3, nil)) })
+	waitFor(t, 10*time.Second, "a exact", func() error { return exact(seqs(t, a.Bucket.Memory), wantSeqs(0, 900, 3, nil)) })
+	l.mu.Lock()
+	opens := append([]int64(nil), l.opens...)
+	l.mu.Unlock()
+	if len(opens) < 2 || opens[0] != 800 {
+		t.Fatalf("opens %v: want the shared read from 800 first, then a's own catch-up reader", opens)
+	}
+	// a attaches once it has caught up: more records reach both once.
+	produce(l, 900, 90, 3)
+	waitFor(t, 10*time.Second, "a and b exact after attach", func() error {
+		if err := exact(seqs(t, b.Bucket.Memory), wantSeqs(800, 990, 3, nil)); err != nil {
+			return err
+		}
+		return exact(seqs(t, a.Bucket.Memory), wantSeqs(0, 990, 3, nil))
+	})
+}
