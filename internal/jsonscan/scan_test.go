@@ -58,6 +58,18 @@ func TestScanMatchesEncodingJSON(t *testing.T) {
 	for _, r := range gen.Generate(gen.Options{Seed: 3, Count: 3000, Start: time.Unix(1_700_000_000, 0), Span: time.Hour, BadFraction: 0.2}) {
 		checkScan(t, r.Value)
 	}
+	// Every special byte (and a non-ASCII one) at every position of the
+	// 8-byte words of a string, with plain bytes before and after: the
+	// word-at-a-time scan must stop exactly there.
+	for _, sp := range []string{`"`, `\\`, `\"`, `\u0041`, `\x`, "\x00", "\x1f", "\x7f", "\x80", "é", " "} {
+		for pre := 0; pre < 20; pre++ {
+			for post := 0; post < 10; post++ {
+				s := strings.Repeat("a", pre) + sp + strings.Repeat("b", post)
+				checkScan(t, []byte(`{"time":"1","k`+s+`":"`+s+`"}`))
+				checkScan(t, []byte(`["`+s+`"]`))
+			}
+		}
+	}
 	// Nesting at encoding/json's limit and one past it.
 	for _, d := range []int{jsonscan.MaxDepth - 1, jsonscan.MaxDepth, jsonscan.MaxDepth + 1} {
 		checkScan(t, []byte(strings.Repeat("[", d)+strings.Repeat("]", d)))
