@@ -294,3 +294,22 @@ func SkipSpace(b []byte, i int) int {
 	}
 	return i
 }
+
+// PlainASCII returns the length of the longest prefix of s whose bytes a
+// JSON string holds as they are and are ASCII: no '"', '\\', control
+// character or byte from 0x80 up. It looks at eight bytes at a time (writers
+// of JSON strings skip such runs with it).
+func PlainASCII(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if m := specials(w) | w&msb; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(s) && s[i] < 0x80 && strPlain[s[i]] {
+		i++
+	}
+	return i
+}
