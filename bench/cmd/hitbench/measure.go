@@ -45,7 +45,10 @@ type Result struct {
 	MBPerSec   float64 `json:"mb_per_second"`
 	CPUSec     float64 `json:"cpu_seconds"`
 	CPUPer1M   float64 `json:"cpu_seconds_per_million_hits"`
-	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// BrokerCPUPer1M: the Kafka broker process's CPU seconds during the
+	// measurement per million hits (-1: not measured).
+	BrokerCPUPer1M float64 `json:"broker_cpu_seconds_per_million_hits"`
+	PeakRSSMiB     float64 `json:"peak_rss_mib"`
 	// TailSec: from the last record read to every offset committed.
 	TailSec  float64 `json:"tail_seconds,omitempty"`
 	Objects  int     `json:"objects,omitempty"`
@@ -318,6 +321,7 @@ func runLimit(e *Env, l Load) (Result, error) {
 	cmd := exec.Command(self, "limit", "-brokers", e.Brokers, "-topic", l.Topic)
 	cmd.Stdout = &out
 	logPath := filepath.Join(e.Out, "logs", e.RunID+"-limit.log")
+	bm := startBroker(e)
 	p, err := startProc(cmd, logPath)
 	if err != nil {
 		return Result{}, err
@@ -328,6 +332,7 @@ func runLimit(e *Env, l Load) (Result, error) {
 		p.done <- werr
 	case <-time.After(e.Timeout):
 	}
+	brokerCPU := bm.per1M(l.Hits)
 	cpu, rss, err := p.stop(5 * time.Second)
 	if err != nil || werr != nil {
 		return Result{}, fmt.Errorf("limit reader: %v %v\n%s", err, werr, tail(logPath, 20))
@@ -345,7 +350,7 @@ func runLimit(e *Env, l Load) (Result, error) {
 	r := Result{Name: "kafka-go read (limit)", Kind: "limit", Topic: l.Topic, Partitions: l.Partitions,
 		WallSec:   time.Duration(lr.DoneNs - p.start.UnixNano()).Seconds(),
 		ActiveSec: time.Duration(lr.DoneNs - lr.StartNs).Seconds(),
-		Checked:   fmt.Sprintf("%d records read", lr.Records)}
+		Checked:   fmt.Sprintf("%d records read", lr.Records), BrokerCPUPer1M: brokerCPU}
 	r.finish(l.Hits, lr.Bytes, cpu, rss)
 	return r, nil
 }
@@ -374,6 +379,7 @@ func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
 	}
 	cmd := exec.Command(e.Exporter, "run")
 	cmd.Env = env
+	bm := startBroker(e)
 	p, err := startProc(cmd, logPath)
 	if err != nil {
 		return Result{}, err
@@ -381,6 +387,7 @@ func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
 	stable, lastRead, done, werr := waitCommitted(ctx, e, p, group, l.Topic, "http://"+addr+"/metrics", l.Hits)
+	brokerCPU := bm.per1M(l.Hits)
 	cpu, rss, _ := p.stop(60 * time.Second)
 	if werr != nil {
 		return Result{}, fmt.Errorf("exporter %s: %v\n%s", c, werr, tail(logPath, 20))
@@ -398,7 +405,7 @@ func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
 	r := Result{Name: "hitexport " + c.String(), Kind: "exporter", Format: c.Format, Compression: c.Compression,
 		Topic: l.Topic, Partitions: l.Partitions,
 		WallSec: done.Sub(p.start).Seconds(), ActiveSec: active.Seconds(),
-		TailSec: done.Sub(lastRead).Seconds()}
+		TailSec: done.Sub(lastRead).Seconds(), BrokerCPUPer1M: brokerCPU}
 	r.finish(l.Hits, l.Bytes, cpu, rss)
 	if err := checkExporter(e, prefix, l, &r); err != nil {
 		return r, err
