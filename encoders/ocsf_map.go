@@ -64,7 +64,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	if raw := h.time; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			ev.Metadata.OriginalTime = jsonscan.String(raw)
+			ev.Metadata.OriginalTime = jsonscan.StringView(raw)
 		case '0':
 			ev.Metadata.OriginalTime = string(raw)
 		}
@@ -411,7 +411,7 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	if raw := h.payload; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			details, hasDetails = []string{jsonscan.String(raw)}, true
+			details, hasDetails = []string{jsonscan.StringView(raw)}, true
 		case '[':
 			m.list = m.list[:0]
 			jsonscan.EachElement(raw, func(el []byte) { m.list = append(m.list, el) })
@@ -424,7 +424,7 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	if raw := h.point; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			location = jsonscan.String(raw)
+			location = jsonscan.StringView(raw)
 		case '[':
 			location = ocsfCompactText(raw)
 		}
@@ -468,7 +468,7 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 		kv := ocsfKeyVals{Name: f.key, HasValue: true}
 		switch jsonscan.Kind(f.val) {
 		case '"':
-			kv.Value = jsonscan.String(f.val)
+			kv.Value = jsonscan.StringView(f.val)
 		case '0', 't', 'f':
 			kv.Value = string(f.val)
 		case '[':
