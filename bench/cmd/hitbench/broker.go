@@ -122,15 +122,20 @@ func startBroker(e *Env) brokerMeter {
 }
 
 // per1M is the broker's CPU seconds since start, less its background rate
-// over the same time, per million hits; -1 when not measured.
+// over the same time, per million hits; -1e9 when not measured.
 func (m brokerMeter) per1M(hits int) float64 {
 	if m.start < 0 {
-		return -1
+		return notMeasured
 	}
 	now := procCPU(m.pid)
 	if now < 0 {
-		return -1
+		return notMeasured
 	}
+	// Not clamped at zero: a negative figure says the background moved
+	// more than the measurement used.
 	used := now - m.start - m.background*time.Since(m.at).Seconds()
-	return max(used, 0) / float64(hits) * 1e6
+	return used / float64(hits) * 1e6
 }
+
+// notMeasured marks a broker CPU figure that could not be taken.
+const notMeasured = -1e9

@@ -94,7 +94,7 @@ service:
 	}
 	r := Result{Name: "OTel Collector kafka→awss3 body/gzip", Kind: "peer", Format: "body", Compression: "gzip",
 		Topic: l.Topic, Partitions: l.Partitions,
-		WallSec: done.Sub(p.start).Seconds(), ActiveSec: done.Sub(stable).Seconds(), BrokerCPUPer1M: brokerCPU,
+		WallSec: done.Sub(p.start).Seconds(), ActiveSec: done.Sub(stable).Seconds(), BrokerCPUPer1M: brokerCPU, BrokerBackground: bm.background,
 		Note: fmt.Sprintf("OpenTelemetry Collector contrib v0.115.0 (bench/otelcol: kafkareceiver encoding=text → batch send_batch_size=%d timeout=1s → awss3exporter marshaler=body compression=gzip)", maxRecords)}
 	r.finish(l.Hits, l.Bytes, cpu, rss)
 	lines, objects, size, keys, err := countLines(e, prefix+"/")
