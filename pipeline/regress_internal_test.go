@@ -28,7 +28,7 @@ func TestNewPartitionDefaultMetricsWatchItsSpool(t *testing.T) {
 	}
 }
 
-func testSettings(t *testing.T) *Settings {
+func testSettings(t testing.TB) *Settings {
 	enc, err := encoders.New("ndjson")
 	if err != nil {
 		t.Fatal(err)
