@@ -90,7 +90,8 @@ func Run(cfg *config.Config) int {
 	}
 	srv := &http.Server{Handler: Handler(parts.Registry, parts.Metrics, parts.Health), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	log.Info("hitexport starting", "config", cfg.Redacted(), "http_addr", ln.Addr().String())
+	limit, derived := setMemoryLimit(cfg)
+	log.Info("hitexport starting", "config", cfg.Redacted(), "http_addr", ln.Addr().String(), "gomemlimit", limit, "gomemlimit_derived", derived)
 
 	stop := make(chan struct{})
 	sig := make(chan os.Signal, 2)

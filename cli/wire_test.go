@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,5 +84,29 @@ func TestKafkaOptionsSecurity(t *testing.T) {
 		} else if name(ko.Dialer.SASLMechanism) != c.mech || name(ko.Transport.SASL) != c.mech {
 			t.Errorf("%v: mechanisms %v / %v, want %s", c.env, ko.Dialer.SASLMechanism, ko.Transport.SASL, c.mech)
 		}
+	}
+}
+
+// The derived memory limit follows the configuration and leaves a
+// user's GOMEMLIMIT alone.
+func TestMemoryLimit(t *testing.T) {
+	cfg := &config.Config{MaxOpenObjects: 32, SpoolMemory: 4 << 20}
+	if got, want := MemoryLimit(cfg), int64(224<<20); got != want {
+		t.Fatalf("MemoryLimit(defaults) = %d, want %d", got, want)
+	}
+	cfg.MaxOpenObjects, cfg.SpoolMemory = 2, 0
+	if got, want := MemoryLimit(cfg), int64(66<<20); got != want {
+		t.Fatalf("MemoryLimit(2 objects, no spool memory) = %d, want %d", got, want)
+	}
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	t.Setenv("GOMEMLIMIT", "")
+	if l, derived := setMemoryLimit(cfg); !derived || l != 66<<20 || debug.SetMemoryLimit(-1) != 66<<20 {
+		t.Fatalf("derived limit not applied: %d %v", l, derived)
+	}
+	debug.SetMemoryLimit(1 << 40)
+	t.Setenv("GOMEMLIMIT", "1TiB")
+	if l, derived := setMemoryLimit(cfg); derived || l != 1<<40 {
+		t.Fatalf("GOMEMLIMIT set by the user was overridden: %d %v", l, derived)
 	}
 }

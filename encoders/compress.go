@@ -1,8 +1,10 @@
 package encoders
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -74,13 +76,49 @@ func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	case Gzip:
 		return gzip.NewWriterLevel(w, gzip.DefaultCompression)
 	case Zstd:
-		return zstd.NewWriter(w,
+		if e, ok := zstdPool.Get().(*zstd.Encoder); ok {
+			e.Reset(w)
+			return &pooledZstd{e}, nil
+		}
+		e, err := zstd.NewWriter(w,
 			zstd.WithEncoderConcurrency(1),
 			zstd.WithWindowSize(256<<10),
 			zstd.WithEncoderLevel(zstd.SpeedFastest),
 			zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, err
+		}
+		return &pooledZstd{e}, nil
 	}
 	return nil, fmt.Errorf("unknown compression %q", c)
+}
+
+// zstdPool keeps the encoders of closed objects for the next ones: an
+// encoder's history and tables (about 0.4 MiB) are allocated once per open
+// object at most, not once per object.
+var zstdPool sync.Pool
+
+// pooledZstd gives its encoder back to zstdPool on Close.
+type pooledZstd struct{ e *zstd.Encoder }
+
+func (z *pooledZstd) Write(p []byte) (int, error) {
+	if z.e == nil {
+		return 0, errors.New("zstd: write after close")
+	}
+	return z.e.Write(p)
+}
+
+func (z *pooledZstd) Close() error {
+	if z.e == nil {
+		return nil
+	}
+	err := z.e.Close()
+	if err == nil {
+		z.e.Reset(nil) // drop the reference to the object's writer
+		zstdPool.Put(z.e)
+	}
+	z.e = nil
+	return err
 }
 
 // NewReader undoes the compression of r (used by the checker and tests).

@@ -3,6 +3,8 @@ package encoders
 import (
 	"io"
 	"testing"
+
+	"github.com/hitexport/hitexport/internal/benchcpu"
 )
 
 // BenchmarkOCSF measures mapping and writing hits as OCSF (go test -bench
@@ -24,6 +26,7 @@ func BenchmarkOCSF(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(in)
 			b.ResetTimer()
+			done := benchcpu.Start(b)
 			for i := 0; i < b.N; i++ {
 				for _, r := range recs {
 					if err := w.Write(r); err != nil {
@@ -31,6 +34,7 @@ func BenchmarkOCSF(b *testing.B) {
 					}
 				}
 			}
+			done()
 			b.StopTimer()
 			_ = w.Close()
 			b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "hits/s")

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/hitexport/hitexport/internal/jsonscan"
 )
 
 func (ev *ocsfEvent) appendJSON(b []byte) []byte {
@@ -221,6 +223,9 @@ func ocsfAppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i += jsonscan.PlainASCII(s[i:]); i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

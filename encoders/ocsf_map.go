@@ -3,7 +3,6 @@ package encoders
 // Mapping a hit to an OCSF event (README.md, section OCSF, holds the table).
 
 import (
-	"encoding/json"
 	"net"
 	"slices"
 	"strconv"
@@ -51,7 +50,8 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	ev.HTTPRequest = &m.req // always present: the class needs http_request or http_response
 	m.unmapped = m.unmapped[:0]
 
-	if !json.Valid(rec.Value) || !m.scanHit(rec.Value) {
+	// rec.Value is valid JSON (the Record contract: hits.Decode checked it).
+	if !m.scanHit(rec.Value) {
 		m.setClass(ev, 0, "Unknown")
 		ev.SeverityID = ocsfUnknownAttackSeverity
 		ev.Action, ev.Disposition = "Unknown", "Unknown"
@@ -64,7 +64,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	if raw := h.time; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			ev.Metadata.OriginalTime = jsonscan.String(raw)
+			ev.Metadata.OriginalTime = jsonscan.StringView(raw)
 		case '0':
 			ev.Metadata.OriginalTime = string(raw)
 		}
@@ -412,7 +412,7 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	if raw := h.payload; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			details, hasDetails = []string{jsonscan.String(raw)}, true
+			details, hasDetails = []string{jsonscan.StringView(raw)}, true
 		case '[':
 			m.list = m.list[:0]
 			jsonscan.EachElement(raw, func(el []byte) { m.list = append(m.list, el) })
@@ -425,7 +425,7 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	if raw := h.point; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			location = jsonscan.String(raw)
+			location = jsonscan.StringView(raw)
 		case '[':
 			location = ocsfCompactText(raw)
 		}
@@ -469,7 +469,7 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 		kv := ocsfKeyVals{Name: f.key, HasValue: true}
 		switch jsonscan.Kind(f.val) {
 		case '"':
-			kv.Value = jsonscan.String(f.val)
+			kv.Value = jsonscan.StringView(f.val)
 		case '0', 't', 'f':
 			kv.Value = string(f.val)
 		case '[':

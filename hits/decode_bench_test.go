@@ -6,6 +6,7 @@ import (
 
 	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/hits"
+	"github.com/hitexport/hitexport/internal/benchcpu"
 )
 
 // BenchmarkDecode measures Decode on generated hits, the seed sample and a
@@ -25,30 +26,36 @@ func BenchmarkDecode(b *testing.B) {
 	b.Run("generated", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(total / len(vals)))
+		done := benchcpu.Start(b)
 		for i := 0; b.Loop(); i++ {
 			if _, r := hits.Decode(vals[i&1023], kt, lim); r != "" {
 				b.Fatal(r)
 			}
 		}
+		done()
 	})
 	b.Run("seed", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(hits.Sample)))
+		done := benchcpu.Start(b)
 		for b.Loop() {
 			if _, r := hits.Decode(hits.Sample, time.Time{}, lim); r != "" {
 				b.Fatal(r)
 			}
 		}
+		done()
 	})
 	pretty := []byte("{\n  \"time\": \"1687241470\",\n  \"request_id\": \"x\",\n  \"tags\": {\"a\": 1}\n}")
 	b.Run("pretty", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(pretty)))
+		done := benchcpu.Start(b)
 		for b.Loop() {
 			if _, r := hits.Decode(pretty, time.Time{}, lim); r != "" {
 				b.Fatal(r)
 			}
 		}
+		done()
 	})
 }
 

@@ -3,8 +3,12 @@ package hits_test
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hitexport/hitexport/hits"
 )
@@ -39,6 +43,7 @@ func FuzzDecode(f *testing.F) {
 		if !bytes.Equal(raw, orig) {
 			t.Fatalf("Decode modified its input")
 		}
+		checkAgainstEncodingJSON(t, raw, kt, l, d, reason)
 		if reason != "" {
 			known := false
 			for _, r := range hits.Reasons {
@@ -79,4 +84,61 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("value changed meaning:\n%s\n%s", ja, jb)
 		}
 	})
+}
+
+// checkAgainstEncodingJSON: Decode agrees with encoding/json on whether raw
+// is valid JSON, and on the top-level "time" member it found (decoded by
+// encoding/json, keys with escapes included), for every accepted record.
+func checkAgainstEncodingJSON(t *testing.T, raw []byte, kt time.Time, l hits.Limits, d hits.Decoded, reason hits.Reason) {
+	t.Helper()
+	if len(raw) > l.MaxBytes || !utf8.Valid(raw) {
+		return
+	}
+	valid := json.Valid(raw)
+	if (reason == hits.ReasonNotJSON) == valid {
+		t.Fatalf("Decode says %q, encoding/json.Valid says %v: %q", reason, valid, raw)
+	}
+	if reason != "" {
+		return
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("accepted, but encoding/json cannot read it as an object: %v", err)
+	}
+	tv, ok := m["time"]
+	if !ok {
+		t.Fatalf("accepted without a time for encoding/json: %q", raw)
+	}
+	var num string
+	var str string
+	if json.Unmarshal(tv, &str) == nil {
+		num = strings.TrimSpace(str)
+	} else {
+		var n json.Number
+		if err := json.Unmarshal(tv, &n); err != nil {
+			t.Fatalf("time %s is neither a string nor a number: %v", tv, err)
+		}
+		num = n.String()
+	}
+	var want int64
+	if i, err := strconv.ParseInt(num, 10, 64); err == nil {
+		if i >= 1e12 {
+			want = i
+		} else {
+			want = i * 1000
+		}
+	} else {
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil {
+			t.Fatalf("accepted time %q that strconv cannot parse", num)
+		}
+		if f >= 1e12 {
+			want = int64(f)
+		} else {
+			want = int64(math.Floor(f * 1000))
+		}
+	}
+	if d.TimeMillis != want {
+		t.Fatalf("time %s: Decode %d ms, encoding/json %d ms (%q)", tv, d.TimeMillis, want, raw)
+	}
 }

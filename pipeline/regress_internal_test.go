@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/hitexport/hitexport/encoders"
 	"github.com/hitexport/hitexport/hits"
 	"github.com/hitexport/hitexport/store"
@@ -30,7 +28,7 @@ func TestNewPartitionDefaultMetricsWatchItsSpool(t *testing.T) {
 	}
 }
 
-func regressSettings(t *testing.T) *Settings {
+func regressSettings(t testing.TB) *Settings {
 	enc, err := encoders.New("ndjson")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +41,8 @@ func regressSettings(t *testing.T) *Settings {
 	}
 }
 
-// fakeFetcher delivers the records it holds at offsets, then blocks; the
+// fakeFetcher delivers the records it holds at offsets, then returns
+// nothing after a short wait (as a fetch does after MaxWait); the
 // partition's high watermark is hwm.
 type fakeFetcher struct {
 	mu      sync.Mutex
@@ -53,27 +52,33 @@ type fakeFetcher struct {
 	hwm     int64
 }
 
-func (f *fakeFetcher) FetchMessage(ctx context.Context) (kafka.Message, error) {
+func (f *fakeFetcher) Read(ctx context.Context, buf []Message) (int, error) {
 	f.mu.Lock()
-	if f.i < len(f.offsets) {
+	n := 0
+	for n < len(buf) && f.i < len(f.offsets) {
 		off := f.offsets[f.i]
 		f.i++
 		f.next = off + 1
-		f.mu.Unlock()
 		ms := int64(1687241400000) + off*1000
 		v := fmt.Sprintf(`{"time":"%d","request_id":"r%d","uri":"/x"}`, ms/1000, off)
-		return kafka.Message{Offset: off, Time: time.UnixMilli(ms), Value: []byte(v)}, nil
+		buf[n] = Message{Offset: off, Time: time.UnixMilli(ms), Value: []byte(v)}
+		n++
 	}
 	f.mu.Unlock()
-	<-ctx.Done()
-	return kafka.Message{}, ctx.Err()
+	if n > 0 {
+		return n, nil
+	}
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(10 * time.Millisecond):
+		return 0, nil
+	}
 }
 
-func (f *fakeFetcher) Offset() int64 { f.mu.Lock(); defer f.mu.Unlock(); return f.next }
-func (f *fakeFetcher) Lag() int64    { f.mu.Lock(); defer f.mu.Unlock(); return f.hwm - f.next }
-func (f *fakeFetcher) ReadLag(context.Context) (int64, error) {
-	return f.Lag(), nil
-}
+func (f *fakeFetcher) Offset() int64        { f.mu.Lock(); defer f.mu.Unlock(); return f.next }
+func (f *fakeFetcher) HighWatermark() int64 { f.mu.Lock(); defer f.mu.Unlock(); return f.hwm }
+func (f *fakeFetcher) Close() error         { return nil }
 
 func runRange(t *testing.T, f *fakeFetcher, end int64, giveUp time.Duration) (*store.Memory, *ReadProgress, error, time.Duration) {
 	t.Helper()

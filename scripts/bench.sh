@@ -12,7 +12,10 @@
 #   BENCH_HITS=1000000         hits in the topic            BENCH_PARTITIONS=4   partitions
 #   BENCH_CASES=all            or e.g. ndjson/none,ndjson/zstd,json/gzip,ocsf/zstd
 #   BENCH_REPEAT=1             repeats of every measurement (the table shows medians)
-#   BENCH_PEER=1               0 skips Kafka Connect        BENCH_PEER_COMPRESSION=zstd (gzip, none)
+#   BENCH_OTEL=1               0 skips the real peer: the OpenTelemetry Collector (contrib v0.115.0,
+#                              kafkareceiver → batch → awss3exporter), built from bench/otelcol into bin/otelcol-peer
+#                              (its own go.mod; modules from the Go proxy; BENCH_OTEL_BUILD_TIMEOUT=900 s)
+#   BENCH_PEER=1               0 skips our own sink on Kafka Connect   BENCH_PEER_COMPRESSION=zstd (gzip, none)
 #   BENCH_CONNECT_FLUSH_MS=5000  Connect's offset.flush.interval.ms (the sink writes its files then)
 #   BENCH_AIVEN_LIB=DIR        run Aiven's S3 sink from the jars in DIR instead of the stand-in
 #   BENCH_SCALE=1              also the scaling run (1, 4, 16 partitions × 10k, 100k, 1M hits in one window)
@@ -33,6 +36,20 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 log "building bin/hitexport and bin/hitbench"
 "$GO" build -o bin/hitexport ./cmd/hitexport
 "$GO" build -o bin/hitbench ./bench/cmd/hitbench
+
+if [[ "${BENCH_OTEL:-1}" != "0" ]]; then
+  stamp="$(cat bench/otelcol/go.mod bench/otelcol/go.sum bench/otelcol/main.go | sha256sum | cut -d' ' -f1)"
+  if [[ ! -x bin/otelcol-peer || ! -f bin/.otelcol-peer.stamp || "$(cat bin/.otelcol-peer.stamp)" != "$stamp" ]]; then
+    log "building the OpenTelemetry Collector peer (bench/otelcol → bin/otelcol-peer; first build a few minutes)"
+    if (cd bench/otelcol && timeout "${BENCH_OTEL_BUILD_TIMEOUT:-900}" "$GO" build -o ../../bin/otelcol-peer .) >"$OUT/logs/otelcol-build.log" 2>&1; then
+      echo "$stamp" >bin/.otelcol-peer.stamp
+    else
+      tail -n 20 "$OUT/logs/otelcol-build.log" >&2
+      log "the OpenTelemetry Collector peer could not be built (see $OUT/logs/otelcol-build.log); it is skipped"
+      rm -f bin/otelcol-peer
+    fi
+  fi
+fi
 
 if [[ "${BENCH_PEER:-1}" != "0" ]]; then
   LIBS="$ROOT/.local/bench/connect/libs"

@@ -7,6 +7,7 @@ package jsonscan
 import (
 	"bytes"
 	"encoding/json"
+	"unsafe"
 )
 
 // Kind classifies a raw JSON value by its first byte: '"', '{', '[', 't', 'f',
@@ -182,4 +183,22 @@ func unquote(raw []byte) (plain []byte, decoded string, escaped, ok bool) {
 		return nil, "", false, false
 	}
 	return nil, s, true, true
+}
+
+// StringView is String without a copy when raw holds no escape: the result
+// then shares raw's bytes, so it is only valid while raw is not modified
+// (the OCSF mapping uses it for values it writes out before the record is
+// done with; a record's value is never modified).
+func StringView(raw []byte) string {
+	plain, decoded, escaped, ok := unquote(raw)
+	switch {
+	case !ok:
+		return ""
+	case escaped:
+		return decoded
+	case len(plain) == 0:
+		return ""
+	default:
+		return unsafe.String(&plain[0], len(plain))
+	}
 }

@@ -125,3 +125,18 @@ func TestReadersDoNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per run", n)
 	}
 }
+
+// StringView reads what String reads; without escapes it shares raw's bytes.
+func TestStringView(t *testing.T) {
+	for _, c := range []string{`"abc"`, `""`, ` "x y" `, `"a\"b"`, `"\u00e9t\u00e9"`, `1`, `null`, `"é"`} {
+		if got, want := jsonscan.StringView([]byte(c)), jsonscan.String([]byte(c)); got != want {
+			t.Errorf("StringView(%s) = %q, String %q", c, got, want)
+		}
+	}
+	raw := []byte(`"shared"`)
+	v := jsonscan.StringView(raw)
+	raw[1] = 'S'
+	if v != "Shared" {
+		t.Errorf("without escapes the view shares the bytes: %q", v)
+	}
+}

@@ -11,6 +11,11 @@
 // paths.
 package jsonscan
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // Scan validates b as one JSON value exactly as encoding/json.Valid does
 // (RFC 8259 grammar, JSON whitespace only, at most maxDepth nested arrays and
 // objects; bytes inside strings are not checked for UTF-8, Decode does that
@@ -55,7 +60,7 @@ func Scan(b []byte, key string) (ok, object bool, tv []byte, n int) {
 			}
 			continue
 		case '"':
-			if i = scanString(b, i); i < 0 {
+			if i, _ = scanString(b, i); i < 0 {
 				return false, false, nil, 0
 			}
 		case 't':
@@ -125,14 +130,21 @@ func scanMember(b []byte, i int, key string, top bool) (next int, isKey, ok bool
 	if i >= len(b) || b[i] != '"' {
 		return 0, false, false
 	}
-	end := scanString(b, i)
+	end, escaped := scanString(b, i)
 	if end < 0 {
 		return 0, false, false
 	}
 	if top {
-		isKey = KeyEquals(b[i:end], key)
+		if escaped {
+			isKey = KeyEquals(b[i:end], key)
+		} else {
+			isKey = string(b[i+1:end-1]) == key
+		}
 	}
-	j := SkipSpace(b, end)
+	j := end
+	if j < len(b) && b[j] != ':' {
+		j = SkipSpace(b, j)
+	}
 	if j >= len(b) || b[j] != ':' {
 		return 0, false, false
 	}
@@ -148,37 +160,64 @@ var strPlain = func() (t [256]bool) {
 	return t
 }()
 
+// Word-at-a-time string scanning: specials has the high bit of every byte
+// of w that ends a run of plain string bytes — '"', '\\' or a control
+// character — set, and possibly of bytes above the first such byte (the
+// borrow of the subtraction runs upwards), never below it: so the lowest set
+// bit, w read little-endian, is exactly the first special byte. Bytes from
+// 0x80 up are plain (UTF-8 is checked before Scan).
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+func specials(w uint64) uint64 {
+	q := w ^ ('"' * lsb)
+	s := w ^ ('\\' * lsb)
+	return (((q - lsb) &^ q) | ((s - lsb) &^ s) | ((w - 0x20*lsb) &^ w)) & msb
+}
+
 // scanString returns the index after the string starting at b[i] == '"', or
-// -1 if it is not a valid JSON string.
-func scanString(b []byte, i int) int {
+// -1 if it is not a valid JSON string, and whether it holds escapes. Plain
+// bytes are skipped eight at a time.
+func scanString(b []byte, i int) (int, bool) {
 	i++
+	escaped := false
 	for {
+		for i+8 <= len(b) {
+			if m := specials(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
 		for i < len(b) && strPlain[b[i]] {
 			i++
 		}
 		if i >= len(b) {
-			return -1
+			return -1, escaped
 		}
 		switch b[i] {
 		case '"':
-			return i + 1
+			return i + 1, escaped
 		case '\\':
+			escaped = true
 			if i+1 >= len(b) {
-				return -1
+				return -1, escaped
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
-					return -1
+					return -1, escaped
 				}
 				i += 6
 			default:
-				return -1
+				return -1, escaped
 			}
 		default: // a control character
-			return -1
+			return -1, escaped
 		}
 	}
 }
@@ -251,6 +290,25 @@ func KeyEquals(quoted []byte, key string) bool {
 // JSON whitespace.
 func SkipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// PlainASCII returns the length of the longest prefix of s whose bytes a
+// JSON string holds as they are and are ASCII: no '"', '\\', control
+// character or byte from 0x80 up. It looks at eight bytes at a time (writers
+// of JSON strings skip such runs with it).
+func PlainASCII(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if m := specials(w) | w&msb; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(s) && s[i] < 0x80 && strPlain[s[i]] {
 		i++
 	}
 	return i

@@ -58,6 +58,18 @@ func TestScanMatchesEncodingJSON(t *testing.T) {
 	for _, r := range gen.Generate(gen.Options{Seed: 3, Count: 3000, Start: time.Unix(1_700_000_000, 0), Span: time.Hour, BadFraction: 0.2}) {
 		checkScan(t, r.Value)
 	}
+	// Every special byte (and a non-ASCII one) at every position of the
+	// 8-byte words of a string, with plain bytes before and after: the
+	// word-at-a-time scan must stop exactly there.
+	for _, sp := range []string{`"`, `\\`, `\"`, `\u0041`, `\x`, "\x00", "\x1f", "\x7f", "\x80", "é", " "} {
+		for pre := 0; pre < 20; pre++ {
+			for post := 0; post < 10; post++ {
+				s := strings.Repeat("a", pre) + sp + strings.Repeat("b", post)
+				checkScan(t, []byte(`{"time":"1","k`+s+`":"`+s+`"}`))
+				checkScan(t, []byte(`["`+s+`"]`))
+			}
+		}
+	}
 	// Nesting at encoding/json's limit and one past it.
 	for _, d := range []int{jsonscan.MaxDepth - 1, jsonscan.MaxDepth, jsonscan.MaxDepth + 1} {
 		checkScan(t, []byte(strings.Repeat("[", d)+strings.Repeat("]", d)))
@@ -77,4 +89,44 @@ func FuzzScan(f *testing.F) {
 		f.Add(r.Value)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkScan(t, b) })
+}
+
+// PlainASCII stops at the first quote, backslash, control or non-ASCII byte,
+// wherever it falls in an 8-byte word.
+func TestPlainASCII(t *testing.T) {
+	slow := func(s string) int {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+				return i
+			}
+		}
+		return len(s)
+	}
+	for _, sp := range []string{`"`, `\`, "\x00", "\x1f", "\x7f", "\x80", "é", "\xff", " ", "~"} {
+		for pre := 0; pre < 20; pre++ {
+			for post := 0; post < 10; post++ {
+				s := strings.Repeat("a", pre) + sp + strings.Repeat("b", post)
+				if got, want := jsonscan.PlainASCII(s), slow(s); got != want {
+					t.Fatalf("PlainASCII(%q) = %d, want %d", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzPlainASCII(f *testing.F) {
+	f.Add("abc\"def")
+	f.Fuzz(func(t *testing.T, s string) {
+		n := jsonscan.PlainASCII(s)
+		for i := 0; i < n; i++ {
+			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+				t.Fatalf("byte %d of %q is not plain", i, s)
+			}
+		}
+		if n < len(s) {
+			if c := s[n]; c >= 0x20 && c < 0x80 && c != '"' && c != '\\' {
+				t.Fatalf("stopped at plain byte %d of %q", n, s)
+			}
+		}
+	})
 }

@@ -97,18 +97,20 @@ func runConnect(e *Env, l Load, maxRecords, round int) (Result, error) {
 		"-cp", cp, "org.apache.kafka.connect.cli.ConnectStandalone", wp, sp)
 	cmd := exec.Command(java, args...)
 	logPath := filepath.Join(e.Out, "logs", name+".log")
+	bm := startBroker(e)
 	p, err := startProc(cmd, logPath)
 	if err != nil {
 		return Result{}, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
-	stable, _, done, werr := waitCommitted(ctx, e, p, "connect-"+name, l.Topic, "", l.Hits)
+	stable, _, done, werr := waitCommitted(ctx, e, p, "connect-"+name, l.Topic, "", l.Hits, nil)
+	brokerCPU := bm.per1M(l.Hits)
 	cpu, rss, _ := p.stop(60 * time.Second)
 	if werr != nil {
 		return Result{}, fmt.Errorf("kafka connect: %v\n%s", werr, tail(logPath, 30))
 	}
-	r := Result{Name: "Kafka Connect + S3 sink jsonl/" + e.PeerComp, Kind: "peer", Format: "jsonl", Compression: e.PeerComp,
+	r := Result{Name: "our own sink on Kafka Connect jsonl/" + e.PeerComp, Kind: "connect", BrokerCPUPer1M: brokerCPU, BrokerBackground: bm.background, Format: "jsonl", Compression: e.PeerComp,
 		Topic: l.Topic, Partitions: l.Partitions,
 		WallSec: done.Sub(p.start).Seconds(), ActiveSec: done.Sub(stable).Seconds(),
 		Note: fmt.Sprintf("%s; tasks.max=%d, offset.flush.interval.ms=%d, file.max.records=%d, JVM %s",

@@ -64,6 +64,13 @@ func main() {
 
 // Env is the benchmark's configuration.
 type Env struct {
+	// brokerPID: the Kafka process's pid, found on first use (-1: none).
+	brokerPID int
+	// OtelBin is the OpenTelemetry Collector peer (bench/otelcol, built by
+	// scripts/bench.sh); empty or missing: the peer is skipped.
+	OtelBin string
+	// Otel: measure the OpenTelemetry Collector peer (BENCH_OTEL, default 1).
+	Otel        bool
 	Root        string // repository root
 	Out         string // results directory
 	Brokers     string
@@ -175,6 +182,8 @@ func loadEnv() *Env {
 		Cases:       parseCases(getenv("BENCH_CASES", "all")),
 		Repeat:      atoi("BENCH_REPEAT", 1),
 		Peer:        getenv("BENCH_PEER", "1") != "0",
+		OtelBin:     getenv("BENCH_OTELCOL", filepath.Join(root, "bin", "otelcol-peer")),
+		Otel:        getenv("BENCH_OTEL", "1") != "0",
 		PeerComp:    getenv("BENCH_PEER_COMPRESSION", "zstd"),
 		ConnectLibs: getenv("BENCH_CONNECT_LIBS", filepath.Join(root, ".local", "bench", "connect", "libs")),
 		AivenLib:    os.Getenv("BENCH_AIVEN_LIB"),

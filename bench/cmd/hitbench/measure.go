@@ -45,7 +45,13 @@ type Result struct {
 	MBPerSec   float64 `json:"mb_per_second"`
 	CPUSec     float64 `json:"cpu_seconds"`
 	CPUPer1M   float64 `json:"cpu_seconds_per_million_hits"`
-	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// BrokerCPUPer1M: the Kafka broker process's CPU seconds during the
+	// measurement (the exporter: until its last record was read), less the
+	// broker's background rate, per million hits (-1e9: not measured).
+	BrokerCPUPer1M float64 `json:"broker_cpu_seconds_per_million_hits"`
+	// BrokerBackground: the broker's CPU seconds per second just before.
+	BrokerBackground float64 `json:"broker_background_cpu_per_second"`
+	PeakRSSMiB     float64 `json:"peak_rss_mib"`
 	// TailSec: from the last record read to every offset committed.
 	TailSec  float64 `json:"tail_seconds,omitempty"`
 	Objects  int     `json:"objects,omitempty"`
@@ -219,8 +225,11 @@ func tail(path string, n int) string {
 // start of consumption) and when it finished.
 //
 // When metricsURL is set (the exporter's /metrics), it also notes when the
-// last record was consumed (hitexport_records_consumed_total reaching hits).
-func waitCommitted(ctx context.Context, e *Env, p *proc, group, topic, metricsURL string, hits int) (stable, lastRead, done time.Time, err error) {
+// last record was consumed (hitexport_records_consumed_total reaching hits),
+// calls atLastRead then (if set), and asks Kafka for the group's offsets only
+// from then on: while the exporter reads, the broker serves it alone (the
+// group's state is polled until Stable, no more).
+func waitCommitted(ctx context.Context, e *Env, p *proc, group, topic, metricsURL string, hits int, atLastRead func()) (stable, lastRead, done time.Time, err error) {
 	client := kafkaClient(e)
 	client.Timeout = 10 * time.Second
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -238,12 +247,18 @@ func waitCommitted(ctx context.Context, e *Env, p *proc, group, topic, metricsUR
 		now := time.Now()
 		if metricsURL != "" && lastRead.IsZero() && consumed(metricsURL) >= int64(hits) {
 			lastRead = now
+			if atLastRead != nil {
+				atLastRead()
+			}
 		}
 		if stable.IsZero() {
 			resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
 			if err == nil && len(resp.Groups) == 1 && resp.Groups[0].GroupState == "Stable" {
 				stable = now
 			}
+		}
+		if metricsURL != "" && lastRead.IsZero() && !stable.IsZero() {
+			continue
 		}
 		offs, err := verify.Offsets(ctx, client, group, topic)
 		if err != nil {
@@ -318,6 +333,7 @@ func runLimit(e *Env, l Load) (Result, error) {
 	cmd := exec.Command(self, "limit", "-brokers", e.Brokers, "-topic", l.Topic)
 	cmd.Stdout = &out
 	logPath := filepath.Join(e.Out, "logs", e.RunID+"-limit.log")
+	bm := startBroker(e)
 	p, err := startProc(cmd, logPath)
 	if err != nil {
 		return Result{}, err
@@ -328,6 +344,7 @@ func runLimit(e *Env, l Load) (Result, error) {
 		p.done <- werr
 	case <-time.After(e.Timeout):
 	}
+	brokerCPU := bm.per1M(l.Hits)
 	cpu, rss, err := p.stop(5 * time.Second)
 	if err != nil || werr != nil {
 		return Result{}, fmt.Errorf("limit reader: %v %v\n%s", err, werr, tail(logPath, 20))
@@ -345,7 +362,7 @@ func runLimit(e *Env, l Load) (Result, error) {
 	r := Result{Name: "kafka-go read (limit)", Kind: "limit", Topic: l.Topic, Partitions: l.Partitions,
 		WallSec:   time.Duration(lr.DoneNs - p.start.UnixNano()).Seconds(),
 		ActiveSec: time.Duration(lr.DoneNs - lr.StartNs).Seconds(),
-		Checked:   fmt.Sprintf("%d records read", lr.Records)}
+		Checked:   fmt.Sprintf("%d records read", lr.Records), BrokerCPUPer1M: brokerCPU, BrokerBackground: bm.background}
 	r.finish(l.Hits, lr.Bytes, cpu, rss)
 	return r, nil
 }
@@ -374,13 +391,21 @@ func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
 	}
 	cmd := exec.Command(e.Exporter, "run")
 	cmd.Env = env
+	bm := startBroker(e)
 	p, err := startProc(cmd, logPath)
 	if err != nil {
 		return Result{}, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
-	stable, lastRead, done, werr := waitCommitted(ctx, e, p, group, l.Topic, "http://"+addr+"/metrics", l.Hits)
+	// The broker's CPU while the exporter reads: up to its last record
+	// (its commits and the idle wait after are not reading).
+	brokerCPU, taken := 0.0, false
+	stable, lastRead, done, werr := waitCommitted(ctx, e, p, group, l.Topic, "http://"+addr+"/metrics", l.Hits,
+		func() { brokerCPU, taken = bm.per1M(l.Hits), true })
+	if !taken {
+		brokerCPU = bm.per1M(l.Hits)
+	}
 	cpu, rss, _ := p.stop(60 * time.Second)
 	if werr != nil {
 		return Result{}, fmt.Errorf("exporter %s: %v\n%s", c, werr, tail(logPath, 20))
@@ -398,7 +423,7 @@ func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
 	r := Result{Name: "hitexport " + c.String(), Kind: "exporter", Format: c.Format, Compression: c.Compression,
 		Topic: l.Topic, Partitions: l.Partitions,
 		WallSec: done.Sub(p.start).Seconds(), ActiveSec: active.Seconds(),
-		TailSec: done.Sub(lastRead).Seconds()}
+		TailSec: done.Sub(lastRead).Seconds(), BrokerCPUPer1M: brokerCPU, BrokerBackground: bm.background}
 	r.finish(l.Hits, l.Bytes, cpu, rss)
 	if err := checkExporter(e, prefix, l, &r); err != nil {
 		return r, err

@@ -58,7 +58,14 @@ func cmdRun(e *Env) error {
 	rep.Load = &l
 	windows := int(math.Ceil(float64(l.Span+time.Minute)/float64(10*time.Minute))) + 1
 	maxRecords := l.Hits / (l.Partitions * windows)
-	var limits, peers []Result
+	var limits, peers, connects []Result
+	otel := e.Otel
+	if otel {
+		if _, err := os.Stat(e.OtelBin); err != nil {
+			logf("OTel Collector peer: %v (scripts/bench.sh builds it from bench/otelcol); skipped", err)
+			otel = false
+		}
+	}
 	cases := map[string][]Result{}
 	for i := 0; i < e.Repeat; i++ {
 		logf("round %d/%d: limit", i+1, e.Repeat)
@@ -76,13 +83,21 @@ func cmdRun(e *Env) error {
 			logf("  %s: %.0f hits/s, %.1f CPU s/1M, %.0f MiB (%s)", r.Name, r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB, r.Checked)
 			cases[c.String()] = append(cases[c.String()], r)
 		}
+		if otel {
+			r, err := runOtel(e, l, maxRecords, i+1)
+			if err != nil {
+				return err
+			}
+			logf("  %s: %.0f hits/s, %.1f CPU s/1M, %.0f MiB (%s)", r.Name, r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB, r.Checked)
+			peers = append(peers, r)
+		}
 		if e.Peer {
 			r, err := runConnect(e, l, maxRecords, i+1)
 			if err != nil {
 				return err
 			}
 			logf("  %s: %.0f hits/s, %.1f CPU s/1M, %.0f MiB (%s)", r.Name, r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB, r.Checked)
-			peers = append(peers, r)
+			connects = append(connects, r)
 		}
 	}
 	rep.Results = append(rep.Results, median(limits))
@@ -91,6 +106,9 @@ func cmdRun(e *Env) error {
 	}
 	if len(peers) > 0 {
 		rep.Results = append(rep.Results, median(peers))
+	}
+	if len(connects) > 0 {
+		rep.Results = append(rep.Results, median(connects))
 	}
 	if e.Scale {
 		if rep.Scale, err = scaleRuns(e); err != nil {
@@ -157,19 +175,39 @@ func targets(rep *Report) []Target {
 	lim := find(rep.Results, "limit", "")
 	peer := find(rep.Results, "peer", "")
 	nz := find(rep.Results, "exporter", "ndjson/zstd")
-	t := Target{Name: "ndjson+zstd end to end / kafka-go read limit (hits/s)", Want: ">= 0.80"}
+	t := Target{Name: "ndjson+zstd end to end / kafka-go read limit (hits/s)", Want: ">= 0.65"}
 	if lim != nil && nz != nil {
 		t.Value, t.Measured = ratio(nz, lim), true
-		t.Met = t.Value >= 0.8
+		t.Met = t.Value >= 0.65
 	}
 	ts = append(ts, t)
-	t = Target{Name: "ndjson+zstd / Kafka Connect S3 sink (hits/s)", Want: ">= 3.0"}
+	t = Target{Name: "ndjson+zstd exporter CPU s per 1M hits", Want: "<= 5.5"}
+	if nz != nil {
+		t.Value, t.Measured = nz.CPUPer1M, true
+		t.Met = t.Value <= 5.5
+	}
+	ts = append(ts, t)
+	t = Target{Name: "broker CPU per hit: ndjson+zstd exporter / plain read", Want: "<= 1.20"}
+	// A figure at or below zero means the shared broker's background moved
+	// more than the client used: not measurable in that run.
+	if lim != nil && nz != nil && lim.BrokerCPUPer1M > 0 && nz.BrokerCPUPer1M > 0 {
+		t.Value, t.Measured = nz.BrokerCPUPer1M/lim.BrokerCPUPer1M, true
+		t.Met = t.Value <= 1.2
+	}
+	ts = append(ts, t)
+	t = Target{Name: "ocsf+zstd exporter CPU s per 1M hits", Want: "<= 9.0"}
+	if oz := find(rep.Results, "exporter", "ocsf/zstd"); oz != nil {
+		t.Value, t.Measured = oz.CPUPer1M, true
+		t.Met = t.Value <= 9
+	}
+	ts = append(ts, t)
+	t = Target{Name: "ndjson+zstd / OTel Collector peer (hits/s)", Want: ">= 3.0"}
 	if peer != nil && nz != nil {
 		t.Value, t.Measured = ratio(nz, peer), true
 		t.Met = t.Value >= 3
 	}
 	ts = append(ts, t)
-	t = Target{Name: "CPU per hit: ndjson+zstd / Kafka Connect", Want: "< 1.0"}
+	t = Target{Name: "CPU per hit: ndjson+zstd / OTel Collector peer", Want: "< 1.0"}
 	if peer != nil && nz != nil {
 		t.Value, t.Measured = nz.CPUPer1M/peer.CPUPer1M, true
 		t.Met = t.Value < 1
@@ -232,7 +270,7 @@ func printReport(w io.Writer, rep *Report) {
 		if len(rep.Results[0].Samples) > 1 {
 			fmt.Fprintf(w, "medians of %d rounds; ÷ columns: median of the per-round ratios\n", len(rep.Results[0].Samples))
 		}
-		fmt.Fprintln(tw, "measurement\thits/s\tMB/s\tCPU s/1M hits\tpeak RSS MiB\twall s\tobjects\t÷ limit\t÷ peer\tCPU ÷ peer\t")
+		fmt.Fprintln(tw, "measurement\thits/s\tMB/s\tCPU s/1M\tbroker CPU s/1M\tpeak RSS MiB\twall s\tobjects\t÷ limit\t÷ peer\tCPU ÷ peer\t")
 		for _, r := range rep.Results {
 			xl, xp, cp := "", "", ""
 			if lim != nil && r.Kind != "limit" {
@@ -242,12 +280,21 @@ func printReport(w io.Writer, rep *Report) {
 				xp = fmt.Sprintf("%.2f", ratio(&r, peer))
 				cp = fmt.Sprintf("%.2f", r.CPUPer1M/peer.CPUPer1M)
 			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.2f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t\n", r.Name, r.HitsPerSec, r.MBPerSec, r.CPUPer1M,
-				r.PeakRSSMiB, r.WallSec, objs(r), xl, xp, cp)
+			bc := "-"
+			if r.BrokerCPUPer1M > notMeasured {
+				bc = fmt.Sprintf("%.2f", r.BrokerCPUPer1M)
+			}
+			fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.2f\t%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t\n", r.Name, r.HitsPerSec, r.MBPerSec, r.CPUPer1M,
+				bc, r.PeakRSSMiB, r.WallSec, objs(r), xl, xp, cp)
 		}
 		tw.Flush()
+		fmt.Fprintln(w, "CPU s/1M: the measured process's CPU (exporter, reader or peer); broker CPU s/1M: the Kafka broker process's while it read,")
+		fmt.Fprintln(w, "  less the broker's background rate sampled for 1 s just before (per round in the JSON: broker_background_cpu_per_second)")
 		if peer != nil && peer.Note != "" {
 			fmt.Fprintf(w, "peer: %s\n", peer.Note)
+		}
+		if c := find(rep.Results, "connect", ""); c != nil && c.Note != "" {
+			fmt.Fprintf(w, "our own sink on Kafka Connect (not a real product; bench/connect): %s\n", c.Note)
 		}
 	}
 	if len(rep.Scale) > 0 {
