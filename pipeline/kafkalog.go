@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -24,15 +23,11 @@ type kafkaLog struct {
 func (l *kafkaLog) Open(_ context.Context, from int64) (recordReader, error) {
 	ko := l.g.Kafka
 	ko.Topic = l.topic
-	r := newKafkaReader(ko, l.part)
 	if from < 0 {
 		from = kafka.FirstOffset
 	}
-	if err := r.SetOffset(from); err != nil {
-		r.Close()
-		return nil, err
-	}
-	return &kafkaRecordReader{r: r, next: -1}, nil
+	return &fetchReader{f: newConnFetcher(ko, l.part, from, l.g.logger().With("topic", l.topic, "partition", l.part)),
+		buf: make([]Message, chunkRecords)}, nil
 }
 
 func (l *kafkaLog) Resume(ctx context.Context, t Target) (TargetResume, error) {
@@ -69,50 +64,31 @@ func (t Target) group(g *Group) string {
 // membership group itself; a fenced target in another group commits simply).
 func (t Target) fenced(g *Group) bool { return t.Fenced && t.group(g) == g.Kafka.Group }
 
-// newKafkaReader is the partition reader with the options ReadPartition uses.
-func newKafkaReader(ko KafkaOptions, id int) *kafka.Reader {
-	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        ko.Brokers,
-		Topic:          ko.Topic,
-		Partition:      id,
-		Dialer:         ko.Dialer,
-		MinBytes:       ko.MinBytes,
-		MaxBytes:       ko.MaxBytes,
-		MaxWait:        ko.MaxWait,
-		QueueCapacity:  ko.Buffer,
-		ReadBackoffMin: 100 * time.Millisecond,
-		ReadBackoffMax: 2 * time.Second,
-		MaxAttempts:    3,
-	})
+// fetchReader hands out one record at a time from the chunks of the read
+// path's fetcher (Conn/Batch through a large socket buffer, reconnects).
+type fetchReader struct {
+	f    *connFetcher
+	buf  []Message
+	n, i int
 }
 
-type kafkaRecordReader struct {
-	r    *kafka.Reader
-	mu   sync.Mutex
-	next int64
-}
-
-func (k *kafkaRecordReader) Fetch(ctx context.Context) (Message, error) {
-	m, err := k.r.FetchMessage(ctx)
-	if err != nil {
-		return Message{}, err
+func (r *fetchReader) Fetch(ctx context.Context) (Message, error) {
+	for r.i >= r.n {
+		n, err := r.f.Read(ctx, r.buf)
+		if err != nil {
+			return Message{}, err
+		}
+		r.n, r.i = n, 0
 	}
-	k.mu.Lock()
-	k.next = m.Offset + 1
-	k.mu.Unlock()
-	return Message{Offset: m.Offset, Time: m.Time, Key: m.Key, Value: m.Value}, nil
+	m := r.buf[r.i]
+	r.buf[r.i] = Message{}
+	r.i++
+	return m, nil
 }
 
-func (k *kafkaRecordReader) HighWatermark() int64 {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.next < 0 {
-		return -1
-	}
-	return k.next + k.r.Lag()
-}
+func (r *fetchReader) HighWatermark() int64 { return r.f.HighWatermark() }
 
-func (k *kafkaRecordReader) Close() error { return k.r.Close() }
+func (r *fetchReader) Close() error { return r.f.Close() }
 
 // commitOffsets commits to group: fenced with gen's generation and member id,
 // or, with gen nil, a "simple" commit (generation -1, no member id) for a
