@@ -65,6 +65,13 @@ type Group struct {
 	// before a target that does not keep up is detached from the shared read
 	// (0: max(Kafka.Buffer, 4096)).
 	TargetQueue int
+	// DetachWait is how long the shared read waits for a slot in a full
+	// target queue before it detaches the target (0: 500ms; negative: no
+	// wait). A healthy target whose worker is busy uploading frees a slot
+	// well within it and stays on the shared read (detaching it would read
+	// the partition a second time); one that takes nothing for that long
+	// (its uploads fail or hang) is detached.
+	DetachWait time.Duration
 
 	tmu     sync.Mutex
 	tset    *targetSet

@@ -85,6 +85,9 @@ type fanout struct {
 	membership bool
 	limits     hits.Limits
 	queue      int
+	detachWait time.Duration // see Group.DetachWait
+	full       *time.Timer   // send's wait for a slot
+	noWait     time.Time     // no wait for a slot until then (a wait expired recently)
 	tick       time.Duration
 
 	next     atomic.Int64 // published: every record below it has been handed out
@@ -125,6 +128,7 @@ type worker struct {
 	lastSent int64
 
 	committed atomic.Int64
+	failing   atomic.Bool  // its last upload attempt failed
 	detached  atomic.Bool  // set by the fanout on detach, cleared by the worker when attached again
 	pending   atomic.Int64 // event time of the next undelivered record while detached
 	scratch   []bool
@@ -153,6 +157,10 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 	f.queue = g.TargetQueue
 	if f.queue <= 0 {
 		f.queue = max(g.Kafka.Buffer, 4096)
+	}
+	f.detachWait = g.DetachWait
+	if f.detachWait == 0 {
+		f.detachWait = 500 * time.Millisecond
 	}
 	key := fanKey{topic, part}
 	g.tmu.Lock()
@@ -342,7 +350,10 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 	return NewPartition(f.topic, f.part, t.Settings, PartitionDeps{
 		Uploader: t.Uploader, Commit: commit, Log: g.logger().With("integration", t.ID), Metrics: g.partitionMetrics(t),
 		Spool: g.Spool, HighWatermark: f.hwm,
-		OnUpload: func(key string, records int, err error) { g.onUpload(t, key, records, err) },
+		OnUpload: func(key string, records int, err error) {
+			w.failing.Store(err != nil)
+			g.onUpload(t, key, records, err)
+		},
 	}, r.Offset, r.State)
 }
 
@@ -457,25 +468,54 @@ func (f *fanout) handle(m Message) error {
 	return nil
 }
 
-// send hands it to w without ever blocking: a worker whose queue is full is
-// detached at this record and reads on its own until it catches up.
+// send hands it to w, waiting at most detachWait for a slot: a worker whose
+// queue stays full that long is detached at this record and reads on its own
+// until it catches up.
 func (f *fanout) send(w *worker, it item) {
 	select {
 	case w.ch <- it:
 		w.lastSent = it.msg.Offset
+		return
 	default:
-		w.attached = false
-		var ev int64
-		if it.reason == "" {
-			ev = it.dec.TimeMillis
-		}
-		w.pending.Store(ev)
-		w.detached.Store(true)
-		f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.parked = true })
-		w.detachC <- detachSig{offset: it.msg.Offset, event: ev}
-		f.lg.Info("target detached from the shared read (its queue is full); it continues on its own reader",
-			"integration", w.t.ID, "offset", it.msg.Offset)
 	}
+	// Full. A worker busy with an upload takes the next record soon: wait
+	// for it rather than detach a healthy target (whose catch-up reader
+	// would read the partition again: reading that grows with the number of
+	// targets in every backlog). A worker that takes nothing within
+	// detachWait is detached. A target whose last upload failed is detached
+	// at once, and after a wait expired there is no waiting for 10 ×
+	// detachWait: the others are held up at most detachWait per 10 ×
+	// detachWait, however many destinations fail together.
+	if f.detachWait > 0 && !w.failing.Load() && time.Now().After(f.noWait) {
+		if f.full == nil {
+			f.full = time.NewTimer(f.detachWait)
+		} else {
+			f.full.Reset(f.detachWait)
+		}
+		select {
+		case w.ch <- it:
+			f.full.Stop()
+			w.lastSent = it.msg.Offset
+			return
+		case <-f.full.C:
+			f.noWait = time.Now().Add(10 * f.detachWait)
+		case <-f.stop:
+			f.full.Stop()
+		case <-f.ctx.Done():
+			f.full.Stop()
+		}
+	}
+	w.attached = false
+	var ev int64
+	if it.reason == "" {
+		ev = it.dec.TimeMillis
+	}
+	w.pending.Store(ev)
+	w.detached.Store(true)
+	f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.parked = true })
+	w.detachC <- detachSig{offset: it.msg.Offset, event: ev}
+	f.lg.Info("target detached from the shared read (its queue is full); it continues on its own reader",
+		"integration", w.t.ID, "offset", it.msg.Offset)
 }
 
 // endBurst publishes the fanout's position and tells attached workers that
