@@ -65,12 +65,14 @@ type Group struct {
 	// before a target that does not keep up is detached from the shared read
 	// (0: max(Kafka.Buffer, 4096)).
 	TargetQueue int
-	// DetachWait is how long the shared read waits for a slot in a full
-	// target queue before it detaches the target (0: 500ms; negative: no
-	// wait). A healthy target whose worker is busy uploading frees a slot
-	// well within it and stays on the shared read (detaching it would read
-	// the partition a second time); one that takes nothing for that long
-	// (its uploads fail or hang) is detached.
+	// DetachWait: a target whose queue is full is detached from the shared
+	// read only once its worker has taken nothing from the queue for
+	// DetachWait (0: 2s; negative: at once, the first design), or at once
+	// when its last upload attempt failed. A healthy target busy uploading
+	// stays on the shared read (detaching it would read the partition a
+	// second time); the wait runs from the worker's last activity, so the
+	// shared read is held up at most DetachWait however many destinations
+	// hang together.
 	DetachWait time.Duration
 
 	tmu     sync.Mutex

@@ -87,7 +87,6 @@ type fanout struct {
 	queue      int
 	detachWait time.Duration // see Group.DetachWait
 	full       *time.Timer   // send's wait for a slot
-	noWait     time.Time     // no wait for a slot until then (a wait expired recently)
 	tick       time.Duration
 
 	next     atomic.Int64 // published: every record below it has been handed out
@@ -129,6 +128,7 @@ type worker struct {
 
 	committed atomic.Int64
 	failing   atomic.Bool  // its last upload attempt failed
+	active    atomic.Int64 // unix ns when it last took a record from its queue (or ticked, or attached)
 	detached  atomic.Bool  // set by the fanout on detach, cleared by the worker when attached again
 	pending   atomic.Int64 // event time of the next undelivered record while detached
 	scratch   []bool
@@ -160,7 +160,7 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 	}
 	f.detachWait = g.DetachWait
 	if f.detachWait == 0 {
-		f.detachWait = 500 * time.Millisecond
+		f.detachWait = 2 * time.Second
 	}
 	key := fanKey{topic, part}
 	g.tmu.Lock()
@@ -319,6 +319,7 @@ func (f *fanout) newWorker(t Target) *worker {
 	w := &worker{f: f, t: t, ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		detachC: make(chan detachSig, 1)}
 	w.committed.Store(-1)
+	w.active.Store(time.Now().UnixNano())
 	return w
 }
 
@@ -481,16 +482,17 @@ func (f *fanout) send(w *worker, it item) {
 	// Full. A worker busy with an upload takes the next record soon: wait
 	// for it rather than detach a healthy target (whose catch-up reader
 	// would read the partition again: reading that grows with the number of
-	// targets in every backlog). A worker that takes nothing within
-	// detachWait is detached. A target whose last upload failed is detached
-	// at once, and after a wait expired there is no waiting for 10 ×
-	// detachWait: the others are held up at most detachWait per 10 ×
-	// detachWait, however many destinations fail together.
-	if f.detachWait > 0 && !w.failing.Load() && time.Now().After(f.noWait) {
+	// targets in every backlog). A worker that has taken nothing for
+	// detachWait is detached; so is one whose last upload failed, at once.
+	// The wait ends detachWait after the worker's last activity, not after
+	// the send began: however many destinations hang together, the shared
+	// read is held up at most detachWait in all.
+	wait := f.detachWait - time.Duration(time.Now().UnixNano()-w.active.Load())
+	if f.detachWait > 0 && wait > 0 && !w.failing.Load() {
 		if f.full == nil {
-			f.full = time.NewTimer(f.detachWait)
+			f.full = time.NewTimer(wait)
 		} else {
-			f.full.Reset(f.detachWait)
+			f.full.Reset(wait)
 		}
 		select {
 		case w.ch <- it:
@@ -498,7 +500,6 @@ func (f *fanout) send(w *worker, it item) {
 			w.lastSent = it.msg.Offset
 			return
 		case <-f.full.C:
-			f.noWait = time.Now().Add(10 * f.detachWait)
 		case <-f.stop:
 			f.full.Stop()
 		case <-f.ctx.Done():
@@ -543,6 +544,7 @@ func (f *fanout) attach(r attachReq) {
 	}
 	w := r.w
 	w.attached, w.from, w.lastSent = true, r.pos, r.pos-1
+	w.active.Store(time.Now().UnixNano())
 	r.reply <- attachReply{ok: true, next: f.local}
 	f.lg.Info("target caught up and rejoined the shared read", "integration", w.t.ID, "offset", r.pos)
 }
@@ -719,6 +721,7 @@ func (w *worker) loop() {
 		case <-w.f.stop:
 			return
 		case it := <-w.ch:
+			w.active.Store(time.Now().UnixNano())
 			if w.handle(it) != nil {
 				return
 			}
@@ -726,6 +729,7 @@ func (w *worker) loop() {
 			for i := 0; i < drainMax; i++ {
 				select {
 				case it := <-w.ch:
+					w.active.Store(time.Now().UnixNano())
 					if w.handle(it) != nil {
 						return
 					}
@@ -837,6 +841,7 @@ func (w *worker) catchUp(d detachSig) bool {
 			}
 			r := <-reply
 			if r.ok {
+				w.active.Store(time.Now().UnixNano())
 				w.detached.Store(false)
 				w.pending.Store(0)
 				w.publish()

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -57,5 +58,61 @@ func TestFanoutSlowHealthyTargetStaysAttached(t *testing.T) {
 				t.Fatalf("readers opened: %d (%v)", opens, l.opens)
 			}
 		})
+	}
+}
+
+// hangBucket's Puts block until release is closed (a destination that
+// accepts the connection and never answers).
+type hangBucket struct {
+	*flakyBucket
+	release chan struct{}
+}
+
+func (b *hangBucket) Put(ctx context.Context, key string, r io.Reader, size int64, o store.PutOptions) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.flakyBucket.Put(ctx, key, r, size, o)
+}
+
+// Five destinations hang at the same moment: each is detached once its
+// worker has been stuck for DetachWait, measured from its own last
+// activity, so the healthy target is held up about DetachWait in all, not
+// five times it; the hung ones deliver everything once released.
+func TestFanoutHangingTargetsDetachTogether(t *testing.T) {
+	g := newTestGroup(16)
+	g.DetachWait = time.Second
+	release := make(chan struct{})
+	healthy := newTgt(t, "ok", g.Metrics)
+	all := []*tgt{healthy}
+	ts := []Target{healthy.T}
+	for i := 0; i < 5; i++ {
+		h := newTgt(t, fmt.Sprintf("hang%d", i), g.Metrics)
+		h.T.Uploader.Bucket = &hangBucket{flakyBucket: h.Bucket, release: release}
+		h.T.Settings.MaxOpenObjects = 1
+		all = append(all, h)
+		ts = append(ts, h.T)
+	}
+	g.SetTargets(ts, nil)
+	l := newMemLog()
+	produce(l, 0, 3000, 2)
+	start := time.Now()
+	stop := startFan(t, g, l)
+	defer stop()
+	want := wantSeqs(0, 3000, 2, nil)
+	waitFor(t, 20*time.Second, "healthy exact", func() error { return exact(seqs(t, healthy.Bucket.Memory), want) })
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("the healthy target took %s with five hung ones (DetachWait 1s): the waits added up", took)
+	}
+	for _, h := range all[1:] {
+		if st, _ := g.TargetStatus(h.T.ID); !st.Parked {
+			t.Fatalf("%s not parked while hung: %+v", h.T.ID, st)
+		}
+	}
+	close(release)
+	for _, h := range all[1:] {
+		waitFor(t, 20*time.Second, h.T.ID+" exact after release", func() error { return exact(seqs(t, h.Bucket.Memory), want) })
 	}
 }
