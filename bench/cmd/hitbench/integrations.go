@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -147,6 +148,11 @@ type IntResult struct {
 	// Shares of the exporter's CPU by part, from the profiled round.
 	Shares      map[string]float64 `json:"cpu_shares,omitempty"`
 	ProfileFile string             `json:"profile,omitempty"`
+	// ReadCPUPer1M: CPU seconds per million hits in the read path, from the
+	// profiled round's samples (not from the shares × this row's CPU).
+	ReadCPUPer1M float64 `json:"read_cpu_seconds_per_million_hits,omitempty"`
+	// ProfileCPUPer1M: the profiled round's own CPU s/1M (its rusage).
+	ProfileCPUPer1M float64 `json:"profiled_round_cpu_seconds_per_million_hits,omitempty"`
 	// LimitSamples: the kafka-go read limit of the same round.
 	LimitSamples []float64 `json:"limit_samples_hits_per_second,omitempty"`
 }
@@ -231,10 +237,13 @@ func runIntegrations(e *Env, ie intEnv) error {
 			if err != nil {
 				return err
 			}
-			if m.Shares, err = cpuShares(ie.Go, pf); err != nil {
+			var sampled float64
+			if m.Shares, sampled, err = cpuShares(ie.Go, pf); err != nil {
 				logf("  profile of %s: %v (no share columns)", c, err)
 			} else {
 				m.ProfileFile = pf
+				m.ReadCPUPer1M = m.Shares["read"] * sampled / float64(l.Hits) * 1e6
+				m.ProfileCPUPer1M = pr.CPUPer1M
 				logf("  profiled round, %d integrations selecting %s: %.0f hits/s, %.2f CPU s/1M; shares %s",
 					c.N, c.selects(), pr.HitsPerSec, pr.CPUPer1M, fmtShares(m.Shares))
 			}
@@ -661,6 +670,12 @@ func cmdIntExporter(args []string) error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
+	// A heap profile at the highest heap seen (BENCH_HEAP_PROFILE=FILE).
+	heapDone := make(chan struct{})
+	defer close(heapDone)
+	if hp := os.Getenv("BENCH_HEAP_PROFILE"); hp != "" {
+		go peakHeapProfile(hp, heapDone)
+	}
 	// cli.Run stops on the first SIGTERM (its own signal.Notify) and
 	// returns: the profile is complete.
 	code := cli.Run(cfg)
@@ -669,6 +684,28 @@ func cmdIntExporter(args []string) error {
 		return fmt.Errorf("exporter exited with %d", code)
 	}
 	return nil
+}
+
+// peakHeapProfile writes a heap profile to path whenever the heap in use
+// reaches a new high, until done is closed.
+func peakHeapProfile(path string, done <-chan struct{}) {
+	var peak uint64
+	for {
+		select {
+		case <-done:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapInuse > peak {
+			peak = ms.HeapInuse
+			if hf, err := os.Create(path); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(hf, 0)
+				hf.Close()
+			}
+		}
+	}
 }
 
 // shareParts are the CPU attribution's parts, in table order.
@@ -725,11 +762,12 @@ func framePart(fn string) string {
 	return ""
 }
 
-// cpuShares attributes a CPU profile to shareParts (`go tool pprof -traces`).
-func cpuShares(goTool, profile string) (map[string]float64, error) {
+// cpuShares attributes a CPU profile to shareParts (`go tool pprof -traces`)
+// and returns the seconds sampled.
+func cpuShares(goTool, profile string) (map[string]float64, float64, error) {
 	out, err := exec.Command(goTool, "tool", "pprof", "-traces", profile).Output()
 	if err != nil {
-		return nil, fmt.Errorf("go tool pprof -traces: %v", err)
+		return nil, 0, fmt.Errorf("go tool pprof -traces: %v", err)
 	}
 	return parseTraces(bytes.NewReader(out))
 }
@@ -737,7 +775,7 @@ func cpuShares(goTool, profile string) (map[string]float64, error) {
 // parseTraces reads `go tool pprof -traces` output: stacks separated by
 // dashed lines, the first line of each "<value> <leaf function>", then one
 // function per line towards the root.
-func parseTraces(r io.Reader) (map[string]float64, error) {
+func parseTraces(r io.Reader) (map[string]float64, float64, error) {
 	sums := map[string]float64{}
 	var total float64
 	var val float64
@@ -788,12 +826,12 @@ func parseTraces(r io.Reader) (map[string]float64, error) {
 	}
 	flush()
 	if total == 0 {
-		return nil, errors.New("empty profile")
+		return nil, 0, errors.New("empty profile")
 	}
 	for k := range sums {
 		sums[k] /= total
 	}
-	return sums, sc.Err()
+	return sums, total, sc.Err()
 }
 
 func parseDurationValue(s string) (float64, error) {
@@ -837,7 +875,7 @@ func printIntReport(w io.Writer, rep *IntReport) {
 		line := fmt.Sprintf("%d\t%s\t%.0f\t%.2f\t%.2f\t%.0f\t%.1f\t%d\t%d\t%.2f\t", r.Integrations, r.Selects, r.HitsPerSec, r.CPUPer1M,
 			r.CPUPer1M/base.CPUPer1M, r.PeakRSSMiB, r.WallSec, r.Objects, r.Detaches, ratio(&r.Result, &limR))
 		if r.Shares != nil {
-			line += fmt.Sprintf("%.2f\t", r.Shares["read"]*r.CPUPer1M)
+			line += fmt.Sprintf("%.2f\t", r.ReadCPUPer1M)
 			for _, p := range shareParts {
 				line += fmt.Sprintf("%.0f%%\t", 100*r.Shares[p])
 			}
@@ -846,7 +884,9 @@ func printIntReport(w io.Writer, rep *IntReport) {
 	}
 	tw.Flush()
 	if rep.Results[0].Shares != nil {
-		fmt.Fprintln(w, "shares: CPU profile of one extra in-process round per row (hitbench intexporter); read CPU s/1M = read share × the row's CPU s/1M")
+		fmt.Fprintln(w, "read CPU s/1M and shares: CPU profile of one extra in-process round per row (hitbench intexporter, `go tool pprof -traces`):")
+		fmt.Fprintln(w, "  a sample counts for the innermost frame that names a part (read: kafka-go Reader; offsets: kafka-go Client, group")
+		fmt.Fprintln(w, "  membership and commits; scrape: the bench's /metrics polls; runtime: GC and scheduler with no such frame)")
 	}
 	fmt.Fprintln(w)
 }

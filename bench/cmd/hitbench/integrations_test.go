@@ -38,9 +38,12 @@ Duration: 4.93s, Total samples = 100ms (2%)
 `
 
 func TestParseTraces(t *testing.T) {
-	got, err := parseTraces(strings.NewReader(tracesSample))
+	got, total, err := parseTraces(strings.NewReader(tracesSample))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if math.Abs(total-0.1) > 1e-9 {
+		t.Errorf("sampled %.3fs, want 0.100s", total)
 	}
 	want := map[string]float64{"scrape": 0.1, "read": 0.3, "encode+compress": 0.2, "offsets": 0.1, "runtime": 0.1, "pipeline": 0.2}
 	for k, v := range want {
@@ -51,7 +54,7 @@ func TestParseTraces(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("parts %v, want %v", got, want)
 	}
-	if _, err := parseTraces(strings.NewReader("File: x\n")); err == nil {
+	if _, _, err := parseTraces(strings.NewReader("File: x\n")); err == nil {
 		t.Error("an empty profile parsed")
 	}
 }
