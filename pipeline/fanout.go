@@ -160,7 +160,7 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 	}
 	f.detachWait = g.DetachWait
 	if f.detachWait == 0 {
-		f.detachWait = 2 * time.Second
+		f.detachWait = 10 * time.Second
 	}
 	key := fanKey{topic, part}
 	g.tmu.Lock()
