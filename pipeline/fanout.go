@@ -128,7 +128,7 @@ type worker struct {
 
 	committed atomic.Int64
 	failing   atomic.Bool  // its last upload attempt failed
-	active    atomic.Int64 // unix ns when it last took a record from its queue (or ticked, or attached)
+	active    atomic.Int64 // unix ns when it last took a record from its queue, finished an upload or attached
 	detached  atomic.Bool  // set by the fanout on detach, cleared by the worker when attached again
 	pending   atomic.Int64 // event time of the next undelivered record while detached
 	scratch   []bool
@@ -353,6 +353,9 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 		Spool: g.Spool, HighWatermark: f.hwm,
 		OnUpload: func(key string, records int, err error) {
 			w.failing.Store(err != nil)
+			if err == nil { // busy uploading (a Tick may flush several windows in a row) is progress too
+				w.active.Store(time.Now().UnixNano())
+			}
 			g.onUpload(t, key, records, err)
 		},
 	}, r.Offset, r.State)
@@ -482,17 +485,25 @@ func (f *fanout) send(w *worker, it item) {
 	// Full. A worker busy with an upload takes the next record soon: wait
 	// for it rather than detach a healthy target (whose catch-up reader
 	// would read the partition again: reading that grows with the number of
-	// targets in every backlog). A worker that has taken nothing for
-	// detachWait is detached; so is one whose last upload failed, at once.
+	// targets in every backlog). A worker that has neither taken a record
+	// nor finished an upload for detachWait is detached; so is one whose
+	// last upload failed, at once.
 	// The wait ends detachWait after the worker's last activity, not after
 	// the send began: however many destinations hang together, the shared
 	// read is held up at most detachWait in all.
-	wait := f.detachWait - time.Duration(time.Now().UnixNano()-w.active.Load())
-	if f.detachWait > 0 && wait > 0 && !w.failing.Load() {
+	// Re-checked every 100ms: an upload that fails or completes meanwhile
+	// ends or extends the wait.
+wait:
+	for f.detachWait > 0 && !w.failing.Load() {
+		left := f.detachWait - time.Duration(time.Now().UnixNano()-w.active.Load())
+		if left <= 0 {
+			break
+		}
+		left = min(left, 100*time.Millisecond)
 		if f.full == nil {
-			f.full = time.NewTimer(wait)
+			f.full = time.NewTimer(left)
 		} else {
-			f.full.Reset(wait)
+			f.full.Reset(left)
 		}
 		select {
 		case w.ch <- it:
@@ -502,8 +513,10 @@ func (f *fanout) send(w *worker, it item) {
 		case <-f.full.C:
 		case <-f.stop:
 			f.full.Stop()
+			break wait
 		case <-f.ctx.Done():
 			f.full.Stop()
+			break wait
 		}
 	}
 	w.attached = false
