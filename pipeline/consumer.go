@@ -63,7 +63,8 @@ type Group struct {
 	AutoDisableMinAttempts int
 	// TargetQueue is the number of records queued per target and partition
 	// before a target that does not keep up is detached from the shared read
-	// (0: max(Kafka.Buffer, 4096)).
+	// (0: max(Kafka.Buffer, 4096) divided by the partition's targets when
+	// its worker starts, at least 256).
 	TargetQueue int
 	// DetachWait: a target whose queue is full is detached from the shared
 	// read only once its worker has neither taken a record from the queue

@@ -85,6 +85,7 @@ type fanout struct {
 	membership bool
 	limits     hits.Limits
 	queue      int
+	queueAuto  bool          // queue is the default: divided among the targets (startWorker)
 	detachWait time.Duration // see Group.DetachWait
 	full       *time.Timer   // send's wait for a slot
 	tick       time.Duration
@@ -156,7 +157,7 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 	}
 	f.queue = g.TargetQueue
 	if f.queue <= 0 {
-		f.queue = max(g.Kafka.Buffer, 4096)
+		f.queue, f.queueAuto = max(g.Kafka.Buffer, 4096), true
 	}
 	f.detachWait = g.DetachWait
 	if f.detachWait == 0 {
@@ -364,7 +365,15 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 // startWorker runs w in its own goroutine: attached (fed by the fanout), or,
 // with resolve, first finding its position and catching up to the fanout.
 func (f *fanout) startWorker(w *worker, resolve bool) {
-	w.ch = make(chan item, f.queue)
+	q := f.queue
+	if f.queueAuto && len(f.workers) > 1 {
+		// The default queue is shared out among the partition's targets
+		// (floor 256): a busy target is waited for (send), so its queue only
+		// absorbs one upload's pause, and 100 targets × 4 partitions of
+		// 4096 slots would hold 200 MB.
+		q = max(256, f.queue/len(f.workers))
+	}
+	w.ch = make(chan item, q)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
