@@ -116,3 +116,39 @@ func TestFanoutHangingTargetsDetachTogether(t *testing.T) {
 		waitFor(t, 20*time.Second, h.T.ID+" exact after release", func() error { return exact(seqs(t, h.Bucket.Memory), want) })
 	}
 }
+
+// The default queue is divided among the partition's targets (at least 256
+// slots); an explicit TargetQueue is kept as it is.
+func TestFanoutDefaultQueueShared(t *testing.T) {
+	for _, tc := range []struct {
+		queue, targets, want int
+	}{
+		{0, 4, 1024},
+		{0, 40, 256},
+		{16, 4, 16},
+	} {
+		g := newTestGroup(tc.queue)
+		var ts []Target
+		for i := 0; i < tc.targets; i++ {
+			ts = append(ts, newTgt(t, fmt.Sprintf("t%d", i), g.Metrics).T)
+		}
+		g.SetTargets(ts, nil)
+		stop := startFan(t, g, newMemLog())
+		var f *fanout
+		waitFor(t, 5*time.Second, "fanout running", func() error {
+			if f = fanFor(g); f == nil {
+				return fmt.Errorf("no fanout yet")
+			}
+			return nil
+		})
+		stop() // the fanout has returned: its workers can be read
+		if len(f.workers) != tc.targets {
+			t.Fatalf("%d workers, want %d", len(f.workers), tc.targets)
+		}
+		for id, w := range f.workers {
+			if cap(w.ch) != tc.want {
+				t.Errorf("TargetQueue %d, %d targets: %s's queue %d, want %d", tc.queue, tc.targets, id, cap(w.ch), tc.want)
+			}
+		}
+	}
+}
