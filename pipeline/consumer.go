@@ -69,11 +69,11 @@ type Group struct {
 	// DetachWait: a target whose queue is full is detached from the shared
 	// read only once its worker has neither taken a record from the queue
 	// nor finished an upload for DetachWait (0: 10s; negative: at once, the
-	// first design), or at once when its last upload attempt failed. A healthy target busy uploading
-	// stays on the shared read (detaching it would read the partition a
-	// second time); the wait runs from the worker's last activity, so the
-	// shared read is held up at most DetachWait however many destinations
-	// hang together. 10s: on a CPU-starved host (2 cores, load 12-22) a
+	// first design), or at once when its last upload attempt failed. A
+	// healthy target busy uploading stays on the shared read (detaching it
+	// would read the partition a second time); the wait runs from the
+	// worker's last activity, so the shared read is held up at most
+	// DetachWait however many destinations hang together. 10s: on a CPU-starved host (2 cores, load 12-22) a
 	// healthy worker can spend seconds on the uploads of one Tick, and every
 	// detach reads the partition once more (docs/performance.md §
 	// Integrations).
