@@ -32,6 +32,10 @@ type Options struct {
 	BadFraction float64
 	// PayloadBytes pads the payload to about this size (0: natural size).
 	PayloadBytes int
+	// Applications > 0: application_id is drawn uniformly from 1 to
+	// Applications (the benchmark of integrations filtering by it); 0: the
+	// natural mix of four ids (-1, 1, 7, 42).
+	Applications int
 }
 
 // Record is one produced record with what the bucket must show for it.
@@ -101,6 +105,17 @@ func Generate(o Options) []Record {
 
 func pick[T any](r *rand.Rand, s []T) T { return s[r.IntN(len(s))] }
 
+var naturalApps = []int{-1, 1, 7, 42}
+
+// appID draws an application id: one of naturalApps, or 1..n when n > 0
+// (one draw either way).
+func appID(r *rand.Rand, n int) int {
+	if n > 0 {
+		return 1 + r.IntN(n)
+	}
+	return pick(r, naturalApps)
+}
+
 func hit(r *rand.Rand, o Options, i int, ms int64) Record {
 	at := pick(r, attackTypes)
 	block := "monitored"
@@ -138,7 +153,7 @@ func hit(r *rand.Rand, o Options, i int, ms int64) Record {
 		"datacenter":     pick(r, datacenters),
 		"tor":            pick(r, tors),
 		"remote_country": country,
-		"application_id": []int{pick(r, []int{-1, 1, 7, 42})},
+		"application_id": []int{appID(r, o.Applications)},
 		"domain":         pick(r, domains),
 		"method":         pick(r, methods),
 		"uri":            uri,

@@ -165,3 +165,45 @@ func TestRejectedID(t *testing.T) {
 		t.Fatalf("%s %s", a, b)
 	}
 }
+
+func TestApplications(t *testing.T) {
+	appIDs := func(o gen.Options) map[int]int {
+		seen := map[int]int{}
+		for _, r := range gen.Generate(o) {
+			if !r.Expect.Valid {
+				continue
+			}
+			var h struct {
+				App []int `json:"application_id"`
+			}
+			if err := json.Unmarshal(r.Value, &h); err != nil || len(h.App) != 1 {
+				t.Fatalf("application_id of %s: %v", r.Value, err)
+			}
+			seen[h.App[0]]++
+		}
+		return seen
+	}
+	o := opts(3)
+	o.BadFraction = 0
+	natural := appIDs(o)
+	if len(natural) != 4 || natural[-1] == 0 || natural[42] == 0 {
+		t.Fatalf("natural ids: %v, want -1, 1, 7, 42", natural)
+	}
+	o.Count, o.Applications = 20000, 100
+	many := appIDs(o)
+	if len(many) != 100 {
+		t.Fatalf("%d distinct ids, want 100", len(many))
+	}
+	for id, n := range many {
+		if id < 1 || id > 100 || n < 100 || n > 300 { // 200 expected each
+			t.Fatalf("id %d drawn %d times of 20000 (want 1..100, about 200 each)", id, n)
+		}
+	}
+	// The other fields do not depend on the option (one draw either way).
+	a, b := gen.Generate(opts(5)), gen.Generate(func() gen.Options { x := opts(5); x.Applications = 100; return x }())
+	for i := range a {
+		if a[i].Expect != b[i].Expect {
+			t.Fatalf("record %d: %+v vs %+v", i, a[i].Expect, b[i].Expect)
+		}
+	}
+}

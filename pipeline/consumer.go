@@ -66,11 +66,21 @@ type Group struct {
 	AutoDisableAfter time.Duration
 	// TargetQueue is the number of records queued per target and partition
 	// before a target that does not keep up is detached from the shared read
-	// (0: max(Kafka.Buffer, 4096)).
+	// (0: max(Kafka.Buffer, 4096) divided by the partition's targets when
+	// its worker starts, at least 256).
 	TargetQueue int
-	// DetachAfter: a target whose queue stays full this long is detached
-	// even when no other target keeps up (0: 1s).
-	DetachAfter time.Duration
+	// DetachWait: a target whose queue is full is detached from the shared
+	// read only once its worker has neither taken a record from the queue
+	// nor finished an upload for DetachWait (0: 10s; negative: at once, the
+	// first design), or at once when its last upload attempt failed. A
+	// healthy target busy uploading stays on the shared read (detaching it
+	// would read the partition a second time); the wait runs from the
+	// worker's last activity, so the shared read is held up at most
+	// DetachWait however many destinations hang together. 10s: on a CPU-starved host (2 cores, load 12-22) a
+	// healthy worker can spend seconds on the uploads of one Tick, and every
+	// detach reads the partition once more (docs/performance.md §
+	// Integrations).
+	DetachWait time.Duration
 
 	tmu     sync.Mutex
 	tset    *targetSet

@@ -109,6 +109,9 @@ type fanout struct {
 	membership bool
 	limits     hits.Limits
 	queue      int
+	queueAuto  bool          // queue is the default: divided among the targets (startWorker)
+	detachWait time.Duration // see Group.DetachWait
+	full       *time.Timer   // send's wait for a slot
 	tick       time.Duration
 
 	next     atomic.Int64 // published: every record below it has been handed out
@@ -124,8 +127,6 @@ type fanout struct {
 	want    []bool
 	inline  *worker // the single attached worker fed directly (no goroutine)
 
-	detachAfter     time.Duration
-	timer           *time.Timer
 	maxEvent        int64
 	memberCommitted int64
 	hwm             func() int64
@@ -156,6 +157,8 @@ type worker struct {
 	lastSent int64
 
 	committed atomic.Int64
+	failing   atomic.Bool  // its last upload attempt failed
+	active    atomic.Int64 // unix ns when it last took a record from its queue, finished an upload or attached
 	detached  atomic.Bool  // set by the fanout on detach, cleared by the worker when attached again
 	pending   atomic.Int64 // event time of the next undelivered record while detached
 	scratch   []bool
@@ -181,13 +184,13 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 	if g.Settings != nil {
 		f.limits = g.Settings.Limits
 	}
-	f.detachAfter = g.DetachAfter
-	if f.detachAfter <= 0 {
-		f.detachAfter = time.Second
-	}
 	f.queue = g.TargetQueue
 	if f.queue <= 0 {
-		f.queue = max(g.Kafka.Buffer, 4096)
+		f.queue, f.queueAuto = max(g.Kafka.Buffer, 4096), true
+	}
+	f.detachWait = g.DetachWait
+	if f.detachWait == 0 {
+		f.detachWait = 10 * time.Second
 	}
 	key := fanKey{topic, part}
 	g.tmu.Lock()
@@ -357,6 +360,7 @@ func (f *fanout) newWorker(t Target) *worker {
 	w := &worker{f: f, t: t, ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		detachC: make(chan detachSig, 1)}
 	w.committed.Store(-1)
+	w.active.Store(time.Now().UnixNano())
 	return w
 }
 
@@ -389,6 +393,10 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 		Uploader: t.Uploader, Commit: commit, Log: g.logger().With("integration", t.ID), Metrics: g.partitionMetrics(t),
 		Spool: g.Spool, HighWatermark: f.hwm,
 		OnUpload: func(key string, records int, window int64, err error) {
+			w.failing.Store(err != nil)
+			if err == nil { // busy uploading (a Tick may flush several windows in a row) is progress too
+				w.active.Store(time.Now().UnixNano())
+			}
 			g.onUpload(t, key, records, err)
 			if err != nil && window >= 0 {
 				// The worker is blocked in this upload: its status shows
@@ -406,7 +414,15 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 // startWorker runs w in its own goroutine: attached (fed by the fanout), or,
 // with resolve, first finding its position and catching up to the fanout.
 func (f *fanout) startWorker(w *worker, resolve bool) {
-	w.ch = make(chan item, f.queue)
+	q := f.queue
+	if f.queueAuto && len(f.workers) > 1 {
+		// The default queue is shared out among the partition's targets
+		// (floor 256): a busy target is waited for (send), so its queue only
+		// absorbs one upload's pause, and 100 targets × 4 partitions of
+		// 4096 slots would hold 200 MB.
+		q = max(256, f.queue/len(f.workers))
+	}
+	w.ch = make(chan item, q)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -514,12 +530,9 @@ func (f *fanout) handle(m Message) error {
 	return nil
 }
 
-// send hands it to w. A worker whose queue is full is detached at this
-// record (it reads on its own until it catches up) at once when its target's
-// last upload attempt failed, else when its queue stays full for
-// DetachAfter: a healthy target that is briefly busy (an upload, or a
-// backfill where every target is slower than the read) is waited for rather
-// than made to re-read the partition.
+// send hands it to w, waiting at most detachWait for a slot: a worker whose
+// queue stays full that long is detached at this record and reads on its own
+// until it catches up.
 func (f *fanout) send(w *worker, it item) {
 	select {
 	case w.ch <- it:
@@ -527,22 +540,41 @@ func (f *fanout) send(w *worker, it item) {
 		return
 	default:
 	}
-	if !f.g.failing(w.t.ID) {
-		if f.timer == nil {
-			f.timer = time.NewTimer(f.detachAfter)
+	// Full. A worker busy with an upload takes the next record soon: wait
+	// for it rather than detach a healthy target (whose catch-up reader
+	// would read the partition again: reading that grows with the number of
+	// targets in every backlog). A worker that has neither taken a record
+	// nor finished an upload for detachWait is detached; so is one whose
+	// last upload failed, at once.
+	// The wait ends detachWait after the worker's last activity, not after
+	// the send began: however many destinations hang together, the shared
+	// read is held up at most detachWait in all.
+	// Re-checked every 100ms: an upload that fails or completes meanwhile
+	// ends or extends the wait.
+wait:
+	for f.detachWait > 0 && !w.failing.Load() {
+		left := f.detachWait - time.Duration(time.Now().UnixNano()-w.active.Load())
+		if left <= 0 {
+			break
+		}
+		left = min(left, 100*time.Millisecond)
+		if f.full == nil {
+			f.full = time.NewTimer(left)
 		} else {
-			f.timer.Reset(f.detachAfter)
+			f.full.Reset(left)
 		}
 		select {
 		case w.ch <- it:
+			f.full.Stop()
 			w.lastSent = it.msg.Offset
-			f.timer.Stop()
 			return
-		case <-f.timer.C:
-		case <-f.ctx.Done():
-			return
+		case <-f.full.C:
 		case <-f.stop:
-			return
+			f.full.Stop()
+			break wait
+		case <-f.ctx.Done():
+			f.full.Stop()
+			break wait
 		}
 	}
 	w.attached = false
@@ -583,6 +615,7 @@ func (f *fanout) attach(r attachReq) {
 	}
 	w := r.w
 	w.attached, w.from, w.lastSent = true, r.pos, r.pos-1
+	w.active.Store(time.Now().UnixNano())
 	r.reply <- attachReply{ok: true, next: f.local}
 	f.lg.Info("target caught up and rejoined the shared read", "integration", w.t.ID, "offset", r.pos)
 }
@@ -764,6 +797,7 @@ func (w *worker) loop() {
 		case <-w.f.stop:
 			return
 		case it := <-w.ch:
+			w.active.Store(time.Now().UnixNano())
 			if w.handle(it) != nil {
 				return
 			}
@@ -771,6 +805,7 @@ func (w *worker) loop() {
 			for i := 0; i < drainMax; i++ {
 				select {
 				case it := <-w.ch:
+					w.active.Store(time.Now().UnixNano())
 					if w.handle(it) != nil {
 						return
 					}
@@ -882,6 +917,7 @@ func (w *worker) catchUp(d detachSig) bool {
 			}
 			r := <-reply
 			if r.ok {
+				w.active.Store(time.Now().UnixNano())
 				w.detached.Store(false)
 				w.pending.Store(0)
 				w.publish()

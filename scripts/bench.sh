@@ -7,6 +7,7 @@
 #   3. runs `hitbench run`: loads a topic once with realistic hits, then measures the kafka-go read limit,
 #      hitexport end to end per format × compression and Kafka Connect + S3 sink on the same topic, prints the
 #      table and writes .local/bench/results-<time>.json (and latest.json).
+#      Then (BENCH_INTEGRATIONS=1) the integrations table on its own topic (.local/bench/integrations-<time>.json).
 #
 # Environment (all optional):
 #   BENCH_HITS=1000000         hits in the topic            BENCH_PARTITIONS=4   partitions
@@ -19,6 +20,9 @@
 #   BENCH_CONNECT_FLUSH_MS=5000  Connect's offset.flush.interval.ms (the sink writes its files then)
 #   BENCH_AIVEN_LIB=DIR        run Aiven's S3 sink from the jars in DIR instead of the stand-in
 #   BENCH_SCALE=1              also the scaling run (1, 4, 16 partitions × 10k, 100k, 1M hits in one window)
+#   BENCH_INTEGRATIONS=1       0 skips the integrations table (1, 10, 100 integrations selecting 1/N by
+#                              application_id, 10 selecting all; bench/cmd/hitbench/integrations.go: BENCH_INT_HITS,
+#                              BENCH_INT_APPS=100, BENCH_INT_CASES=1,10,100,all10, BENCH_INT_CASE=ndjson/zstd, BENCH_INT_PROFILE=1)
 #   BENCH_GO=1                 0 skips the Go micro-benchmarks; BENCH_GO_TIME=200ms their -benchtime
 #   BENCH_FRESH=1              produce the topic again even if an identical one exists
 #   BENCH_KEEP=1               keep the objects written (default: deleted after each measurement)

@@ -20,6 +20,8 @@
 //	hitbench limit   (internal) the kafka-go reader, run as a child process
 //	hitbench produce only load the topic
 //	hitbench profile FORMAT/COMPRESSION OUT.pprof   the exporter in process, with a CPU profile
+//	hitbench integrations  only the integrations benchmark (integrations.go; part of run unless BENCH_INTEGRATIONS=0)
+//	hitbench intexporter OUT.pprof  (internal) "hitexport run" in process under a CPU profile
 //
 // Settings come from the environment (BENCH_*; the services from
 // HITEXPORT_KAFKA_BROKERS, HITEXPORT_S3_ENDPOINT, HITEXPORT_S3_ACCESS_KEY,
@@ -53,6 +55,10 @@ func main() {
 		err = cmdProfile(loadEnv(), os.Args[2:])
 	case "limit":
 		err = cmdLimit(os.Args[2:])
+	case "integrations":
+		err = cmdIntegrations(loadEnv())
+	case "intexporter":
+		err = cmdIntExporter(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

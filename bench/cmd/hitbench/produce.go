@@ -25,6 +25,8 @@ type Load struct {
 	Jitter     time.Duration `json:"jitter_ns"`
 	Late       float64       `json:"late_fraction"`
 	Bad        float64       `json:"bad_fraction"`
+	// Apps > 0: application_id uniformly from 1 to Apps (gen.Options.Applications).
+	Apps int `json:"applications,omitempty"`
 	// Filled by ensureTopic.
 	Valid      int     `json:"valid_hits"`
 	Bytes      int64   `json:"value_bytes"`
@@ -70,7 +72,8 @@ func (l Load) chunks(fn func([]gen.Record) error) error {
 		from := time.Duration(float64(l.Span) * float64(c*chunk) / float64(l.Hits))
 		span := time.Duration(float64(l.Span) * float64(count) / float64(l.Hits))
 		recs := gen.Generate(gen.Options{Seed: l.Seed*1_000_003 + uint64(c), Count: count, Start: l.Start.Add(from),
-			Span: span, Jitter: l.Jitter, LateFraction: l.Late, LateBy: 15 * time.Minute, BadFraction: l.Bad})
+			Span: span, Jitter: l.Jitter, LateFraction: l.Late, LateBy: 15 * time.Minute, BadFraction: l.Bad,
+			Applications: l.Apps})
 		if err := fn(recs); err != nil {
 			return err
 		}

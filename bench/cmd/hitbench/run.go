@@ -118,7 +118,10 @@ func cmdRun(e *Env) error {
 	rep.Targets = targets(rep)
 	rep.Finished = time.Now().UTC()
 	printReport(os.Stdout, rep)
-	return writeReport(e, rep)
+	if err := writeReport(e, rep); err != nil {
+		return err
+	}
+	return integrationsStep(e)
 }
 
 func cmdScale(e *Env) error {
