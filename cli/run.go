@@ -67,7 +67,7 @@ func Run(cfg *config.Config) int {
 	rt := newRuntime(cfg, log, reg, parts)
 	if !rt.envMode() {
 		parts.Group.OnAutoDisable = rt.autoDisable
-		parts.Group.AutoDisableAfter = cfg.AutoDisableAfter
+		parts.Group.AutoDisableAfter = min(cfg.AutoDisableAfter, cfg.FailureWindow)
 	}
 	snapshots := reg.Watch(ctx)
 	rt.apply(<-snapshots)

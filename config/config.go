@@ -106,7 +106,8 @@ type Config struct {
 	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	// AutoDisableAfter: an integration is auto-disabled (kafka and file
 	// registries) only when FAILURE_THRESHOLD of its attempts failed within
-	// FAILURE_WINDOW and none succeeded for this long.
+	// FAILURE_WINDOW and none succeeded for this long (at most
+	// FAILURE_WINDOW: a longer value counts as FAILURE_WINDOW).
 	AutoDisableAfter time.Duration `env:"AUTO_DISABLE_AFTER" envDefault:"1h"`
 
 	// Integrations: where they are defined and the admin API that manages
@@ -336,8 +337,8 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return bad("SHUTDOWN_TIMEOUT", "must be a positive duration")
 	}
-	if c.AutoDisableAfter < 0 || c.AutoDisableAfter > c.FailureWindow {
-		return bad("AUTO_DISABLE_AFTER", "must be a duration from 0s to HITEXPORT_FAILURE_WINDOW")
+	if c.AutoDisableAfter < 0 {
+		return bad("AUTO_DISABLE_AFTER", "must be zero or a positive duration")
 	}
 	if err := c.validateIntegrations(); err != nil {
 		return err
