@@ -388,8 +388,8 @@ func TestMergeCrash(t *testing.T) {
 // overlap is counted and both are kept.
 func TestMergeZombieParts(t *testing.T) {
 	f := newMergeFixture(t, "ndjson", encoders.None)
-	want := f.stage(false, mW0, 0, 10, 20)        // [10, 29]
-	f.stage(false, mW0, 0, 15, 5)                 // [15, 19]: contained
+	want := f.stage(false, mW0, 0, 10, 20) // [10, 29]
+	f.stage(false, mW0, 0, 15, 5)          // [15, 19]: contained
 	want = append(want, f.stage(false, mW0, 1, 0, 4)...)
 	f.progress(0, mW0+mW.Milliseconds())
 	f.progress(1, mW0+mW.Milliseconds())
