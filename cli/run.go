@@ -75,7 +75,17 @@ func Run(cfg *config.Config) int {
 		os.Exit(1)
 	}()
 	start := time.Now()
+	mctx, mcancel := context.WithCancel(context.Background())
+	mdone := make(chan struct{})
+	go func() {
+		defer close(mdone)
+		if parts.Merger != nil {
+			parts.Merger.Run(mctx)
+		}
+	}()
 	err = parts.Group.Run(stop)
+	mcancel()
+	<-mdone
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(ctx)

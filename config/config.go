@@ -65,6 +65,11 @@ type Config struct {
 	Format      string `env:"FORMAT" envDefault:"ndjson"`
 	Compression string `env:"COMPRESSION" envDefault:"none"`
 	KeyPrefix   string `env:"KEY_PREFIX" envDefault:""`
+	// Layout: "partition" (an object per window, partition and flush) or
+	// "window" (one object per window, merged from staged parts;
+	// docs/objects.md). MergeInterval is the window layout's sweep period.
+	Layout        string        `env:"LAYOUT" envDefault:"partition"`
+	MergeInterval time.Duration `env:"MERGE_INTERVAL" envDefault:"30s"`
 
 	// Windows
 	Window          time.Duration `env:"WINDOW" envDefault:"10m"`
@@ -253,6 +258,12 @@ func (c *Config) Validate() error {
 	if strings.HasPrefix(c.KeyPrefix, "/") {
 		return bad("KEY_PREFIX", "must not start with /")
 	}
+	if c.Layout != "partition" && c.Layout != "window" {
+		return bad("LAYOUT", fmt.Sprintf("unknown layout %q: accepted partition, window", c.Layout))
+	}
+	if c.MergeInterval <= 0 {
+		return bad("MERGE_INTERVAL", "must be a positive duration")
+	}
 	if c.Window < time.Second || c.Window > 24*time.Hour || (24*time.Hour)%c.Window != 0 || c.Window%time.Second != 0 {
 		return bad("WINDOW", "must be whole seconds dividing a day evenly, from 1s to 24h (e.g. 1m, 5m, 10m, 1h)")
 	}
@@ -430,7 +441,7 @@ func (c *Config) Redacted() map[string]any {
 		"s3_access_key": red(c.S3AccessKey), "s3_secret_key": red(c.S3SecretKey),
 		"kafka_tls": c.KafkaTLS, "kafka_sasl_mechanism": c.KafkaSASL,
 		"kafka_sasl_username": c.KafkaSASLUsername, "kafka_sasl_password": red(c.KafkaSASLPassword),
-		"format": c.Format, "compression": c.Compression, "key_prefix": c.KeyPrefix,
+		"format": c.Format, "compression": c.Compression, "key_prefix": c.KeyPrefix, "layout": c.Layout,
 		"window": c.Window.String(), "allowed_lateness": c.AllowedLateness.String(),
 		"idle_timeout": c.IdleTimeout.String(), "http_addr": c.HTTPAddr,
 	}

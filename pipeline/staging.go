@@ -24,7 +24,6 @@ type Stager struct {
 	// Poke, if set, is called after a progress marker moved (the Merger's
 	// Poke: merge what became complete).
 	Poke func()
-	Log  *slog.Logger
 
 	mu      sync.Mutex
 	written map[string]int64 // progress key -> ClosedBefore last written (or read)
