@@ -70,6 +70,17 @@ type Merger struct {
 
 	once sync.Once
 	poke chan struct{}
+	stop <-chan struct{}
+}
+
+// stopping reports whether Run was asked to stop (no new merge starts).
+func (m *Merger) stopping() bool {
+	select {
+	case <-m.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // MergeStats counts what merging cost.
@@ -165,9 +176,12 @@ func (m *Merger) Poke() {
 	}
 }
 
-// Run sweeps at start, after each Poke and every Interval until ctx ends.
-func (m *Merger) Run(ctx context.Context) {
+// Run sweeps at start, after each Poke and every Interval until ctx ends
+// or stop is closed; after stop it finishes the merge in progress (ctx
+// bounds it) and returns.
+func (m *Merger) Run(ctx context.Context, stop <-chan struct{}) {
 	m.init()
+	m.stop = stop
 	iv := m.Interval
 	if iv <= 0 {
 		iv = 30 * time.Second
@@ -180,6 +194,8 @@ func (m *Merger) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+			return
+		case <-stop:
 			return
 		case <-t.C:
 		case <-m.poke:
@@ -205,6 +221,9 @@ func (m *Merger) Sweep(ctx context.Context) error {
 		return err
 	}
 	for _, k := range manifests {
+		if m.stopping() {
+			return nil
+		}
 		mf, err := m.readManifest(ctx, k)
 		if store.IsNotFound(err) {
 			continue
@@ -258,6 +277,9 @@ func (m *Merger) Sweep(ctx context.Context) error {
 	}
 	sort.Slice(ws, func(i, j int) bool { return ws[i] < ws[j] })
 	for _, w := range ws {
+		if m.stopping() {
+			return nil
+		}
 		if err := m.window(ctx, w, windows[w], closed); err != nil {
 			return fmt.Errorf("window %d: %w", w/1000, err)
 		}
@@ -713,6 +735,8 @@ func (m *Merger) putFinal(ctx context.Context, key string, mf *mergeManifest, en
 	}
 	m.Stats.Objects.Add(1)
 	m.Stats.BytesWritten.Add(c.spool.Size())
+	m.Log.Info("object uploaded", "key", key, "kind", string(kind), "records", c.count, "bytes", c.spool.Size(),
+		"parts", len(mf.Parts))
 	return nil
 }
 
