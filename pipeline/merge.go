@@ -864,3 +864,64 @@ func (c *chunk) discard() {
 	_ = c.comp.Close()
 	_ = c.spool.Close()
 }
+
+// WindowSpans are the offset spans, per partition, of topic's records the
+// window layout already holds for windows starting at or after since (Unix
+// ms): the spans of the parts merged (done records) and of the parts staged
+// and not merged yet. A replay skips their records (as the partition
+// layout's replay skips those of existing objects).
+func WindowSpans(ctx context.Context, b store.Bucket, topic string, since int64) (map[int][]Range, error) {
+	out := map[int][]Range{}
+	var done []string
+	if err := b.List(ctx, mergedDir, func(o store.ObjectInfo) error {
+		name := strings.TrimSuffix(strings.TrimPrefix(o.Key, mergedDir), ".json")
+		ws, _, _ := strings.Cut(name, "_")
+		if sec, err := strconv.ParseInt(ws, 10, 64); err == nil && sec*1000 >= since {
+			done = append(done, o.Key)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	m := &Merger{Bucket: b}
+	for _, k := range done {
+		mf, err := m.readManifest(ctx, k)
+		if store.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if mf.Topic != topic {
+			continue
+		}
+		for _, p := range append(mf.Parts, mf.Drop...) {
+			out[p.Partition] = append(out[p.Partition], Range{Window: mf.Window, First: p.First, Last: p.Last})
+		}
+	}
+	var staged []mergePart
+	for _, dir := range []string{stagingDir, stagingLateDir} {
+		if err := b.List(ctx, dir, func(o store.ObjectInfo) error {
+			if sp, ok := ParseStagedKey(o.Key); ok && sp.Topic == topic && sp.Window >= since {
+				staged = append(staged, mergePart{Key: o.Key, Partition: sp.Partition, First: sp.First})
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range staged {
+		sp, _ := ParseStagedKey(p.Key)
+		ps := []mergePart{p}
+		if err := m.stat(ctx, ps); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				// Merged since the listing: a re-staged copy is dropped
+				// by the merger.
+				continue
+			}
+			return nil, err
+		}
+		out[p.Partition] = append(out[p.Partition], Range{Window: sp.Window, First: ps[0].First, Last: ps[0].Last})
+	}
+	return out, nil
+}

@@ -580,3 +580,34 @@ func TestMergeVoidManifest(t *testing.T) {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestWindowSpans: a replay learns the spans of merged and staged parts.
+func TestWindowSpans(t *testing.T) {
+	f := newMergeFixture(t, "ndjson", encoders.None)
+	f.stage(false, mW0, 0, 0, 3)
+	f.stage(false, mW0, 1, 5, 2)
+	f.progress(0, mW0+mW.Milliseconds())
+	f.progress(1, mW0+mW.Milliseconds())
+	sweep(t, f.merger(2))
+	f.stage(true, mW0, 1, 9, 1)                    // staged, not merged
+	f.stage(false, mW0+mW.Milliseconds(), 0, 3, 4) // next window, staged
+	got, err := WindowSpans(context.Background(), f.b, mTopic, mW0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1 := mW0 + mW.Milliseconds()
+	want := map[int][]Range{0: {{mW0, 0, 2}, {w1, 3, 6}}, 1: {{mW0, 5, 6}, {mW0, 9, 9}}}
+	for p, rs := range want {
+		g := append([]Range(nil), got[p]...)
+		sort.Slice(g, func(i, j int) bool { return g[i].First < g[j].First })
+		if fmt.Sprint(g) != fmt.Sprint(rs) {
+			t.Errorf("partition %d: %v, want %v", p, g, rs)
+		}
+	}
+	if got, _ := WindowSpans(context.Background(), f.b, mTopic, w1); len(got[1]) != 0 || len(got[0]) != 1 {
+		t.Errorf("since the next window: %v", got)
+	}
+	if got, _ := WindowSpans(context.Background(), f.b, "other", 0); len(got) != 0 {
+		t.Errorf("another topic: %v", got)
+	}
+}
