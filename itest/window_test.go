@@ -147,6 +147,26 @@ func TestExportWindowLayout(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "OK: every invariant holds") {
 				t.Fatalf("hitexport verify (exit %d):\n%s", code, out)
 			}
+			// offsets shows each partition's progress marker.
+			stdout, stderr, code := e.runOnce(map[string]string{"HITEXPORT_LAYOUT": "window"}, "offsets", "--json")
+			var res struct {
+				Layout     string `json:"layout"`
+				Pending    int    `json:"window_layout_pending"`
+				Partitions []struct {
+					Staged string `json:"window_layout_staged_before"`
+				} `json:"partitions"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil || code != 0 {
+				t.Fatalf("offsets (exit %d): %v\n%s\n%s", code, err, stdout, stderr)
+			}
+			if res.Layout != "window" || res.Pending != 0 || len(res.Partitions) != 4 {
+				t.Fatalf("offsets: %s", stdout)
+			}
+			for _, p := range res.Partitions {
+				if p.Staged == "" {
+					t.Fatalf("a partition without a progress marker: %s", stdout)
+				}
+			}
 		})
 	}
 }
