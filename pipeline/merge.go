@@ -120,6 +120,9 @@ type mergePart struct {
 	Count     int64  `json:"count"`
 	ETag      string `json:"etag,omitempty"`
 	Late      bool   `json:"late,omitempty"`
+	// Skip: the first Skip records are merged already (from a shorter
+	// copy of this part) and are left out.
+	Skip int64 `json:"skip,omitempty"`
 
 	modified time.Time
 }
@@ -136,7 +139,7 @@ func (mf *mergeManifest) computeID() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s%s\n", mf.Topic, mf.name(), mf.Ext, mf.Compression)
 	for _, p := range mf.Parts {
-		fmt.Fprintf(h, "%s %d %d %s\n", p.Key, p.First, p.Last, p.ETag)
+		fmt.Fprintf(h, "%s %d %d %s %d\n", p.Key, p.First, p.Last, p.ETag, p.Skip)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
@@ -292,10 +295,13 @@ type done struct {
 	onTime  bool
 	maxLate int
 	ranges  map[int][]Range // partition -> merged spans (Range.Window unused)
+	// counts: partition -> first offset -> the most records merged from a
+	// part starting there, with its last offset.
+	counts map[int]map[int64]mergePart
 }
 
 func (m *Merger) done(ctx context.Context, w int64, read bool) (done, error) {
-	d := done{ranges: map[int][]Range{}}
+	d := done{ranges: map[int][]Range{}, counts: map[int]map[int64]mergePart{}}
 	ws := strconv.FormatInt(w/1000, 10)
 	var keys []string
 	if err := m.Bucket.List(ctx, mergedDir+ws, func(o store.ObjectInfo) error {
@@ -327,6 +333,12 @@ func (m *Merger) done(ctx context.Context, w int64, read bool) (done, error) {
 		}
 		for _, p := range append(mf.Parts, mf.Drop...) {
 			d.ranges[p.Partition] = append(d.ranges[p.Partition], Range{First: p.First, Last: p.Last})
+			if d.counts[p.Partition] == nil {
+				d.counts[p.Partition] = map[int64]mergePart{}
+			}
+			if c, ok := d.counts[p.Partition][p.First]; !ok || p.Last > c.Last {
+				d.counts[p.Partition][p.First] = p
+			}
 		}
 	}
 	return d, nil
@@ -373,7 +385,13 @@ func (m *Merger) window(ctx context.Context, w int64, parts []mergePart, closed 
 			m.Log.Info("staged part already merged; deleted", "key", p.Key, "first_offset", p.First, "last_offset", p.Last)
 			continue
 		}
-		if overlaps(rs, p.First, p.Last) {
+		if c, ok := d.counts[p.Partition][p.First]; ok && c.Last < p.Last && !overlaps(without(rs, c), p.First, p.Last) {
+			// A longer copy of a merged part (a zombie's or a new owner's
+			// replacement, same first offset): records are in offset order,
+			// so the merged ones are its first c.Count records.
+			p.Skip = c.Count
+			m.Log.Info("staged part extends a merged one; its first records are skipped", "key", p.Key, "skip", p.Skip)
+		} else if overlaps(rs, p.First, p.Last) {
 			m.Stats.Overlaps.Add(1)
 			m.Log.Warn("staged part overlaps a merged one without being contained in it; merged as late (its overlapping records may be in two objects)",
 				"key", p.Key, "first_offset", p.First, "last_offset", p.Last)
@@ -420,6 +438,18 @@ func covered(rs []Range, first, last int64) bool {
 		}
 	}
 	return pos > last
+}
+
+// without is rs less the spans that start where p starts and end within
+// it (shorter copies of p, merged as p's prefixes).
+func without(rs []Range, p mergePart) []Range {
+	var out []Range
+	for _, r := range rs {
+		if r.First != p.First || r.Last > p.Last {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func overlaps(rs []Range, first, last int64) bool {
@@ -660,7 +690,12 @@ func (m *Merger) build(ctx context.Context, mf *mergeManifest) ([]string, int64,
 			return nil, 0, err
 		}
 		cr := &countingReader{r: rc}
+		skip := p.Skip
 		err = readRecords(cr, comp, array, func(rec []byte) error {
+			if skip > 0 {
+				skip--
+				return nil
+			}
 			if cur == nil {
 				var err error
 				if cur, err = newChunk(comp, array, NewSpool(m.SpoolMemory, m.SpoolDir, nil)); err != nil {

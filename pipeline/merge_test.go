@@ -611,3 +611,39 @@ func TestWindowSpans(t *testing.T) {
 		t.Errorf("another topic: %v", got)
 	}
 }
+
+// TestMergeLongerCopy: after a window is merged, a longer copy of one of
+// its parts (same first offset: a zombie's or a replacement worker's) adds
+// only its new records, in a late object; a third, longer still, again only
+// the new ones.
+func TestMergeLongerCopy(t *testing.T) {
+	f := newMergeFixture(t, "ndjson", encoders.Gzip)
+	f.now = time.Now()
+	all := f.stage(false, mW0, 0, 0, 5)
+	all = append(all, f.stage(false, mW0, 1, 0, 3)...)
+	f.progress(0, mW0+mW.Milliseconds())
+	f.progress(1, mW0+mW.Milliseconds())
+	m := f.merger(2)
+	sweep(t, m)
+	longer := f.stage(false, mW0, 0, 0, 9)
+	f.now = f.now.Add(2 * time.Minute)
+	sweep(t, m)
+	late1 := FinalKey(WindowKey{Window: mW0, Late: 1, Split: 1, Ext: ".ndjson", Compression: encoders.Gzip})
+	if got, exp := f.read(late1), f.expected(longer[5:]); !bytes.Equal(got, exp) {
+		t.Fatalf("late object:\n%s\nwant\n%s", got, exp)
+	}
+	longest := f.stage(false, mW0, 0, 0, 12)
+	f.now = f.now.Add(2 * time.Minute)
+	sweep(t, m)
+	late2 := FinalKey(WindowKey{Window: mW0, Late: 2, Split: 1, Ext: ".ndjson", Compression: encoders.Gzip})
+	if got, exp := f.read(late2), f.expected(longest[9:]); !bytes.Equal(got, exp) {
+		t.Fatalf("second late object:\n%s\nwant\n%s", got, exp)
+	}
+	if m.Stats.Overlaps.Load() != 0 || len(f.pending()) != 0 {
+		t.Fatalf("overlaps %d, pending %v", m.Stats.Overlaps.Load(), f.pending())
+	}
+	final := FinalKey(WindowKey{Window: mW0, Split: 1, Ext: ".ndjson", Compression: encoders.Gzip})
+	if got, exp := f.read(final), f.expected(sortRecs(all)); !bytes.Equal(got, exp) {
+		t.Fatal("the window's object changed")
+	}
+}
