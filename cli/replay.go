@@ -488,7 +488,7 @@ func replayMerge(ctx context.Context, cfg *config.Config, bucket store.Bucket, l
 	}
 	m.Hook = nil
 	m.Stats = &pipeline.MergeStats{}
-	if err := m.Sweep(ctx); err != nil {
+	if err := m.SweepAll(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "window layout: %d merges, %d objects written from %d staged parts\n",

@@ -70,17 +70,16 @@ type Merger struct {
 
 	once sync.Once
 	poke chan struct{}
-	stop <-chan struct{}
+	// all: the sweep merges late parts without waiting for LateDelay.
+	all bool
 }
 
-// stopping reports whether Run was asked to stop (no new merge starts).
-func (m *Merger) stopping() bool {
-	select {
-	case <-m.stop:
-		return true
-	default:
-		return false
-	}
+// SweepAll is Sweep that merges late parts at once (the last sweep before
+// the process stops, and replay's).
+func (m *Merger) SweepAll(ctx context.Context) error {
+	m.all = true
+	defer func() { m.all = false }()
+	return m.Sweep(ctx)
 }
 
 // MergeStats counts what merging cost.
@@ -180,11 +179,11 @@ func (m *Merger) Poke() {
 }
 
 // Run sweeps at start, after each Poke and every Interval until ctx ends
-// or stop is closed; after stop it finishes the merge in progress (ctx
-// bounds it) and returns.
+// or stop is closed; after stop it runs a last sweep that merges the late
+// parts without waiting for LateDelay (a bucket at rest holds no staged
+// part of a finished window), bounded by ctx, and returns.
 func (m *Merger) Run(ctx context.Context, stop <-chan struct{}) {
 	m.init()
-	m.stop = stop
 	iv := m.Interval
 	if iv <= 0 {
 		iv = 30 * time.Second
@@ -199,6 +198,9 @@ func (m *Merger) Run(ctx context.Context, stop <-chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-stop:
+			if err := m.SweepAll(ctx); err != nil && ctx.Err() == nil {
+				m.Log.Warn("last merge sweep failed; the next start completes it", "error", err.Error())
+			}
 			return
 		case <-t.C:
 		case <-m.poke:
@@ -224,9 +226,6 @@ func (m *Merger) Sweep(ctx context.Context) error {
 		return err
 	}
 	for _, k := range manifests {
-		if m.stopping() {
-			return nil
-		}
 		mf, err := m.readManifest(ctx, k)
 		if store.IsNotFound(err) {
 			continue
@@ -280,9 +279,6 @@ func (m *Merger) Sweep(ctx context.Context) error {
 	}
 	sort.Slice(ws, func(i, j int) bool { return ws[i] < ws[j] })
 	for _, w := range ws {
-		if m.stopping() {
-			return nil
-		}
 		if err := m.window(ctx, w, windows[w], closed); err != nil {
 			return fmt.Errorf("window %d: %w", w/1000, err)
 		}
@@ -364,7 +360,7 @@ func (m *Merger) window(ctx context.Context, w int64, parts []mergePart, closed 
 			oldest = p.modified
 		}
 	}
-	if m.Now().Sub(oldest) < m.LateDelay {
+	if !m.all && m.Now().Sub(oldest) < m.LateDelay {
 		return nil
 	}
 	if d, err = m.done(ctx, w, true); err != nil {

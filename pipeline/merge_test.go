@@ -647,3 +647,34 @@ func TestMergeLongerCopy(t *testing.T) {
 		t.Fatal("the window's object changed")
 	}
 }
+
+// TestMergeRunStop: Run's last sweep, on stop, merges late parts without
+// waiting for LateDelay: the bucket is at rest when the process is.
+func TestMergeRunStop(t *testing.T) {
+	f := newMergeFixture(t, "ndjson", encoders.None)
+	f.now = time.Now()
+	f.stage(false, mW0, 0, 0, 2)
+	f.progress(0, mW0+mW.Milliseconds())
+	m := f.merger(1)
+	m.LateDelay, m.Interval = time.Hour, time.Hour
+	sweep(t, m)
+	late := f.stage(true, mW0, 0, 7, 1)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { m.Run(context.Background(), stop); close(done) }()
+	m.Poke()
+	time.Sleep(50 * time.Millisecond)
+	if len(f.finals()) != 1 {
+		t.Fatalf("late part merged before LateDelay: %v", f.finals())
+	}
+	close(stop)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after stop")
+	}
+	late1 := FinalKey(WindowKey{Window: mW0, Late: 1, Split: 1, Ext: ".ndjson"})
+	if got, exp := f.read(late1), f.expected(late); !bytes.Equal(got, exp) || len(f.pending()) != 0 {
+		t.Fatalf("after stop: finals %v pending %v", f.finals(), f.pending())
+	}
+}
