@@ -139,6 +139,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*Parts, error) {
 			return nil, err
 		}
 		g.Settings.Stager = &pipeline.Stager{Bucket: bucket, Poke: parts.Merger.Poke}
+		MergeMetrics(reg, parts.Merger.Stats)
 	}
 	return parts, nil
 }

@@ -138,6 +138,13 @@ func TestExportWindowLayout(t *testing.T) {
 			if windows < 6 {
 				t.Fatalf("only %d windows", windows)
 			}
+			mt := mustScrape(t, x.httpAddr(t))
+			if got := mt.val("hitexport_merges_total"); int(got) != windows+lates {
+				t.Errorf("hitexport_merges_total %v, want %d (window and late objects)", got, windows+lates)
+			}
+			if got := mt.val("hitexport_merge_records_total"); int(got) != rep.ProducedValid || mt.val("hitexport_merge_overlaps_total") != 0 {
+				t.Errorf("hitexport_merge_records_total %v, want %d; overlaps %v", got, rep.ProducedValid, mt.val("hitexport_merge_overlaps_total"))
+			}
 			x.stop(t, 30*time.Second)
 			// The CLI checker on the same bucket.
 			manifest := filepath.Join(t.TempDir(), "manifest.ndjson")

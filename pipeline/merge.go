@@ -218,7 +218,7 @@ func (m *Merger) hook(step string) {
 // partition has closed, then the late parts that waited LateDelay.
 func (m *Merger) Sweep(ctx context.Context) error {
 	m.init()
-	var manifests []string
+	var manifests, failed []string
 	if err := m.Bucket.List(ctx, mergingDir, func(o store.ObjectInfo) error {
 		manifests = append(manifests, o.Key)
 		return nil
@@ -237,7 +237,13 @@ func (m *Merger) Sweep(ctx context.Context) error {
 			continue
 		}
 		if err := m.complete(ctx, k, mf); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			// One manifest failing (a server error) does not hold back the
+			// others; it is tried again on the next sweep.
+			m.Log.Warn("completing a merge failed; will retry", "manifest", k, "error", err.Error())
+			failed = append(failed, k)
 		}
 	}
 
@@ -280,8 +286,15 @@ func (m *Merger) Sweep(ctx context.Context) error {
 	sort.Slice(ws, func(i, j int) bool { return ws[i] < ws[j] })
 	for _, w := range ws {
 		if err := m.window(ctx, w, windows[w], closed); err != nil {
-			return fmt.Errorf("window %d: %w", w/1000, err)
+			if ctx.Err() != nil {
+				return err
+			}
+			m.Log.Warn("merging a window failed; will retry", "window_start", time.UnixMilli(w).UTC().Format(time.RFC3339), "error", err.Error())
+			failed = append(failed, strconv.FormatInt(w/1000, 10))
 		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d merges failed (%s); retried on the next sweep", len(failed), strings.Join(failed, ", "))
 	}
 	return nil
 }
@@ -367,6 +380,9 @@ func (m *Merger) window(ctx context.Context, w int64, parts []mergePart, closed 
 		return err
 	}
 	if err := m.stat(ctx, parts); err != nil {
+		if store.IsNotFound(err) {
+			return nil // merged by another replica since the listing
+		}
 		return err
 	}
 	var rest []mergePart
