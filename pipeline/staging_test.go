@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +105,46 @@ func TestPartitionWindowLayout(t *testing.T) {
 		if pipeline.IsPendingKey(k) {
 			t.Fatalf("left pending: %s", k)
 		}
+	}
+}
+
+// TestPartitionWindowLayoutCommitCap: when one record closes two windows,
+// the commit after the first window's part never claims the second window
+// closed (its part is not uploaded yet), nor does the progress marker; a
+// new owner starting from that commit stages the second window's records
+// on time, not late.
+func TestPartitionWindowLayoutCommitCap(t *testing.T) {
+	h := newHarness(t, func(s *pipeline.Settings) { s.Stager = &pipeline.Stager{} })
+	h.s.Stager.Bucket = h.mem
+	w0, w1, w2 := t0, t0+wms, t0+2*wms
+	h.clk.Set(time.UnixMilli(w2 + 120000))
+	h.hit(0, "a", w0+1000)
+	h.hit(1, "b", w1+1000)
+	h.hit(2, "c", w2+90000) // closes w0 and w1 at once
+	var cbs []int64
+	for _, c := range h.com.commits {
+		cbs = append(cbs, c.State.ClosedBefore)
+	}
+	if len(cbs) != 2 || cbs[0] != w1 || cbs[1] != w2 {
+		t.Fatalf("committed ClosedBefore %v, want [%d %d]", cbs, w1, w2)
+	}
+	// A new owner from the first commit (as if the process died before
+	// the second window's upload): b is on time.
+	first := h.com.commits[0]
+	mem := h.mem
+	h2 := newHarness(t, func(s *pipeline.Settings) { s.Stager = &pipeline.Stager{Bucket: mem} })
+	h2.mem = mem
+	h2.up.Bucket = mem
+	h2.clk.Set(time.UnixMilli(w2 + 120000))
+	h2.start(first.Offset, first.State)
+	h2.hit(1, "b", w1+1000)
+	h2.hit(2, "c", w2+90000)
+	for _, k := range mem.Keys() {
+		if strings.HasPrefix(k, "_hitexport/staging-late/") {
+			t.Fatalf("the new owner staged a late part: %v", mem.Keys())
+		}
+	}
+	if ids := h2.ids("_hitexport/staging/" + strconv.FormatInt(w1/1000, 10) + "/hits-3-1.ndjson"); !eq(ids, []string{"b"}) {
+		t.Fatalf("w1 part %v", ids)
 	}
 }
