@@ -268,15 +268,19 @@ func (m *Merger) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	progress, err := ProgressOf(ctx, m.Bucket, m.Topic)
+	progress, err := progressMarkers(ctx, m.Bucket, m.Topic)
 	if err != nil {
 		return err
 	}
 	var closed int64 = -1
+	lateOpen := map[int64]bool{}
 	for i := 0; i < n; i++ {
-		cb := progress[i] // a partition without a marker holds every window back
-		if closed < 0 || cb < closed {
-			closed = cb
+		pr := progress[i] // a partition without a marker holds every window back
+		if closed < 0 || pr.ClosedBefore < closed {
+			closed = pr.ClosedBefore
+		}
+		for _, w := range pr.LateOpen {
+			lateOpen[w] = true
 		}
 	}
 	ws := make([]int64, 0, len(windows))
@@ -285,7 +289,7 @@ func (m *Merger) Sweep(ctx context.Context) error {
 	}
 	sort.Slice(ws, func(i, j int) bool { return ws[i] < ws[j] })
 	for _, w := range ws {
-		if err := m.window(ctx, w, windows[w], closed); err != nil {
+		if err := m.window(ctx, w, windows[w], closed, lateOpen[w]); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
@@ -355,8 +359,9 @@ func (m *Merger) done(ctx context.Context, w int64, read bool) (done, error) {
 
 // window merges what is due of window w: all its parts once every partition
 // closed it (closed, the lowest progress), or, after that merge, its late
-// parts once they waited LateDelay.
-func (m *Merger) window(ctx context.Context, w int64, parts []mergePart, closed int64) error {
+// parts once no partition holds late records of w unstaged (lateOpen
+// false), or they waited LateDelay.
+func (m *Merger) window(ctx context.Context, w int64, parts []mergePart, closed int64, lateOpen bool) error {
 	d, err := m.done(ctx, w, false)
 	if err != nil {
 		return err
@@ -373,7 +378,7 @@ func (m *Merger) window(ctx context.Context, w int64, parts []mergePart, closed 
 			oldest = p.modified
 		}
 	}
-	if !m.all && m.Now().Sub(oldest) < m.LateDelay {
+	if !m.all && lateOpen && m.Now().Sub(oldest) < m.LateDelay {
 		return nil
 	}
 	if d, err = m.done(ctx, w, true); err != nil {

@@ -95,6 +95,14 @@ func (f *mergeFixture) progress(p int, cb int64) {
 	st.advance(context.Background(), mTopic, p, cb, discardLog())
 }
 
+// lateOpen writes partition p's marker saying it holds late records of the
+// windows unstaged.
+func (f *mergeFixture) lateOpen(p int, cb int64, windows ...int64) {
+	f.t.Helper()
+	st := &Stager{Bucket: f.b}
+	st.update(context.Background(), mTopic, p, Progress{ClosedBefore: cb, LateOpen: windows}, discardLog())
+}
+
 func (f *mergeFixture) merger(parts int) *Merger {
 	return &Merger{Bucket: f.b, Layout: f.l, Topic: mTopic, LateDelay: time.Minute, MaxObjectBytes: 1 << 30,
 		SpoolDir: f.t.TempDir(), Now: func() time.Time { return f.now },
@@ -433,13 +441,14 @@ func TestMergeLate(t *testing.T) {
 		t.Fatal("a late part staged before the merge is not in the window's object")
 	}
 	late := f.stage(true, mW0, 1, 80, 2)
-	late = append(late, f.stage(true, mW0, 0, 90, 1)...)
-	f.stage(false, mW0, 0, 1, 2) // re-staged copy of merged records [1, 2]
+	f.lateOpen(0, mW0+mW.Milliseconds(), mW0) // partition 0 still holds late records of the window
+	f.stage(false, mW0, 0, 1, 2)              // re-staged copy of merged records [1, 2]
 	sweep(t, m)
 	if got := f.finals(); len(got) != 1 {
-		t.Fatalf("late parts merged before LateDelay: %v", got)
+		t.Fatalf("late parts merged while a partition holds more: %v", got)
 	}
-	f.now = f.now.Add(2 * time.Minute)
+	late = append(late, f.stage(true, mW0, 0, 90, 1)...)
+	f.lateOpen(0, mW0+mW.Milliseconds()) // … staged now
 	sweep(t, m)
 	late1 := FinalKey(WindowKey{Window: mW0, Late: 1, Split: 1, Ext: ".ndjson", Compression: encoders.Gzip})
 	if got := f.finals(); len(got) != 2 || got[1] != late1 {
@@ -451,7 +460,14 @@ func TestMergeLate(t *testing.T) {
 	if p := f.pending(); len(p) != 0 {
 		t.Fatalf("pending %v", p)
 	}
+	// A partition that keeps saying it holds late records (a stale marker):
+	// the late parts wait LateDelay at most.
+	f.lateOpen(1, mW0+mW.Milliseconds(), mW0)
 	f.stage(true, mW0, 1, 120, 1)
+	sweep(t, m)
+	if got := f.finals(); len(got) != 2 {
+		t.Fatalf("merged while partition 1 holds late records: %v", got)
+	}
 	f.now = f.now.Add(2 * time.Minute)
 	sweep(t, m)
 	late2 := FinalKey(WindowKey{Window: mW0, Late: 2, Split: 1, Ext: ".ndjson", Compression: encoders.Gzip})
@@ -659,6 +675,7 @@ func TestMergeRunStop(t *testing.T) {
 	m.LateDelay, m.Interval = time.Hour, time.Hour
 	sweep(t, m)
 	late := f.stage(true, mW0, 0, 7, 1)
+	f.lateOpen(0, mW0+mW.Milliseconds(), mW0) // more late records held: the normal sweep waits
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() { m.Run(context.Background(), stop); close(done) }()

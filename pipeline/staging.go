@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -26,7 +27,7 @@ type Stager struct {
 	Poke func()
 
 	mu      sync.Mutex
-	written map[string]int64 // progress key -> ClosedBefore last written (or read)
+	written map[string]Progress // progress key -> marker last written (or read)
 }
 
 // Progress is the content of a progress marker.
@@ -34,6 +35,22 @@ type Progress struct {
 	// ClosedBefore (Unix ms): every window ending at or before it is closed
 	// by the partition and its records are staged.
 	ClosedBefore int64 `json:"closed_before"`
+	// LateOpen are the window starts (Unix ms, ascending) for which the
+	// partition holds late records not staged yet: the merger waits for
+	// them before it merges those windows' late parts (at most LateDelay).
+	LateOpen []int64 `json:"late_open,omitempty"`
+}
+
+func (pr Progress) same(o Progress) bool {
+	if pr.ClosedBefore != o.ClosedBefore || len(pr.LateOpen) != len(o.LateOpen) {
+		return false
+	}
+	for i := range pr.LateOpen {
+		if pr.LateOpen[i] != o.LateOpen[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // objectKey is the key o is uploaded under: a staged part in the window
@@ -72,21 +89,33 @@ func (p *Partition) stageProgress(ctx context.Context) {
 	if st == nil {
 		return
 	}
-	if moved := st.advance(ctx, p.Topic, p.ID, p.closedBefore(), p.log); moved && st.Poke != nil {
+	pr := Progress{ClosedBefore: p.closedBefore()}
+	for _, o := range p.open {
+		if o.kind == KindLate {
+			pr.LateOpen = append(pr.LateOpen, o.window)
+		}
+	}
+	sort.Slice(pr.LateOpen, func(i, j int) bool { return pr.LateOpen[i] < pr.LateOpen[j] })
+	if moved := st.update(ctx, p.Topic, p.ID, pr, p.log); moved && st.Poke != nil {
 		st.Poke()
 	}
 }
 
-// advance writes the marker when cb is past what it holds; it reports
-// whether it wrote.
+// advance is update with only ClosedBefore (tests).
 func (st *Stager) advance(ctx context.Context, topic string, partition int, cb int64, log *slog.Logger) bool {
-	if cb <= 0 {
+	return st.update(ctx, topic, partition, Progress{ClosedBefore: cb}, log)
+}
+
+// update writes the marker when pr differs from what it holds (ClosedBefore
+// never moves back); it reports whether it wrote.
+func (st *Stager) update(ctx context.Context, topic string, partition int, pr Progress, log *slog.Logger) bool {
+	if pr.ClosedBefore <= 0 {
 		return false
 	}
 	key := progressKey(topic, partition)
 	st.mu.Lock()
 	if st.written == nil {
-		st.written = map[string]int64{}
+		st.written = map[string]Progress{}
 	}
 	prev, known := st.written[key]
 	st.mu.Unlock()
@@ -95,33 +124,34 @@ func (st *Stager) advance(ctx context.Context, topic string, partition int, cb i
 	if !known {
 		// The marker only ever moves forward: a new owner that restarts with
 		// an older state (or none) does not take back what was claimed.
-		pr, err := ReadProgressMarker(ctx, st.Bucket, key)
+		stored, err := ReadProgressMarker(ctx, st.Bucket, key)
 		if err != nil {
 			log.Warn("reading the progress marker failed; will retry", "key", key, "error", err.Error())
 			return false
 		}
-		prev = pr.ClosedBefore
+		prev = stored
 		st.remember(key, prev)
 	}
-	if cb <= prev {
+	if pr.ClosedBefore < prev.ClosedBefore {
+		pr.ClosedBefore = prev.ClosedBefore
+	}
+	if pr.same(prev) {
 		return false
 	}
-	b, _ := json.Marshal(Progress{ClosedBefore: cb})
+	b, _ := json.Marshal(pr)
 	if err := st.Bucket.Put(ctx, key, bytes.NewReader(b), int64(len(b)), store.PutOptions{ContentType: "application/json"}); err != nil {
 		log.Warn("writing the progress marker failed; will retry", "key", key, "error", err.Error())
 		return false
 	}
-	st.remember(key, cb)
-	log.Debug("progress marker written", "key", key, "closed_before", cb)
+	st.remember(key, pr)
+	log.Debug("progress marker written", "key", key, "closed_before", pr.ClosedBefore, "late_open", len(pr.LateOpen))
 	return true
 }
 
-func (st *Stager) remember(key string, cb int64) {
+func (st *Stager) remember(key string, pr Progress) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if cb > st.written[key] {
-		st.written[key] = cb
-	}
+	st.written[key] = pr
 }
 
 // ReadProgressMarker reads a progress marker; a missing one is the zero Progress.
@@ -152,7 +182,20 @@ func ReadProgressMarker(ctx context.Context, b store.Bucket, key string) (Progre
 // ProgressOf reads every partition's progress marker of topic: partition ->
 // ClosedBefore (Unix ms); partitions without a marker are absent.
 func ProgressOf(ctx context.Context, b store.Bucket, topic string) (map[int]int64, error) {
-	out := map[int]int64{}
+	all, err := progressMarkers(ctx, b, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64, len(all))
+	for p, pr := range all {
+		out[p] = pr.ClosedBefore
+	}
+	return out, nil
+}
+
+// progressMarkers reads every partition's progress marker of topic.
+func progressMarkers(ctx context.Context, b store.Bucket, topic string) (map[int]Progress, error) {
+	out := map[int]Progress{}
 	prefix := progressDir + topic + "-"
 	var keys []string
 	err := b.List(ctx, prefix, func(o store.ObjectInfo) error {
@@ -171,7 +214,7 @@ func ProgressOf(ctx context.Context, b store.Bucket, topic string) (map[int]int6
 		if err != nil {
 			return nil, err
 		}
-		out[id] = pr.ClosedBefore
+		out[id] = pr
 	}
 	return out, nil
 }

@@ -53,6 +53,17 @@ func TestPartitionWindowLayout(t *testing.T) {
 	// A late record: staged as a late part when the partition is idle; the
 	// idle tick also closes w1 and moves the marker.
 	h.hit(4, "late", w0+3000)
+	h.tick() // not idle: the late record is held, and the marker says so
+	marker := func() pipeline.Progress {
+		pr, err := pipeline.ReadProgressMarker(context.Background(), h.mem, "_hitexport/progress/hits-3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pr
+	}
+	if pr := marker(); len(pr.LateOpen) != 1 || pr.LateOpen[0] != w0 || pr.ClosedBefore != w1 {
+		t.Fatalf("marker with a late record held: %+v", pr)
+	}
 	h.clk.Advance(10 * time.Minute)
 	h.tick()
 	late := "_hitexport/staging-late/" + strconv.FormatInt(w0/1000, 10) + "/hits-3-4.ndjson"
@@ -61,6 +72,9 @@ func TestPartitionWindowLayout(t *testing.T) {
 	}
 	if got := prog(); got <= w1+wms-1 {
 		t.Fatalf("idle tick did not move the progress past w1: %d", got)
+	}
+	if pr := marker(); len(pr.LateOpen) != 0 {
+		t.Fatalf("marker after the late part was staged: %+v", pr)
 	}
 	var rejected int
 	for _, k := range h.keys() {
