@@ -786,7 +786,10 @@ func newS3Proxy(t *testing.T, upstream string) *s3Proxy {
 }
 
 func objectPutKey(r *http.Request) (string, bool) {
-	if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "hitlogs-") || strings.Contains(r.URL.Path, "hitexport-check") {
+	// Objects of records: hitlogs-… (both layouts) and the window layout's
+	// staged parts (progress markers and manifests are not).
+	isObject := strings.Contains(r.URL.Path, "hitlogs-") || strings.Contains(r.URL.Path, "/_hitexport/staging")
+	if r.Method != http.MethodPut || !isObject || strings.Contains(r.URL.Path, "hitexport-check") {
 		return "", false
 	}
 	path := strings.TrimPrefix(r.URL.Path, "/")
