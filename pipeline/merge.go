@@ -395,7 +395,12 @@ func (m *Merger) window(ctx context.Context, w int64, parts []mergePart, closed 
 		rs := d.ranges[p.Partition]
 		if covered(rs, p.First, p.Last) {
 			// Its records are in the window's objects already (a replay, or
-			// a new owner re-staging after a crash): nothing to merge.
+			// a new owner re-staging after a crash): nothing to merge. It is
+			// deleted only as it was read (a writer replacing it with more
+			// records since keeps it for the next sweep).
+			if info, err := m.Bucket.Stat(ctx, p.Key); err != nil || info.ETag != p.ETag {
+				continue
+			}
 			if err := m.Bucket.Delete(ctx, p.Key); err != nil {
 				return err
 			}
