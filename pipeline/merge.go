@@ -146,6 +146,7 @@ func (mf *mergeManifest) computeID() string {
 var (
 	errConflict = errors.New("the final object's key holds another merge's object")
 	errPartGone = errors.New("a part of the manifest is gone")
+	errEnough   = errors.New("enough records read")
 )
 
 func (m *Merger) init() {
@@ -712,12 +713,20 @@ func (m *Merger) build(ctx context.Context, mf *mergeManifest) ([]string, int64,
 			return nil, 0, err
 		}
 		cr := &countingReader{r: rc}
-		skip := p.Skip
+		// Records [Skip, Count) of the part as the manifest saw it: a part
+		// replaced since by a longer copy (same first offset, records in
+		// offset order) starts with the same Count records, so the object
+		// is the same whatever is read now.
+		skip, take := p.Skip, p.Count-p.Skip
 		err = readRecords(cr, comp, array, func(rec []byte) error {
 			if skip > 0 {
 				skip--
 				return nil
 			}
+			if take == 0 {
+				return errEnough
+			}
+			take--
 			if cur == nil {
 				var err error
 				if cur, err = newChunk(comp, array, NewSpool(m.SpoolMemory, m.SpoolDir, nil)); err != nil {
@@ -734,11 +743,17 @@ func (m *Merger) build(ctx context.Context, mf *mergeManifest) ([]string, int64,
 			return nil
 		})
 		rc.Close()
+		if errors.Is(err, errEnough) {
+			err = nil
+		}
 		if store.IsNotFound(err) {
 			return nil, 0, fmt.Errorf("%w: %s", errPartGone, p.Key)
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("part %s: %w", p.Key, err)
+		}
+		if take > 0 {
+			return nil, 0, fmt.Errorf("part %s holds %d records fewer than its metadata says (%d)", p.Key, take, p.Count)
 		}
 		m.Stats.PartsRead.Add(1)
 		m.Stats.BytesRead.Add(cr.n)

@@ -695,3 +695,39 @@ func TestMergeRunStop(t *testing.T) {
 		t.Fatalf("after stop: finals %v pending %v", f.finals(), f.pending())
 	}
 }
+
+// TestMergePartReplacedDuringMerge: a part replaced by a longer copy after
+// the manifest was written (a new owner's upload) gives the same window
+// object (the manifest's records), is kept by the cleanup, and its new
+// records go into a late object, once.
+func TestMergePartReplacedDuringMerge(t *testing.T) {
+	f := newMergeFixture(t, "json", encoders.Zstd)
+	f.now = time.Now()
+	short := f.stage(false, mW0, 0, 0, 5)
+	other := f.stage(false, mW0, 1, 0, 2)
+	f.progress(0, mW0+mW.Milliseconds())
+	f.progress(1, mW0+mW.Milliseconds())
+	var longer []stagedRec
+	m := f.merger(2)
+	m.Hook = func(step string) {
+		if step == StepAfterManifest && longer == nil {
+			longer = f.stage(false, mW0, 0, 0, 9)
+		}
+	}
+	sweep(t, m)
+	final := FinalKey(WindowKey{Window: mW0, Split: 1, Ext: ".json", Compression: encoders.Zstd})
+	if got, exp := f.read(final), f.expected(append(append([]stagedRec{}, short...), other...)); !bytes.Equal(got, exp) {
+		t.Fatalf("window object:\n%s\nwant\n%s", got, exp)
+	}
+	if p := f.pending(); len(p) != 1 {
+		t.Fatalf("pending %v, want the longer copy kept", p)
+	}
+	sweep(t, m)
+	late1 := FinalKey(WindowKey{Window: mW0, Late: 1, Split: 1, Ext: ".json", Compression: encoders.Zstd})
+	if got, exp := f.read(late1), f.expected(longer[5:]); !bytes.Equal(got, exp) {
+		t.Fatalf("late object:\n%s\nwant\n%s", got, exp)
+	}
+	if p := f.pending(); len(p) != 0 || m.Stats.Overlaps.Load() != 0 {
+		t.Fatalf("pending %v overlaps %d", p, m.Stats.Overlaps.Load())
+	}
+}
