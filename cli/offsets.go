@@ -17,6 +17,7 @@ import (
 	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/kafkaadmin"
 	"github.com/hitexport/hitexport/pipeline"
+	"github.com/hitexport/hitexport/store"
 )
 
 // Reset modes of "hitexport offsets".
@@ -57,6 +58,9 @@ type PartitionOffsets struct {
 	Resume *ResumeState `json:"resume,omitempty"`
 	// Target is the reset target (only with a reset).
 	Target *int64 `json:"target,omitempty"`
+	// Staged (window layout): the partition's progress marker, the time
+	// before which its windows are closed and staged for the merge.
+	Staged string `json:"window_layout_staged_before,omitempty"`
 }
 
 // ResumeState is the exporter's commit metadata in readable form.
@@ -78,6 +82,10 @@ type GroupOffsets struct {
 	Applied    bool               `json:"applied"`
 	// Refused: --apply was given but the group has active members.
 	Refused bool `json:"refused,omitempty"`
+	// Layout is the object layout; in the window layout Pending counts the
+	// staged parts and merge manifests not merged yet.
+	Layout  string `json:"layout"`
+	Pending int    `json:"window_layout_pending,omitempty"`
 }
 
 // ErrGroupActive is returned by Offsets when --apply meets a group with
@@ -157,6 +165,13 @@ func Offsets(ctx context.Context, cfg *config.Config, o OffsetsOptions, out io.W
 		res.Partitions = append(res.Partitions, row)
 	}
 
+	res.Layout = cfg.Layout
+	if cfg.Layout == string(pipeline.ObjectsWindow) {
+		if err := windowProgress(ctx, cfg, res); err != nil {
+			return nil, fmt.Errorf("window layout progress markers: %w", err)
+		}
+	}
+
 	if o.Reset != ResetNone && o.Apply {
 		if len(res.Members) > 0 {
 			res.Refused = true
@@ -211,6 +226,13 @@ func printOffsets(out io.Writer, res *GroupOffsets, cfg *config.Config) {
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Partition, r.Earliest, committed, r.End, r.Lag, maxEv, closed, spans)
 	}
 	_ = tw.Flush()
+	if res.Layout == string(pipeline.ObjectsWindow) {
+		fmt.Fprintf(out, "\nwindow layout: %d staged parts or merge manifests pending; windows closed and staged before:", res.Pending)
+		for _, r := range res.Partitions {
+			fmt.Fprintf(out, " %d=%s", r.Partition, orDash(r.Staged))
+		}
+		fmt.Fprintln(out)
+	}
 	if res.Reset == ResetNone {
 		return
 	}
@@ -305,4 +327,28 @@ func commitTargets(ctx context.Context, client *kafka.Client, group, topic strin
 		return fmt.Errorf("%w; a replica joined meanwhile: stop it and run the reset again", err)
 	}
 	return err
+}
+
+// windowProgress fills in the window layout's progress markers and the
+// number of pending parts and manifests.
+func windowProgress(ctx context.Context, cfg *config.Config, res *GroupOffsets) error {
+	b, err := ExportBucket(cfg)
+	if err != nil {
+		return err
+	}
+	prog, err := pipeline.ProgressOf(ctx, b, cfg.KafkaTopic)
+	if err != nil {
+		return err
+	}
+	for i := range res.Partitions {
+		if cb := prog[res.Partitions[i].Partition]; cb > 0 {
+			res.Partitions[i].Staged = time.UnixMilli(cb).UTC().Format(time.RFC3339)
+		}
+	}
+	return b.List(ctx, pipeline.InternalDir, func(o store.ObjectInfo) error {
+		if pipeline.IsPendingKey(o.Key) {
+			res.Pending++
+		}
+		return nil
+	})
 }

@@ -166,6 +166,14 @@ func Replay(ctx context.Context, cfg *config.Config, o ReplayOptions, log *slog.
 	if !o.IgnoreBucket {
 		kctx, kcancel := context.WithTimeout(ctx, 10*time.Minute)
 		known, err := knownSpans(kctx, bucket, cfg, layout.Keys, sum.Partitions, o.From.Add(-o.Lookback))
+		if err == nil && cfg.Layout == string(pipeline.ObjectsWindow) {
+			// The window layout's merged and staged parts.
+			var ws map[int][]pipeline.Range
+			ws, err = pipeline.WindowSpans(kctx, bucket, cfg.KafkaTopic, o.From.Add(-o.Lookback).UnixMilli())
+			for p, rs := range ws {
+				known[p] = append(known[p], rs...)
+			}
+		}
 		kcancel()
 		if err != nil {
 			return nil, fmt.Errorf("reading the spans of objects already in the bucket (--ignore-bucket skips this): %w", err)
@@ -216,6 +224,14 @@ func replayRun(ctx context.Context, cfg *config.Config, o ReplayOptions, ko pipe
 	m := pipeline.NewMetrics(nil, spool)
 	up := &pipeline.Uploader{Bucket: bucket, Schedule: cfg.Retry, AttemptTimeout: 2 * time.Minute, Log: log, Metrics: m}
 	settings := Settings(cfg, layout)
+	window := cfg.Layout == string(pipeline.ObjectsWindow)
+	if window {
+		// Parts are staged as the live path stages them (same keys); the
+		// merge below (or any running replica's) turns them into the
+		// window's objects, or drops them where the window's objects hold
+		// their records already.
+		settings.Stager = &pipeline.Stager{Bucket: bucket}
+	}
 	totals := &replayTotals{}
 
 	prog := make([]replayProgress, len(sum.Partitions))
@@ -281,6 +297,11 @@ func replayRun(ctx context.Context, cfg *config.Config, o ReplayOptions, ko pipe
 	for i := range sum.Partitions {
 		sum.Partitions[i].Done = prog[i].safe.Load()
 		sum.Partitions[i].Records = prog[i].read.Records.Load()
+	}
+	if window && ctx.Err() == nil {
+		if err := replayMerge(ctx, cfg, bucket, layout, log, out); err != nil {
+			return sum, fmt.Errorf("merging the staged parts (a running exporter or the next replay finishes it): %w", err)
+		}
 	}
 	read, records, bytes := sums()
 	sum.Records, sum.Bytes = records, bytes
@@ -455,4 +476,23 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// replayMerge runs one merge sweep after a replay in the window layout:
+// windows every partition has closed (progress markers of the live
+// exporter) are merged now; a final object that exists wins (parts whose
+// records it holds are dropped).
+func replayMerge(ctx context.Context, cfg *config.Config, bucket store.Bucket, layout pipeline.Layout, log *slog.Logger, out io.Writer) error {
+	m, err := Merger(cfg, bucket, layout, log)
+	if err != nil {
+		return err
+	}
+	m.Hook = nil
+	m.Stats = &pipeline.MergeStats{}
+	if err := m.SweepAll(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "window layout: %d merges, %d objects written from %d staged parts\n",
+		m.Stats.Merges.Load(), m.Stats.Objects.Load(), m.Stats.PartsRead.Load())
+	return nil
 }

@@ -105,7 +105,32 @@ func Run(cfg *config.Config) int {
 		os.Exit(1)
 	}()
 	start := time.Now()
+	// The window layout's merger: on stop it finishes the merge in progress
+	// within the same SHUTDOWN_TIMEOUT as the uploads (a merge cut short is
+	// completed by the next sweep of any replica).
+	mctx, mcancel := context.WithCancel(context.Background())
+	defer mcancel()
+	mdone := make(chan struct{})
+	go func() {
+		defer close(mdone)
+		if parts.Merger != nil {
+			parts.Merger.Run(mctx, stop)
+		}
+	}()
+	go func() {
+		<-stop
+		t := time.NewTimer(cfg.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-mdone:
+		case <-t.C:
+			log.Warn("shutdown timeout: cancelling in-flight uploads of the merge in progress; the next sweep completes it",
+				"timeout", cfg.ShutdownTimeout.String())
+			mcancel()
+		}
+	}()
 	err = parts.Group.Run(stop)
+	<-mdone
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)

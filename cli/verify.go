@@ -231,6 +231,13 @@ func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Wri
 	if err != nil {
 		return false, err
 	}
+	// Window layout: merges finish after the commits; --wait waits for them.
+	for deadline := time.Now().Add(o.Wait); len(c.Pending) > 0 && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(time.Second)
+		if c, err = verify.ReadBucket(ctx, b, cfg.KeyPrefix); err != nil {
+			return false, err
+		}
+	}
 	var manifest []verify.Expect
 	if o.Manifest != "" {
 		if manifest, err = readManifest(o.Manifest); err != nil {
@@ -381,6 +388,9 @@ func sample(ctx context.Context, b store.Bucket, cfg *config.Config, c *verify.C
 func printReport(out io.Writer, r verify.Report, offs []verify.PartitionOffsets, c *verify.Contents, withManifest bool) {
 	fmt.Fprintf(out, "\nbucket: %d objects, %d bytes; by format %s\n", c.Objects, c.Bytes, formatCounts(c.ByFormat))
 	fmt.Fprintf(out, "records in the bucket: %d hits, %d rejected\n", r.HitsInBucket, r.RejectedInBucket)
+	if r.Pending > 0 {
+		fmt.Fprintf(out, "window layout: %d staged parts or merge manifests not finished\n", r.Pending)
+	}
 	if withManifest {
 		fmt.Fprintf(out, "produced: %d (%d valid hits, %d malformed)\n", r.Produced, r.ProducedValid, r.ProducedRejected)
 		fmt.Fprintf(out, "missing: %d  duplicated: %d  wrong window: %d  unexpected: %d  rejected missing: %d  rejected with another reason: %d\n",

@@ -108,7 +108,9 @@ func tick(idle time.Duration) time.Duration {
 
 // Parts are the pieces of a running exporter.
 type Parts struct {
-	Group    *pipeline.Group
+	Group *pipeline.Group
+	// Merger runs beside the group in the window layout (nil otherwise).
+	Merger   *pipeline.Merger
 	Metrics  *pipeline.Metrics
 	Health   *pipeline.Health
 	Registry *prometheus.Registry
@@ -139,7 +141,15 @@ func Build(cfg *config.Config, log *slog.Logger) (*Parts, error) {
 		Kafka: ko, Settings: Settings(cfg, layout), Uploader: up, Log: log, Metrics: m, Health: health,
 		Spool: spool, ShutdownTimeout: cfg.ShutdownTimeout,
 	}
-	return &Parts{Group: g, Metrics: m, Health: health, Registry: reg}, nil
+	parts := &Parts{Group: g, Metrics: m, Health: health, Registry: reg}
+	if cfg.Layout == string(pipeline.ObjectsWindow) {
+		if parts.Merger, err = Merger(cfg, bucket, layout, log); err != nil {
+			return nil, err
+		}
+		g.Settings.Stager = &pipeline.Stager{Bucket: bucket, Poke: parts.Merger.Poke}
+		MergeMetrics(reg, parts.Merger.Stats)
+	}
+	return parts, nil
 }
 
 // KafkaConn is how to reach the brokers of the configuration: brokers,

@@ -83,6 +83,11 @@ type Config struct {
 	// KeyTemplate is the key after the prefix: folders of placeholders,
 	// then hitlogs-{timestamp}{ext} (pipeline.KeyTemplate).
 	KeyTemplate string `env:"KEY_TEMPLATE" envDefault:"hitlogs-{timestamp}{ext}"`
+	// Layout: "partition" (an object per window, partition and flush) or
+	// "window" (one object per window, merged from staged parts;
+	// docs/objects.md). MergeInterval is the window layout's sweep period.
+	Layout        string        `env:"LAYOUT" envDefault:"partition"`
+	MergeInterval time.Duration `env:"MERGE_INTERVAL" envDefault:"30s"`
 
 	// Windows
 	Window          time.Duration `env:"WINDOW" envDefault:"10m"`
@@ -292,6 +297,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := pipeline.ParseKeyTemplate(c.KeyTemplate); err != nil {
 		return bad("KEY_TEMPLATE", err.Error()+" (e.g. dt={yyyy}-{mm}-{dd}/hour={hh}/hitlogs-{timestamp}{ext})")
+	}
+	if c.Layout != "partition" && c.Layout != "window" {
+		return bad("LAYOUT", fmt.Sprintf("unknown layout %q: accepted partition, window", c.Layout))
+	}
+	if c.MergeInterval <= 0 {
+		return bad("MERGE_INTERVAL", "must be a positive duration")
 	}
 	if c.Window < time.Second || c.Window > 24*time.Hour || (24*time.Hour)%c.Window != 0 || c.Window%time.Second != 0 {
 		return bad("WINDOW", "must be whole seconds dividing a day evenly, from 1s to 24h (e.g. 1m, 5m, 10m, 1h)")
@@ -524,7 +535,7 @@ func (c *Config) Redacted() map[string]any {
 		"s3_access_key": red(c.S3AccessKey), "s3_secret_key": red(c.S3SecretKey),
 		"kafka_tls": c.KafkaTLS, "kafka_sasl_mechanism": c.KafkaSASL,
 		"kafka_sasl_username": c.KafkaSASLUsername, "kafka_sasl_password": red(c.KafkaSASLPassword),
-		"format": c.Format, "compression": c.Compression, "key_prefix": c.KeyPrefix, "key_template": c.KeyTemplate,
+		"format": c.Format, "compression": c.Compression, "key_prefix": c.KeyPrefix, "key_template": c.KeyTemplate, "layout": c.Layout,
 		"s3_sse": c.S3SSE, "s3_sse_kms_key_id": c.S3SSEKMSKeyID, "s3_role_arn": c.S3RoleARN,
 		"s3_external_id": red(c.S3ExternalID), "s3_role_session_name": c.S3RoleSessionName, "s3_sts_endpoint": c.S3STSEndpoint,
 		"window": c.Window.String(), "allowed_lateness": c.AllowedLateness.String(),

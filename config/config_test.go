@@ -85,6 +85,8 @@ func TestValidValues(t *testing.T) {
 		{with("HITEXPORT_FORMAT", "json"), func(c *config.Config) bool { return c.Format == "json" }},
 		{with("HITEXPORT_COMPRESSION", "zstd"), func(c *config.Config) bool { return c.Compression == "zstd" }},
 		{with("HITEXPORT_WINDOW", "1h"), func(c *config.Config) bool { return c.Window == time.Hour }},
+		{with("HITEXPORT_LAYOUT", "window"), func(c *config.Config) bool { return c.Layout == "window" }},
+		{with("HITEXPORT_MERGE_INTERVAL", "5s"), func(c *config.Config) bool { return c.MergeInterval == 5*time.Second }},
 		{with("HITEXPORT_WINDOW", "1m"), func(c *config.Config) bool { return c.Window == time.Minute }},
 		{with("HITEXPORT_WINDOW", "24h"), func(c *config.Config) bool { return c.Window == 24*time.Hour }},
 		{with("HITEXPORT_ALLOWED_LATENESS", "0s"), func(c *config.Config) bool { return c.AllowedLateness == 0 }},
@@ -120,6 +122,8 @@ func TestInvalidValues(t *testing.T) {
 		mentions []string
 	}{
 		{with("HITEXPORT_WINDOW", "7m"), "HITEXPORT_WINDOW", []string{"10m"}},
+		{with("HITEXPORT_LAYOUT", "hourly"), "HITEXPORT_LAYOUT", []string{"partition", "window"}},
+		{with("HITEXPORT_MERGE_INTERVAL", "0s"), "HITEXPORT_MERGE_INTERVAL", nil},
 		{with("HITEXPORT_WINDOW", "0s"), "HITEXPORT_WINDOW", nil},
 		{with("HITEXPORT_WINDOW", "500ms"), "HITEXPORT_WINDOW", nil},
 		{with("HITEXPORT_WINDOW", "48h"), "HITEXPORT_WINDOW", nil},

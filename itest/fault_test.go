@@ -25,6 +25,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/gen"
+	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
 )
@@ -532,7 +533,8 @@ func TestFaultRebalance(t *testing.T) {
 	if zl <= ol && after.ETag != owner.ETag {
 		t.Errorf("the zombie's object (last offset %d) replaced the new owner's (last offset %d)", zl, ol)
 	}
-	if final.Metadata["last-offset"] < ownerLast && len(final.Metadata["last-offset"]) <= len(ownerLast) {
+	merged := final.Key == "" && pipeline.IsPendingKey(ev.key) // window layout: a staged part, merged and removed since
+	if !merged && final.Metadata["last-offset"] < ownerLast && len(final.Metadata["last-offset"]) <= len(ownerLast) {
 		t.Errorf("%s went back from last offset %s to %s", ev.key, ownerLast, final.Metadata["last-offset"])
 	}
 	if zombie412 == 0 && zl <= ol {

@@ -40,6 +40,9 @@ type Settings struct {
 	SpoolDir        string
 	// Tick is how often idleness and ages are checked.
 	Tick time.Duration
+	// Stager, when set, selects the window layout: objects become staged
+	// parts and workers publish their progress (staging.go).
+	Stager *Stager
 }
 
 // Partition owns one assigned partition: its open objects, watermark and
@@ -337,6 +340,7 @@ func (p *Partition) Tick(ctx context.Context) error {
 		p.doCommit(ctx)
 	}
 	p.gauges(now)
+	p.stageProgress(ctx)
 	return nil
 }
 
@@ -418,7 +422,7 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 	defer o.spool.Close()
 	l := p.s.Layout
 	u := Upload{
-		Key:   o.key(l, p.Topic, p.ID),
+		Key:   p.objectKey(o),
 		Spool: o.spool,
 		Opts: store.PutOptions{ContentType: l.ContentType(o.kind),
 			Metadata: o.metadata(l, p.Topic, p.ID)},
@@ -464,7 +468,7 @@ func (p *Partition) doCommit(ctx context.Context) {
 		return
 	}
 	p.offs.Prune(c)
-	st := CommitState{MaxEvent: p.wm.MaxEvent, ClosedBefore: p.wm.ClosedBefore, Ranges: p.offs.uploaded}
+	st := CommitState{MaxEvent: p.wm.MaxEvent, ClosedBefore: p.closedBefore(), Ranges: p.offs.uploaded}
 	if err := p.commit(ctx, c, st); err != nil {
 		p.commitPending = true
 		p.m.Commits.WithLabelValues("error").Inc()

@@ -9,6 +9,10 @@
 // calls (kafkaadmin). It does not import the generator (package gen, which is
 // not part of the exporter's binary); the manifest format is package manifest.
 //
+// Both object layouts are read (pipeline.ParseKey, pipeline.ParseWindowKey);
+// in the window layout, staged parts or merge manifests left over are a
+// violation (Report.Pending).
+//
 // Violations it reports: hits missing, hits duplicated (the same hit in two
 // objects or twice in one), hits in the wrong window, hits or rejected records
 // the manifest does not know, rejected records missing or with another
@@ -61,6 +65,9 @@ type Contents struct {
 	Hits     []Seen
 	Rejected []Seen
 	ByFormat map[string]int
+	// Pending are the window layout's unfinished work: staged parts and
+	// merge manifests (none in a bucket at rest).
+	Pending []string
 }
 
 // ReadBucket reads every object under prefix (test objects of "check" are
@@ -80,7 +87,22 @@ func ReadBucket(ctx context.Context, b store.Bucket, prefix string) (*Contents, 
 		return nil, err
 	}
 	for _, o := range keys {
+		if pipeline.IsInternalKey(o.Key) {
+			// The window layout's own folder: parts not merged yet are
+			// reported, progress markers and done records are not data.
+			if pipeline.IsPendingKey(o.Key) {
+				c.Pending = append(c.Pending, prefix+o.Key)
+			}
+			continue
+		}
 		k, ok := pipeline.ParseKey(o.Key)
+		if !ok {
+			// A window-layout object: hitlogs-<window s>[_late-NNN][_NNN]<ext>.
+			var wk pipeline.WindowKey
+			if wk, ok = pipeline.ParseWindowKey(o.Key); ok {
+				k = pipeline.ObjectKey{Kind: pipeline.KindHits, Window: wk.Window, Ext: wk.Ext, Compression: wk.Compression}
+			}
+		}
 		if !ok {
 			return nil, fmt.Errorf("object %s%s: key does not follow the naming convention", prefix, o.Key)
 		}
@@ -208,13 +230,14 @@ type Report struct {
 	RejectedMissing  int      `json:"rejected_missing"`
 	RejectedReason   int      `json:"rejected_wrong_reason"`
 	OffsetsBehind    int      `json:"partitions_not_committed_to_end"`
+	Pending          int      `json:"pending_parts_and_manifests"`
 	Examples         []string `json:"examples,omitempty"`
 }
 
 // OK reports whether no invariant is violated.
 func (r Report) OK() bool {
 	return r.Missing == 0 && r.Duplicates == 0 && r.WrongWindow == 0 && r.Unexpected == 0 &&
-		r.RejectedMissing == 0 && r.RejectedReason == 0 && r.OffsetsBehind == 0
+		r.RejectedMissing == 0 && r.RejectedReason == 0 && r.OffsetsBehind == 0 && r.Pending == 0
 }
 
 func (r *Report) example(format string, args ...any) {
@@ -226,7 +249,11 @@ func (r *Report) example(format string, args ...any) {
 // Compare checks the bucket's contents against the manifest. window is the
 // window size the exporter ran with.
 func Compare(c *Contents, manifest []Expect, window time.Duration) Report {
-	r := Report{Produced: len(manifest), Objects: c.Objects, HitsInBucket: len(c.Hits), RejectedInBucket: len(c.Rejected)}
+	r := Report{Produced: len(manifest), Objects: c.Objects, HitsInBucket: len(c.Hits), RejectedInBucket: len(c.Rejected),
+		Pending: len(c.Pending)}
+	for _, k := range c.Pending {
+		r.example("staged part or merge manifest not finished: %s", k)
+	}
 	want := map[string]Expect{}
 	for _, e := range manifest {
 		want[e.ID] = e

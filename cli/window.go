@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hitexport/hitexport/config"
+	"github.com/hitexport/hitexport/kafkaadmin"
+	"github.com/hitexport/hitexport/pipeline"
+	"github.com/hitexport/hitexport/store"
+)
+
+// CrashAtEnv names a merge step (pipeline.Step*) at which the process kills
+// itself with SIGKILL the first time it gets there. TEST ONLY: the
+// integration tests use it to stop the exporter in the middle of a merge;
+// it is not a configuration setting and is never set in production.
+const CrashAtEnv = "HITEXPORT_TEST_CRASH_AT"
+
+// MergeMetrics registers the merger's counters (window layout) on reg.
+func MergeMetrics(reg prometheus.Registerer, st *pipeline.MergeStats) {
+	for _, c := range []struct {
+		name, help string
+		v          *atomic.Int64
+	}{
+		{"hitexport_merges_total", "Window-layout merges completed (a window's object or one late batch).", &st.Merges},
+		{"hitexport_merge_objects_total", "Final objects written by merges.", &st.Objects},
+		{"hitexport_merge_records_total", "Records written into final objects by merges.", &st.Records},
+		{"hitexport_merge_parts_read_total", "Staged parts read by merges.", &st.PartsRead},
+		{"hitexport_merge_read_bytes_total", "Stored bytes of staged parts read by merges.", &st.BytesRead},
+		{"hitexport_merge_written_bytes_total", "Bytes written by merges (final objects, manifests, done records).", &st.BytesWritten},
+		{"hitexport_merge_overlaps_total", "Staged parts of one partition overlapping without one containing the other (their common records may be in two objects).", &st.Overlaps},
+	} {
+		v := c.v
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 { return float64(v.Load()) }))
+	}
+}
+
+// Merger builds the window layout's merger for the configuration (bucket
+// already seen through the key prefix).
+func Merger(cfg *config.Config, bucket store.Bucket, layout pipeline.Layout, log *slog.Logger) (*pipeline.Merger, error) {
+	client, err := KafkaClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	topic := cfg.KafkaTopic
+	m := &pipeline.Merger{
+		Bucket: bucket, Layout: layout, Topic: topic, LateDelay: cfg.LateMaxAge,
+		MaxObjectBytes: cfg.MaxObjectBytes, SpoolMemory: cfg.SpoolMemory, SpoolDir: cfg.SpoolDir,
+		Interval: cfg.MergeInterval, Log: log.With("component", "merger"), Stats: &pipeline.MergeStats{},
+		Partitions: func(ctx context.Context) (int, error) {
+			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			ps, err := kafkaadmin.Partitions(ctx, client, topic)
+			return len(ps), err
+		},
+	}
+	if step := os.Getenv(CrashAtEnv); step != "" {
+		var once sync.Once
+		m.Hook = func(s string) {
+			if s == step {
+				once.Do(func() {
+					log.Warn("test hook: killing the process", "step", s)
+					_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+					select {}
+				})
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,301 @@
+//go:build integration
+
+package itest
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hitexport/hitexport/gen"
+	"github.com/hitexport/hitexport/pipeline"
+	"github.com/hitexport/hitexport/store"
+)
+
+// windowExtra is the configuration of the window-layout tests.
+func windowExtra(more map[string]string) map[string]string {
+	x := map[string]string{
+		"HITEXPORT_LAYOUT":                "window",
+		"HITEXPORT_MERGE_INTERVAL":        "1s",
+		"HITEXPORT_LATE_MAX_AGE":          "3s",
+		"HITEXPORT_KAFKA_SESSION_TIMEOUT": "6s",
+	}
+	for k, v := range more {
+		x[k] = v
+	}
+	return x
+}
+
+// bucketKeys lists the bucket.
+func (e *env) bucketKeys() []store.ObjectInfo {
+	e.t.Helper()
+	var out []store.ObjectInfo
+	if err := e.bucket.List(context.Background(), "", func(o store.ObjectInfo) error { out = append(out, o); return nil }); err != nil {
+		e.t.Fatalf("list: %v", err)
+	}
+	return out
+}
+
+// waitMerged waits until no staged part or merge manifest is left.
+func (e *env) waitMerged(timeout time.Duration, x ...*exporter) {
+	e.t.Helper()
+	var pending []string
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		pending = pending[:0]
+		for _, o := range e.bucketKeys() {
+			if pipeline.IsPendingKey(o.Key) {
+				pending = append(pending, o.Key)
+			}
+		}
+		if len(pending) == 0 {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var logs string
+	for _, p := range x {
+		logs += tail(p.out.String(), 4000)
+	}
+	e.t.Fatalf("staged parts not merged within %s: %v\n%s", timeout, pending, logs)
+}
+
+// checkWindowObjects asserts the window layout's shape: every hit object is
+// hitlogs-<window s>[_late-NNN][_NNN]<ext>, each window with hits has its
+// object, nothing names a partition; it returns the number of windows and of
+// late objects.
+func checkWindowObjects(t *testing.T, e *env, recs []gen.Record, ext string) (windows, lates int) {
+	t.Helper()
+	want := map[int64]bool{}
+	for _, r := range recs {
+		if r.Expect.Valid {
+			want[r.Expect.TimeMillis-r.Expect.TimeMillis%(10*time.Minute).Milliseconds()] = true
+		}
+	}
+	got := map[int64]bool{}
+	for _, o := range e.bucketKeys() {
+		switch {
+		case strings.HasPrefix(o.Key, "rejected/"), strings.HasPrefix(o.Key, pipeline.InternalDir):
+			continue
+		}
+		k, ok := pipeline.ParseWindowKey(o.Key)
+		if !ok {
+			t.Fatalf("object %s is not a window-layout object", o.Key)
+		}
+		if k.Ext+k.Compression.Extension() != ext {
+			t.Fatalf("object %s: extension %s%s, want %s", o.Key, k.Ext, k.Compression.Extension(), ext)
+		}
+		if k.Split > 1 {
+			t.Fatalf("unexpected split object %s", o.Key)
+		}
+		if k.Late > 0 {
+			lates++
+			continue
+		}
+		if got[k.Window] {
+			t.Fatalf("two objects for window %d", k.Window)
+		}
+		got[k.Window] = true
+	}
+	for w := range want {
+		if !got[w] {
+			// Every hit of a window may have come late: then it has only
+			// late objects. The checker still sees each hit once.
+			t.Logf("window %d has no on-time object (all its hits late?)", w/1000)
+		}
+	}
+	if len(got) < len(want)-1 {
+		t.Fatalf("%d window objects for %d windows with hits", len(got), len(want))
+	}
+	return len(got), lates
+}
+
+// TestExportWindowLayout: 4 partitions, several windows, late hits and
+// malformed records, in the window layout: one object per window (plus late
+// objects), no staged part left, every hit exactly once, every malformed
+// record in a rejected object, offsets committed; `hitexport verify` agrees.
+func TestExportWindowLayout(t *testing.T) {
+	for _, tc := range []struct{ format, comp, ext string }{{"ndjson", "gzip", ".ndjson.gz"}, {"json", "zstd", ".json.zst"}} {
+		t.Run(tc.format+"-"+tc.comp, func(t *testing.T) {
+			e := newEnv(t, 4)
+			recs := gen.Generate(pastHour(11, 6000))
+			e.produce(recs)
+			extra := windowExtra(map[string]string{"HITEXPORT_FORMAT": tc.format, "HITEXPORT_COMPRESSION": tc.comp})
+			x := e.start(extra)
+			e.waitCommitted(2*time.Minute, x)
+			e.waitMerged(2*time.Minute, x)
+			rep := e.check(recs, 10*time.Minute)
+			t.Logf("report: %+v", rep)
+			if !rep.OK() || rep.HitsInBucket != rep.ProducedValid || rep.RejectedInBucket != rep.ProducedRejected || rep.ProducedRejected == 0 {
+				t.Fatalf("invariants violated: %+v\n%s", rep, tail(x.out.String(), 3000))
+			}
+			windows, lates := checkWindowObjects(t, e, recs, tc.ext)
+			t.Logf("%d window objects, %d late objects, %d objects in all (rejected and internal included)", windows, lates, e.objectCount())
+			if windows < 6 {
+				t.Fatalf("only %d windows", windows)
+			}
+			mt := mustScrape(t, x.httpAddr(t))
+			if got := mt.val("hitexport_merges_total"); int(got) != windows+lates {
+				t.Errorf("hitexport_merges_total %v, want %d (window and late objects)", got, windows+lates)
+			}
+			if got := mt.val("hitexport_merge_records_total"); int(got) != rep.ProducedValid || mt.val("hitexport_merge_overlaps_total") != 0 {
+				t.Errorf("hitexport_merge_records_total %v, want %d; overlaps %v", got, rep.ProducedValid, mt.val("hitexport_merge_overlaps_total"))
+			}
+			x.stop(t, 30*time.Second)
+			// The CLI checker on the same bucket.
+			manifest := filepath.Join(t.TempDir(), "manifest.ndjson")
+			writeManifest(t, manifest, recs)
+			out, code := e.runCombined(map[string]string{"HITEXPORT_LAYOUT": "window", "HITEXPORT_FORMAT": tc.format, "HITEXPORT_COMPRESSION": tc.comp},
+				"verify", "-manifest", manifest)
+			if code != 0 || !strings.Contains(out, "OK: every invariant holds") {
+				t.Fatalf("hitexport verify (exit %d):\n%s", code, out)
+			}
+			// offsets shows each partition's progress marker.
+			stdout, stderr, code := e.runOnce(map[string]string{"HITEXPORT_LAYOUT": "window"}, "offsets", "--json")
+			var res struct {
+				Layout     string `json:"layout"`
+				Pending    int    `json:"window_layout_pending"`
+				Partitions []struct {
+					Staged string `json:"window_layout_staged_before"`
+				} `json:"partitions"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil || code != 0 {
+				t.Fatalf("offsets (exit %d): %v\n%s\n%s", code, err, stdout, stderr)
+			}
+			if res.Layout != "window" || res.Pending != 0 || len(res.Partitions) != 4 {
+				t.Fatalf("offsets: %s", stdout)
+			}
+			for _, p := range res.Partitions {
+				if p.Staged == "" {
+					t.Fatalf("a partition without a progress marker: %s", stdout)
+				}
+			}
+		})
+	}
+}
+
+// TestExportWindowLayoutCrash kills the exporter (SIGKILL, through the
+// test-only HITEXPORT_TEST_CRASH_AT hook) at each step of its first merge,
+// then runs it again: the bucket is exact afterwards, with no staged part
+// left and one object per window.
+func TestExportWindowLayoutCrash(t *testing.T) {
+	for _, step := range []string{pipeline.StepAfterManifest, pipeline.StepAfterPart, pipeline.StepAfterFinal,
+		pipeline.StepAfterDone, pipeline.StepDuringCleanup} {
+		t.Run(step, func(t *testing.T) {
+			e := newEnv(t, 4)
+			recs := gen.Generate(pastHour(uint64(len(step)), 3000))
+			e.produce(recs)
+			extra := windowExtra(map[string]string{"HITEXPORT_COMPRESSION": "gzip"})
+			crash := windowExtra(map[string]string{"HITEXPORT_COMPRESSION": "gzip", "HITEXPORT_TEST_CRASH_AT": step})
+			x := e.start(crash)
+			select {
+			case err := <-x.done:
+				if err == nil || !strings.Contains(err.Error(), "killed") {
+					t.Fatalf("exporter exited with %v, want killed at %s\n%s", err, step, tail(x.out.String(), 3000))
+				}
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("the exporter never reached %s\n%s", step, tail(x.out.String(), 3000))
+			}
+			if !strings.Contains(x.out.String(), `"step":"`+step+`"`) {
+				t.Fatalf("killed, but not by the hook at %s:\n%s", step, tail(x.out.String(), 3000))
+			}
+			// At the crash: no window object has its parts merged twice, and
+			// a window object exists only from the final write on.
+			finals := 0
+			for _, o := range e.bucketKeys() {
+				if _, ok := pipeline.ParseWindowKey(o.Key); ok {
+					finals++
+				}
+			}
+			switch step {
+			case pipeline.StepAfterManifest, pipeline.StepAfterPart:
+				if finals != 0 {
+					t.Fatalf("%d window objects before the first final write", finals)
+				}
+			default:
+				if finals == 0 {
+					t.Fatalf("no window object after %s", step)
+				}
+			}
+			x = e.start(extra)
+			e.waitCommitted(2*time.Minute, x)
+			e.waitMerged(2*time.Minute, x)
+			x.stop(t, 30*time.Second)
+			rep := e.check(recs, 10*time.Minute)
+			t.Logf("report: %+v", rep)
+			if !rep.OK() || rep.HitsInBucket != rep.ProducedValid {
+				t.Fatalf("invariants violated after a crash at %s: %+v\n%s", step, rep, tail(x.out.String(), 3000))
+			}
+			checkWindowObjects(t, e, recs, ".ndjson.gz")
+		})
+	}
+}
+
+// TestExportWindowLayoutReplay: a window's object is lost (deleted with its
+// done record); `hitexport replay` over the whole topic in the window layout
+// writes it again under the same key, and adds nothing to the windows whose
+// objects are there (their records are skipped, or their re-staged parts
+// dropped by the merge).
+func TestExportWindowLayoutReplay(t *testing.T) {
+	e := newEnv(t, 4)
+	recs := gen.Generate(pastHour(21, 3000))
+	e.produce(recs)
+	extra := windowExtra(map[string]string{"HITEXPORT_COMPRESSION": "gzip"})
+	x := e.start(extra)
+	e.waitCommitted(2*time.Minute, x)
+	e.waitMerged(2*time.Minute, x)
+	x.stop(t, 30*time.Second)
+	var lost string
+	before := map[string]string{}
+	for _, o := range e.bucketKeys() {
+		if k, ok := pipeline.ParseWindowKey(o.Key); ok {
+			before[o.Key] = o.ETag
+			if k.Late == 0 && lost == "" && k.Window >= time.Now().Add(-50*time.Minute).UnixMilli() {
+				lost = o.Key
+			}
+		}
+	}
+	if lost == "" {
+		t.Fatalf("no window object to lose: %v", before)
+	}
+	wk, _ := pipeline.ParseWindowKey(lost)
+	ctx := context.Background()
+	for _, k := range []string{lost, pipeline.InternalDir + "merged/" + wk.Name() + ".json"} {
+		if err := e.bucket.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep := e.check(recs, 10*time.Minute); rep.Missing == 0 {
+		t.Fatalf("deleting %s lost nothing: %+v", lost, rep)
+	}
+	from := time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)
+	stdout, stderr, code := e.runOnce(extra, "replay", "--from", from)
+	if code != 0 {
+		t.Fatalf("replay exit %d:\n%s\n%s", code, stdout, tail(stderr, 3000))
+	}
+	t.Logf("replay:\n%s", stdout)
+	rep := e.check(recs, 10*time.Minute)
+	if !rep.OK() || rep.HitsInBucket != rep.ProducedValid {
+		t.Fatalf("after the replay: %+v\n%s", rep, tail(stderr, 3000))
+	}
+	after := map[string]string{}
+	for _, o := range e.bucketKeys() {
+		if _, ok := pipeline.ParseWindowKey(o.Key); ok {
+			after[o.Key] = o.ETag
+		}
+	}
+	if _, ok := after[lost]; !ok {
+		t.Fatalf("the replay did not write %s again: %v", lost, after)
+	}
+	for k, etag := range before {
+		if k != lost && after[k] != etag {
+			t.Errorf("object %s changed or vanished", k)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("objects before %d, after %d: %v", len(before), len(after), after)
+	}
+}
