@@ -64,7 +64,8 @@ func Run(cfg *config.Config) int {
 		return 1
 	}
 	defer reg.Close()
-	rt := newRuntime(cfg, log, reg, parts)
+	stop := make(chan struct{})
+	rt := newRuntime(cfg, log, reg, parts, stop)
 	if !rt.envMode() {
 		parts.Group.OnAutoDisable = rt.autoDisable
 		parts.Group.AutoDisableAfter = min(cfg.AutoDisableAfter, cfg.FailureWindow)
@@ -93,7 +94,6 @@ func Run(cfg *config.Config) int {
 	limit, derived := setMemoryLimit(cfg)
 	log.Info("hitexport starting", "config", cfg.Redacted(), "http_addr", ln.Addr().String(), "gomemlimit", limit, "gomemlimit_derived", derived)
 
-	stop := make(chan struct{})
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -131,6 +131,7 @@ func Run(cfg *config.Config) int {
 	}()
 	err = parts.Group.Run(stop)
 	<-mdone
+	rt.waitMergers(cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)

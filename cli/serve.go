@@ -37,18 +37,23 @@ type runtime struct {
 	names map[string]string // id -> name, for events
 	notif *integrations.Notifier
 	urls  map[string]string // id -> notify_url
+	// stop is closed on SIGTERM: the integrations' mergers make their last
+	// sweep.
+	stop <-chan struct{}
 }
 
 type cachedTarget struct {
 	version string
 	target  pipeline.Target
+	stop    func() // ends the integration's merger (window layout), if any
+	done    chan struct{}
 }
 
-func newRuntime(cfg *config.Config, log *slog.Logger, reg registry.Registry, parts *Parts) *runtime {
+func newRuntime(cfg *config.Config, log *slog.Logger, reg registry.Registry, parts *Parts, stop <-chan struct{}) *runtime {
 	return &runtime{
 		cfg: cfg, log: log, reg: reg, parts: parts, base: parts.Group.Settings,
 		cache: map[string]cachedTarget{}, names: map[string]string{}, urls: map[string]string{},
-		notif: &integrations.Notifier{Logger: log},
+		notif: &integrations.Notifier{Logger: log}, stop: stop,
 	}
 }
 
@@ -83,8 +88,11 @@ func (r *runtime) apply(list []integrations.Integration) {
 		filters = append(filters, it.Filter)
 		topics[t.Topic] = true
 	}
-	for id := range r.cache {
+	for id, c := range r.cache {
 		if !seen[id] {
+			if c.stop != nil {
+				c.stop()
+			}
 			delete(r.cache, id)
 		}
 	}
@@ -120,8 +128,12 @@ func (r *runtime) apply(list []integrations.Integration) {
 // data plane's target of an enabled integration.
 func (r *runtime) target(it integrations.Integration) (pipeline.Target, error) {
 	version := it.UpdatedAt.UTC().Format(time.RFC3339Nano)
-	if c, ok := r.cache[it.ID]; ok && c.version == version {
+	c, ok := r.cache[it.ID]
+	if ok && c.version == version {
 		return c.target, nil
+	}
+	if ok && c.stop != nil {
+		c.stop() // the integration changed: its merger is built again below
 	}
 	b, err := integrationBucket(it.Destination)
 	if err != nil {
@@ -154,8 +166,45 @@ func (r *runtime) target(it integrations.Integration) (pipeline.Target, error) {
 		ID: it.ID, Topic: it.Filter.Topic, Settings: &s, Uploader: up,
 		Group: IntegrationGroup(cfg, it.ID), Start: start, Version: version,
 	}
-	r.cache[it.ID] = cachedTarget{version: version, target: t}
+	var stopMerger func()
+	var mergerDone chan struct{}
+	if cfg.Layout == string(pipeline.ObjectsWindow) {
+		// One object per window for this integration: its partitions stage
+		// parts in its bucket, its merger (one per replica) merges them.
+		m, err := mergerOf(cfg, up.Bucket, layout, it.Filter.Topic, r.log.With("integration", it.ID))
+		if err != nil {
+			return pipeline.Target{}, err
+		}
+		s.Stager = &pipeline.Stager{Bucket: up.Bucket, Poke: m.Poke}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); m.Run(ctx, r.stop) }()
+		stopMerger, mergerDone = func() { cancel(); <-done }, done
+	}
+	r.cache[it.ID] = cachedTarget{version: version, target: t, stop: stopMerger, done: mergerDone}
 	return t, nil
+}
+
+// waitMergers waits, after stop was closed, for the integrations' mergers
+// to finish their last sweep, at most timeout; then cancels them (a merge
+// cut short is completed by the next sweep of any replica).
+func (r *runtime) waitMergers(timeout time.Duration) {
+	r.mu.Lock()
+	var cs []cachedTarget
+	for _, c := range r.cache {
+		if c.stop != nil {
+			cs = append(cs, c)
+		}
+	}
+	r.mu.Unlock()
+	deadline := time.After(timeout)
+	for _, c := range cs {
+		select {
+		case <-c.done:
+		case <-deadline:
+		}
+		c.stop()
+	}
 }
 
 // autoDisable persists the seed's auto-disable (FAILURE_THRESHOLD of the

@@ -45,11 +45,16 @@ func MergeMetrics(reg prometheus.Registerer, st *pipeline.MergeStats) {
 // Merger builds the window layout's merger for the configuration (bucket
 // already seen through the key prefix).
 func Merger(cfg *config.Config, bucket store.Bucket, layout pipeline.Layout, log *slog.Logger) (*pipeline.Merger, error) {
+	return mergerOf(cfg, bucket, layout, cfg.KafkaTopic, log)
+}
+
+// mergerOf is the merger of one bucket (an integration's, through its key
+// prefix) and topic.
+func mergerOf(cfg *config.Config, bucket store.Bucket, layout pipeline.Layout, topic string, log *slog.Logger) (*pipeline.Merger, error) {
 	client, err := KafkaClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	topic := cfg.KafkaTopic
 	m := &pipeline.Merger{
 		Bucket: bucket, Layout: layout, Topic: topic, LateDelay: cfg.LateMaxAge,
 		MaxObjectBytes: cfg.MaxObjectBytes, SpoolMemory: cfg.SpoolMemory, SpoolDir: cfg.SpoolDir,
