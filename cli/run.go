@@ -79,7 +79,7 @@ func Run(cfg *config.Config) int {
 	}()
 	var admin *http.Server
 	if cfg.AdminAddr != "" {
-		if admin, err = startAdmin(cfg, log, reg, parts.Group); err != nil {
+		if admin, err = startAdmin(cfg, log, reg, parts.Group, rt); err != nil {
 			log.Error("startup failed: the admin API", "error", err.Error())
 			return 1
 		}

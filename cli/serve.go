@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,24 @@ type runtime struct {
 	// stop is closed on SIGTERM: the integrations' mergers make their last
 	// sweep.
 	stop <-chan struct{}
+	// blocked: enabled integrations not started, with the reason.
+	blocked map[string]string
+}
+
+// destinationKey is where an integration's keys live: endpoint (host case
+// folded), bucket and the literal beginning of its key prefix (its
+// placeholder folders and the exporter's staging share it).
+func destinationKey(it integrations.Integration) string {
+	lit, _ := integrations.SplitKeyPrefix(it.KeyPrefix)
+	return strings.ToLower(it.Destination.Endpoint) + "\x00" + it.Destination.Bucket + "\x00" + lit
+}
+
+// blockedReason says why an enabled integration is not running, if so.
+func (r *runtime) blockedReason(id string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	reason, ok := r.blocked[id]
+	return reason, ok
 }
 
 type cachedTarget struct {
@@ -73,11 +92,25 @@ func (r *runtime) apply(list []integrations.Integration) {
 	var filters []integrations.Filter
 	seen := map[string]bool{}
 	topics := map[string]bool{}
+	dests := map[string]string{} // destination -> the integration writing there
+	r.blocked = map[string]string{}
 	for _, it := range list {
 		r.names[it.ID], r.urls[it.ID] = it.Name, it.NotifyURL
 		if !it.Enabled {
 			continue
 		}
+		// Two integrations writing the same keys would fence each other's
+		// objects as a zombie's and lose hits: the first (by id) runs, the
+		// other waits, failing with the reason, until one of them moves.
+		dest := destinationKey(it)
+		if other, ok := dests[dest]; ok {
+			reason := "shares its endpoint, bucket and key prefix with integration " + r.names[other] +
+				" (" + other + "): not started; give it another bucket or key_prefix"
+			r.blocked[it.ID] = reason
+			r.log.Error("integration not started", "integration", it.ID, "name", it.Name, "reason", reason)
+			continue
+		}
+		dests[dest] = it.ID
 		t, err := r.target(it)
 		if err != nil {
 			r.log.Error("integration cannot run; it is skipped until it is changed", "integration", it.ID, "name", it.Name, "error", err.Error())
@@ -238,11 +271,17 @@ func (r *runtime) autoDisable(id, reason string) {
 type statusSource struct {
 	g       *pipeline.Group
 	envMode bool
+	rt      *runtime
 }
 
 func (s statusSource) Status(id string) (integrations.RuntimeStatus, bool) {
 	if s.envMode && id == registry.DefaultID {
 		id = "default"
+	}
+	if s.rt != nil {
+		if reason, ok := s.rt.blockedReason(id); ok {
+			return integrations.RuntimeStatus{Failing: true, FailingReason: reason}, true
+		}
 	}
 	ts, ok := s.g.TargetStatus(id)
 	if !ok {
@@ -271,10 +310,10 @@ func (s statusSource) Status(id string) (integrations.RuntimeStatus, bool) {
 }
 
 // startAdmin serves the admin API (and the console) on HITEXPORT_ADMIN_ADDR.
-func startAdmin(cfg *config.Config, log *slog.Logger, reg registry.Registry, g *pipeline.Group) (*http.Server, error) {
+func startAdmin(cfg *config.Config, log *slog.Logger, reg registry.Registry, g *pipeline.Group, rt *runtime) (*http.Server, error) {
 	opts := adminapi.Options{
 		Registry: reg, Defaults: integrationDefaults(cfg), Tester: Tester(cfg),
-		Status: statusSource{g: g, envMode: cfg.RegistryKind() == "env"}, Logger: log,
+		Status: statusSource{g: g, envMode: cfg.RegistryKind() == "env", rt: rt}, Logger: log,
 		Notify: (&integrations.Notifier{Logger: log}).Send,
 	}
 	if cfg.RegistryKind() == "kafka" {
