@@ -47,6 +47,9 @@ Flags of add, update and test:
       --match application_id=1,2 --match domain=a.example,b.example --match 'status="1"')
   --clear-match (update: remove the match) --start latest|earliest|RFC3339 --tls --ca-file PATH
   --notify-url URL --enabled=false
+  --sse none|s3|kms --sse-kms-key-id ID (server-side encryption of every object)
+  --role-arn ARN --external-id-file PATH --role-session-name NAME --sts-endpoint URL
+      (write with an assumed role's temporary credentials; --role-arn "" removes the role)
   -f FILE   a JSON body (the API's fields); flags given as well override it
 `
 
@@ -381,6 +384,21 @@ func (c *cli) show(it integrations.Integration) error {
 	row("region", it.Destination.Region)
 	row("tls", it.Destination.TLS)
 	row("credentials", map[bool]string{true: "set", false: "not set"}[it.Destination.View().CredentialsSet])
+	if d := it.Destination; d.SSE != "" && d.SSE != integrations.SSENone {
+		sse := d.SSE
+		if d.SSEKMSKeyID != "" {
+			sse += " (key " + d.SSEKMSKeyID + ")"
+		}
+		row("sse", sse)
+	}
+	if d := it.Destination; d.RoleARN != "" {
+		row("role_arn", d.RoleARN)
+		row("external_id", map[bool]string{true: "set", false: "not set"}[d.View().ExternalIDSet])
+		row("role_session_name", d.RoleSessionName)
+		if d.STSEndpoint != "" {
+			row("sts_endpoint", d.STSEndpoint)
+		}
+	}
 	row("format", it.Format)
 	row("compression", it.Compression)
 	row("key_prefix", it.KeyPrefix)
@@ -420,6 +438,7 @@ type bodyFlags struct {
 	file                                                   string
 	name, endpoint, bucket, region, akFile, skFile, caFile string
 	format, compression, prefix, topic, start, notify      string
+	sse, kmsKeyID, roleARN, extIDFile, sessionName, stsURL string
 	tls, enabled, clearMatch                               bool
 	match                                                  matchFlags
 }
@@ -444,6 +463,12 @@ func (b *bodyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.topic, "topic", "", "Kafka topic")
 	fs.StringVar(&b.start, "start", "", "latest, earliest or an RFC 3339 time")
 	fs.StringVar(&b.notify, "notify-url", "", "webhook for state changes")
+	fs.StringVar(&b.sse, "sse", "", "server-side encryption: none, s3 or kms")
+	fs.StringVar(&b.kmsKeyID, "sse-kms-key-id", "", "KMS key id, ARN or alias (with --sse kms)")
+	fs.StringVar(&b.roleARN, "role-arn", "", "IAM role ARN to assume for writes")
+	fs.StringVar(&b.extIDFile, "external-id-file", "", "file holding the role's external id")
+	fs.StringVar(&b.sessionName, "role-session-name", "", "STS session name (default hitexport)")
+	fs.StringVar(&b.stsURL, "sts-endpoint", "", "STS URL (default https://sts.REGION.amazonaws.com)")
 	fs.BoolVar(&b.tls, "tls", false, "use TLS")
 	fs.BoolVar(&b.enabled, "enabled", true, "enabled")
 	fs.BoolVar(&b.clearMatch, "clear-match", false, "remove the match")
@@ -528,6 +553,28 @@ func (b *bodyFlags) patch(fs *flag.FlagSet) (integrations.Patch, error) {
 			return p, usageError{"--ca-file: " + err.Error()}
 		}
 		dest().CAPEM = str(string(raw))
+	}
+	if set["sse"] {
+		dest().SSE = str(b.sse)
+	}
+	if set["sse-kms-key-id"] {
+		dest().SSEKMSKeyID = str(b.kmsKeyID)
+	}
+	if set["role-arn"] {
+		dest().RoleARN = str(b.roleARN)
+	}
+	if set["external-id-file"] {
+		s, err := readSecret("external-id-file", b.extIDFile)
+		if err != nil {
+			return p, err
+		}
+		dest().ExternalID = s
+	}
+	if set["role-session-name"] {
+		dest().RoleSessionName = str(b.sessionName)
+	}
+	if set["sts-endpoint"] {
+		dest().STSEndpoint = str(b.stsURL)
 	}
 	if set["format"] {
 		p.Format = str(b.format)

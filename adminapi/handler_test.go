@@ -195,7 +195,7 @@ func (f *fixture) create(name string) integrations.Integration {
 func noSecrets(t *testing.T, bodies ...[]byte) {
 	t.Helper()
 	for _, b := range bodies {
-		for _, s := range []string{secretAK, secretSK, "new-secret-value-123"} {
+		for _, s := range []string{secretAK, secretSK, "new-secret-value-123", secretExtID, "ext-rotated-42"} {
 			if bytes.Contains(b, []byte(s)) {
 				t.Fatalf("a secret in a response body: %s", b)
 			}

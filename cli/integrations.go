@@ -60,6 +60,8 @@ func OpenRegistry(ctx context.Context, cfg *config.Config, log *slog.Logger) (re
 		return registry.NewEnv(registry.EnvConfig{
 			Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.S3Region,
 			AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, TLS: cfg.S3TLS, CAPEM: ca,
+			SSE: cfg.S3SSE, SSEKMSKeyID: cfg.S3SSEKMSKeyID, RoleARN: cfg.S3RoleARN, ExternalID: cfg.S3ExternalID,
+			RoleSessionName: cfg.S3RoleSessionName, STSEndpoint: cfg.S3STSEndpoint,
 			Format: cfg.Format, Compression: cfg.Compression, KeyPrefix: cfg.KeyPrefix, Topic: cfg.KafkaTopic,
 		})
 	}
@@ -72,10 +74,19 @@ func integrationDefaults(cfg *config.Config) integrations.Defaults {
 // integrationBucket is the S3 bucket of an integration's destination
 // (without its key prefix).
 func integrationBucket(d integrations.Destination) (*store.S3, error) {
-	return store.NewS3(store.S3Options{
+	return store.NewS3(integrationS3Options(d))
+}
+
+// integrationS3Options are the store options of an integration's
+// destination: endpoint, keys, TLS, server-side encryption and AssumeRole.
+func integrationS3Options(d integrations.Destination) store.S3Options {
+	return store.S3Options{
 		Endpoint: d.Endpoint, Bucket: d.Bucket, AccessKey: d.AccessKey, SecretKey: d.SecretKey,
 		Region: d.Region, TLS: d.TLS, CAPEM: d.CAPEM,
-	})
+		SSE: d.SSE, SSEKMSKeyID: d.SSEKMSKeyID,
+		Role: store.AssumeRole{RoleARN: d.RoleARN, ExternalID: d.ExternalID, SessionName: d.RoleSessionName,
+			STSEndpoint: d.STSEndpoint},
+	}
 }
 
 // integrationLayout is the object layout of an integration: its format,

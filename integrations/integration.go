@@ -4,11 +4,12 @@
 // registries and the data plane share, their defaults and validation, the
 // state model and the filter matcher.
 //
-// Secrets (destination.access_key and destination.secret_key) are
-// write-only: Integration keeps them, but its JSON form never contains them
-// (Destination's MarshalJSON writes credentials_set instead), and its String,
-// GoString and LogValue forms redact them. Registries store them with their
-// own codecs (the Kafka registry seals them).
+// Secrets (destination.access_key, destination.secret_key and
+// destination.external_id) are write-only: Integration keeps them, but its
+// JSON form never contains them (Destination's MarshalJSON writes
+// credentials_set and external_id_set instead), and its String, GoString
+// and LogValue forms redact them. Registries store them with their own
+// codecs (the Kafka registry seals them).
 package integrations
 
 import (
@@ -41,6 +42,18 @@ const (
 	DefaultFormat      = "ndjson"
 	DefaultCompression = "none"
 	DefaultStart       = "latest"
+	// DefaultSSE: no server-side encryption asked for (the bucket's default
+	// applies).
+	DefaultSSE = SSENone
+	// DefaultRoleSessionName is the STS session name of an assumed role.
+	DefaultRoleSessionName = "hitexport"
+)
+
+// Values of Destination.SSE (the store's S3Options.SSE values).
+const (
+	SSENone = "none"
+	SSES3   = "s3"
+	SSEKMS  = "kms"
 )
 
 // Integration is one destination with its settings, as the registries keep
@@ -82,51 +95,87 @@ type Destination struct {
 	TLS       bool   `json:"tls"`
 	CAPEM     string `json:"ca_pem"`
 
+	// SSE is the server-side encryption asked for on every write: none
+	// (default), s3 (SSE-S3) or kms (SSE-KMS, with SSEKMSKeyID or the
+	// bucket's default KMS key).
+	SSE         string `json:"sse"`
+	SSEKMSKeyID string `json:"sse_kms_key_id"`
+	// RoleARN, when set, makes the exporter write with the temporary
+	// credentials of that role (STS AssumeRole, obtained with the access
+	// and secret keys). ExternalID is write-only (the customer's shared
+	// value of the confused-deputy pattern): never in the JSON output.
+	// STSEndpoint is the STS URL (empty: https://sts.<region>.amazonaws.com).
+	RoleARN         string `json:"role_arn"`
+	ExternalID      string `json:"external_id,omitempty"`
+	RoleSessionName string `json:"role_session_name"`
+	STSEndpoint     string `json:"sts_endpoint"`
+
 	// credsRedacted: Redacted removed a complete pair of secrets
-	// (credentials_set stays true).
+	// (credentials_set stays true). extIDRedacted: the same for the
+	// external id (external_id_set stays true).
 	credsRedacted bool
+	extIDRedacted bool
 }
 
 // DestinationView is Destination's output form: no secrets, credentials_set
-// instead.
+// and external_id_set instead.
 type DestinationView struct {
-	Endpoint       string `json:"endpoint"`
-	Bucket         string `json:"bucket"`
-	Region         string `json:"region"`
-	TLS            bool   `json:"tls"`
-	CAPEM          string `json:"ca_pem"`
-	CredentialsSet bool   `json:"credentials_set"`
+	Endpoint        string `json:"endpoint"`
+	Bucket          string `json:"bucket"`
+	Region          string `json:"region"`
+	TLS             bool   `json:"tls"`
+	CAPEM           string `json:"ca_pem"`
+	CredentialsSet  bool   `json:"credentials_set"`
+	SSE             string `json:"sse"`
+	SSEKMSKeyID     string `json:"sse_kms_key_id"`
+	RoleARN         string `json:"role_arn"`
+	ExternalIDSet   bool   `json:"external_id_set"`
+	RoleSessionName string `json:"role_session_name"`
+	STSEndpoint     string `json:"sts_endpoint"`
 }
 
 // View returns the output form of d.
 func (d Destination) View() DestinationView {
 	return DestinationView{Endpoint: d.Endpoint, Bucket: d.Bucket, Region: d.Region, TLS: d.TLS, CAPEM: d.CAPEM,
-		CredentialsSet: d.AccessKey != "" && d.SecretKey != "" || d.credsRedacted}
+		CredentialsSet: d.AccessKey != "" && d.SecretKey != "" || d.credsRedacted,
+		SSE:            d.SSE, SSEKMSKeyID: d.SSEKMSKeyID, RoleARN: d.RoleARN,
+		ExternalIDSet:   d.ExternalID != "" || d.extIDRedacted,
+		RoleSessionName: d.RoleSessionName, STSEndpoint: d.STSEndpoint}
 }
 
 // MarshalJSON writes the output form: secrets are never marshalled.
 func (d Destination) MarshalJSON() ([]byte, error) { return json.Marshal(d.View()) }
 
 // UnmarshalJSON reads both forms: the stored one (with secrets) and the
-// output one (credentials_set, kept so that a decoded GET body still says
-// whether credentials are set).
+// output one (credentials_set and external_id_set, kept so that a decoded
+// GET body still says whether they are set).
 func (d *Destination) UnmarshalJSON(b []byte) error {
 	type plain Destination
 	var aux struct {
 		plain
 		CredentialsSet bool `json:"credentials_set"`
+		ExternalIDSet  bool `json:"external_id_set"`
 	}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
 	*d = Destination(aux.plain)
 	d.credsRedacted = aux.CredentialsSet
+	d.extIDRedacted = aux.ExternalIDSet
 	return nil
 }
 
 // String redacts the secrets.
 func (d Destination) String() string {
-	return fmt.Sprintf("{endpoint:%s bucket:%s region:%s tls:%t credentials_set:%t}", d.Endpoint, d.Bucket, d.Region, d.TLS, d.View().CredentialsSet)
+	v := d.View()
+	s := fmt.Sprintf("{endpoint:%s bucket:%s region:%s tls:%t credentials_set:%t", d.Endpoint, d.Bucket, d.Region, d.TLS, v.CredentialsSet)
+	if d.SSE != "" && d.SSE != SSENone {
+		s += " sse:" + d.SSE
+	}
+	if d.RoleARN != "" {
+		s += fmt.Sprintf(" role_arn:%s external_id_set:%t", d.RoleARN, v.ExternalIDSet)
+	}
+	return s + "}"
 }
 
 // GoString redacts the secrets (for %#v).
@@ -134,8 +183,15 @@ func (d Destination) GoString() string { return "integrations.Destination" + d.S
 
 // LogValue redacts the secrets (log/slog).
 func (d Destination) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("endpoint", d.Endpoint), slog.String("bucket", d.Bucket),
-		slog.Bool("tls", d.TLS), slog.Bool("credentials_set", d.View().CredentialsSet))
+	attrs := []slog.Attr{slog.String("endpoint", d.Endpoint), slog.String("bucket", d.Bucket),
+		slog.Bool("tls", d.TLS), slog.Bool("credentials_set", d.View().CredentialsSet)}
+	if d.SSE != "" && d.SSE != SSENone {
+		attrs = append(attrs, slog.String("sse", d.SSE))
+	}
+	if d.RoleARN != "" {
+		attrs = append(attrs, slog.String("role_arn", d.RoleARN), slog.Bool("external_id_set", d.View().ExternalIDSet))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // LogValue is the integration for log/slog: id, name and destination
@@ -235,10 +291,12 @@ func (it Integration) WithStatus(st Status) Integration {
 
 // Redacted returns a copy of it without secrets (the JSON form never has
 // them; this clears the fields themselves, e.g. before handing a value to
-// code that must not see them). Its credentials_set stays as it was.
+// code that must not see them). Its credentials_set and external_id_set
+// stay as they were.
 func (it Integration) Redacted() Integration {
-	it.Destination.credsRedacted = it.Destination.View().CredentialsSet
-	it.Destination.AccessKey, it.Destination.SecretKey = "", ""
+	v := it.Destination.View()
+	it.Destination.credsRedacted, it.Destination.extIDRedacted = v.CredentialsSet, v.ExternalIDSet
+	it.Destination.AccessKey, it.Destination.SecretKey, it.Destination.ExternalID = "", "", ""
 	return it
 }
 

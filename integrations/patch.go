@@ -38,18 +38,30 @@ type Patch struct {
 }
 
 // DestinationPatch is the input form of Destination. An empty or omitted
-// access_key/secret_key keeps the stored secret.
+// access_key/secret_key/external_id keeps the stored secret.
+//
+// A PATCH that sets sse to none or s3 without giving sse_kms_key_id drops
+// the stored KMS key id; one that sets role_arn to "" drops the role's
+// external_id and sts_endpoint unless it gives them (the only way to remove
+// a stored external id: remove the role, then set it again without one).
 type DestinationPatch struct {
-	Endpoint  *string `json:"endpoint,omitempty"`
-	Bucket    *string `json:"bucket,omitempty"`
-	Region    *string `json:"region,omitempty"`
-	AccessKey *string `json:"access_key,omitempty"`
-	SecretKey *string `json:"secret_key,omitempty"`
-	TLS       *bool   `json:"tls,omitempty"`
-	CAPEM     *string `json:"ca_pem,omitempty"`
+	Endpoint        *string `json:"endpoint,omitempty"`
+	Bucket          *string `json:"bucket,omitempty"`
+	Region          *string `json:"region,omitempty"`
+	AccessKey       *string `json:"access_key,omitempty"`
+	SecretKey       *string `json:"secret_key,omitempty"`
+	TLS             *bool   `json:"tls,omitempty"`
+	CAPEM           *string `json:"ca_pem,omitempty"`
+	SSE             *string `json:"sse,omitempty"`
+	SSEKMSKeyID     *string `json:"sse_kms_key_id,omitempty"`
+	RoleARN         *string `json:"role_arn,omitempty"`
+	ExternalID      *string `json:"external_id,omitempty"`
+	RoleSessionName *string `json:"role_session_name,omitempty"`
+	STSEndpoint     *string `json:"sts_endpoint,omitempty"`
 
 	// Read-only, ignored.
 	CredentialsSet json.RawMessage `json:"credentials_set,omitempty"`
+	ExternalIDSet  json.RawMessage `json:"external_id_set,omitempty"`
 }
 
 // FilterPatch is the input form of Filter. Match, when present (even as
@@ -143,6 +155,25 @@ func (it *Integration) apply(p Patch, now time.Time) error {
 		if dp.CAPEM != nil {
 			d.CAPEM = *dp.CAPEM
 		}
+		set(&d.SSE, dp.SSE)
+		if dp.SSE != nil && d.SSE != SSEKMS && dp.SSEKMSKeyID == nil {
+			d.SSEKMSKeyID = "" // the key id only applies to kms
+		}
+		set(&d.SSEKMSKeyID, dp.SSEKMSKeyID)
+		set(&d.RoleARN, dp.RoleARN)
+		if dp.RoleARN != nil && d.RoleARN == "" {
+			// No role: its external id and STS endpoint go with it
+			// (unless given: then validation names them).
+			d.ExternalID = ""
+			if dp.STSEndpoint == nil {
+				d.STSEndpoint = ""
+			}
+		}
+		if dp.ExternalID != nil && *dp.ExternalID != "" {
+			d.ExternalID = *dp.ExternalID
+		}
+		set(&d.RoleSessionName, dp.RoleSessionName)
+		set(&d.STSEndpoint, dp.STSEndpoint)
 	}
 	set(&it.Format, p.Format)
 	set(&it.Compression, p.Compression)
@@ -171,6 +202,12 @@ func (it *Integration) apply(p Patch, now time.Time) error {
 func (it *Integration) ApplyDefaults(d Defaults) {
 	if it.Destination.Region == "" {
 		it.Destination.Region = DefaultRegion
+	}
+	if it.Destination.SSE == "" {
+		it.Destination.SSE = DefaultSSE
+	}
+	if it.Destination.RoleSessionName == "" {
+		it.Destination.RoleSessionName = DefaultRoleSessionName
 	}
 	if it.Format == "" {
 		it.Format = DefaultFormat

@@ -32,6 +32,8 @@ func fieldErr(field, msg string) *FieldError { return &FieldError{Field: field, 
 var (
 	Formats      = []string{"json", "ndjson", "ocsf", "ocsf-json"}
 	Compressions = []string{"none", "gzip", "zstd"}
+	// SSEModes are the accepted values of destination.sse.
+	SSEModes = []string{SSENone, SSES3, SSEKMS}
 )
 
 // Limits of the filter.
@@ -51,6 +53,14 @@ var (
 	// (dt=2026-12-02/), and the date placeholders.
 	prefixRe      = regexp.MustCompile(`^([A-Za-z0-9!_.*'()/=-]|\{(yyyy|mm|dd|hh)\})*$`)
 	placeholderRe = regexp.MustCompile(`\{[^}]*\}?`)
+	// IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME): the
+	// partition (aws, aws-cn, aws-us-gov, ...), a 12-digit account, the
+	// role's path and name of IAM's characters. The same rules as
+	// HITEXPORT_S3_ROLE_ARN, HITEXPORT_S3_EXTERNAL_ID and
+	// HITEXPORT_S3_ROLE_SESSION_NAME.
+	roleARNRe     = regexp.MustCompile(`^arn:[a-z0-9-]+:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	externalIDRe  = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	sessionNameRe = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 )
 
 // Validate checks every field of it and returns the first problem as a
@@ -159,6 +169,54 @@ func validateDestination(d Destination) *FieldError {
 		}
 		if !x509.NewCertPool().AppendCertsFromPEM([]byte(d.CAPEM)) {
 			return fieldErr("destination.ca_pem", "holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)")
+		}
+	}
+	return validateS3Options(d)
+}
+
+// validateS3Options checks server-side encryption and AssumeRole. Empty
+// sse and role_session_name stand for their defaults. Messages never echo
+// the external id.
+func validateS3Options(d Destination) *FieldError {
+	switch d.SSE {
+	case "", SSENone, SSES3:
+		if d.SSEKMSKeyID != "" {
+			mode := d.SSE
+			if mode == "" {
+				mode = SSENone
+			}
+			return fieldErr("destination.sse_kms_key_id", fmt.Sprintf("only with sse kms (destination.sse is %s): set destination.sse to kms or remove the key id", mode))
+		}
+	case SSEKMS:
+	default:
+		return fieldErr("destination.sse", fmt.Sprintf("unknown %q: accepted none, s3 (SSE-S3), kms (SSE-KMS)", d.SSE))
+	}
+	if k := d.SSEKMSKeyID; k != "" && (len(k) > 2048 || strings.ContainsAny(k, " \t\r\n")) {
+		return fieldErr("destination.sse_kms_key_id", "must be a KMS key id, key ARN, alias or alias ARN without spaces (at most 2048 characters)")
+	}
+	if d.RoleSessionName != "" && !sessionNameRe.MatchString(d.RoleSessionName) {
+		return fieldErr("destination.role_session_name", "must be 2 to 64 characters of letters, digits and + = , . @ - _")
+	}
+	if d.RoleARN == "" {
+		if d.ExternalID != "" {
+			return fieldErr("destination.external_id", "set, but destination.role_arn is empty: it only applies to AssumeRole")
+		}
+		if d.STSEndpoint != "" {
+			return fieldErr("destination.sts_endpoint", "set, but destination.role_arn is empty: it only applies to AssumeRole")
+		}
+		return nil
+	}
+	if !roleARNRe.MatchString(d.RoleARN) {
+		return fieldErr("destination.role_arn", "must be an IAM role ARN such as arn:aws:iam::123456789012:role/hitexport-writer")
+	}
+	if e := d.ExternalID; e != "" && (len(e) < 2 || len(e) > 1224 || !externalIDRe.MatchString(e)) {
+		return fieldErr("destination.external_id", "must be 2 to 1224 characters of letters, digits and + = , . @ : / - _")
+	}
+	if d.STSEndpoint != "" {
+		u, err := url.Parse(d.STSEndpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+			return fieldErr("destination.sts_endpoint", "must be an http(s) URL without path, query or user information, e.g. https://sts.eu-west-1.amazonaws.com")
 		}
 	}
 	return nil

@@ -20,9 +20,16 @@ type EnvConfig struct {
 	AccessKey, SecretKey     string
 	TLS                      bool
 	CAPEM                    string // the contents of HITEXPORT_S3_CA_FILE
-	Format, Compression      string
-	KeyPrefix                string
-	Topic                    string
+	// HITEXPORT_S3_SSE, HITEXPORT_S3_SSE_KMS_KEY_ID, HITEXPORT_S3_ROLE_ARN,
+	// HITEXPORT_S3_EXTERNAL_ID, HITEXPORT_S3_ROLE_SESSION_NAME and
+	// HITEXPORT_S3_STS_ENDPOINT.
+	SSE, SSEKMSKeyID    string
+	RoleARN, ExternalID string
+	RoleSessionName     string
+	STSEndpoint         string
+	Format, Compression string
+	KeyPrefix           string
+	Topic               string
 }
 
 // NewEnv returns the read-only registry holding the integration "default"
@@ -37,7 +44,9 @@ func NewEnv(c EnvConfig) (*Memory, error) {
 	it := integrations.Integration{
 		ID: DefaultID, Name: DefaultName, Enabled: true,
 		Destination: integrations.Destination{Endpoint: c.Endpoint, Bucket: c.Bucket, Region: c.Region,
-			AccessKey: c.AccessKey, SecretKey: c.SecretKey, TLS: c.TLS, CAPEM: c.CAPEM},
+			AccessKey: c.AccessKey, SecretKey: c.SecretKey, TLS: c.TLS, CAPEM: c.CAPEM,
+			SSE: c.SSE, SSEKMSKeyID: c.SSEKMSKeyID, RoleARN: c.RoleARN, ExternalID: c.ExternalID,
+			RoleSessionName: c.RoleSessionName, STSEndpoint: c.STSEndpoint},
 		Format: c.Format, Compression: c.Compression, KeyPrefix: c.KeyPrefix,
 		Filter: integrations.Filter{Topic: c.Topic}, Start: "earliest",
 		CreatedAt: now, UpdatedAt: now,
@@ -56,6 +65,8 @@ func NewEnv(c EnvConfig) (*Memory, error) {
 
 // lenientEnvFields are checked by the configuration package with its own
 // (older, looser) rules; the env registry does not refuse them again.
+// (HITEXPORT_S3_ROLE_SESSION_NAME is only checked there with a role.)
 var lenientEnvFields = map[string]bool{
 	"destination.endpoint": true, "destination.bucket": true, "destination.region": true, "key_prefix": true,
+	"destination.role_session_name": true,
 }

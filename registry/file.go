@@ -36,7 +36,7 @@ type FileOptions struct {
 // File is the read-only registry of a YAML file: a list of integrations with
 // the JSON field names; secrets as access_key/secret_key or as
 // access_key_file/secret_key_file (paths, relative to the YAML file's
-// folder), ca_pem or ca_file. An item without id gets one derived from its
+// folder), ca_pem or ca_file, external_id or external_id_file. An item without id gets one derived from its
 // name ("itg-" + 10 base32 characters of its SHA-256), stable across
 // replicas and restarts; give an id to keep the progress across renames.
 //
@@ -96,6 +96,14 @@ type fileDestination struct {
 	TLS           bool   `yaml:"tls"`
 	CAPEM         string `yaml:"ca_pem"`
 	CAFile        string `yaml:"ca_file"`
+
+	SSE             string `yaml:"sse"`
+	SSEKMSKeyID     string `yaml:"sse_kms_key_id"`
+	RoleARN         string `yaml:"role_arn"`
+	ExternalID      string `yaml:"external_id"`
+	ExternalIDFile  string `yaml:"external_id_file"`
+	RoleSessionName string `yaml:"role_session_name"`
+	STSEndpoint     string `yaml:"sts_endpoint"`
 }
 
 // NewFile loads the file (an error names the item and field) and starts
@@ -200,7 +208,7 @@ func parseFile(raw []byte) ([]fileItem, []string, error) {
 	}
 	var refs []string
 	for _, it := range items {
-		for _, p := range []string{it.Destination.AccessKeyFile, it.Destination.SecretKeyFile, it.Destination.CAFile} {
+		for _, p := range []string{it.Destination.AccessKeyFile, it.Destination.SecretKeyFile, it.Destination.CAFile, it.Destination.ExternalIDFile} {
 			if p != "" {
 				refs = append(refs, p)
 			}
@@ -262,7 +270,9 @@ func (f *File) toIntegration(fi fileItem) (integrations.Integration, error) {
 	it := integrations.Integration{
 		ID: fi.ID, Name: strings.TrimSpace(fi.Name), Enabled: fi.Enabled == nil || *fi.Enabled,
 		Destination: integrations.Destination{Endpoint: d.Endpoint, Bucket: d.Bucket, Region: d.Region,
-			AccessKey: d.AccessKey, SecretKey: d.SecretKey, TLS: d.TLS, CAPEM: d.CAPEM},
+			AccessKey: d.AccessKey, SecretKey: d.SecretKey, TLS: d.TLS, CAPEM: d.CAPEM,
+			SSE: d.SSE, SSEKMSKeyID: d.SSEKMSKeyID, RoleARN: d.RoleARN, ExternalID: d.ExternalID,
+			RoleSessionName: d.RoleSessionName, STSEndpoint: d.STSEndpoint},
 		Format: fi.Format, Compression: fi.Compression, KeyPrefix: fi.KeyPrefix,
 		Filter: integrations.Filter{Topic: fi.Filter.Topic}, Start: fi.Start, NotifyURL: fi.NotifyURL,
 	}
@@ -290,6 +300,9 @@ func (f *File) toIntegration(fi fileItem) (integrations.Integration, error) {
 		return it, err
 	}
 	if err := read("destination.secret_key", d.SecretKeyFile, &it.Destination.SecretKey); err != nil {
+		return it, err
+	}
+	if err := read("destination.external_id", d.ExternalIDFile, &it.Destination.ExternalID); err != nil {
 		return it, err
 	}
 	if d.CAFile != "" {
@@ -333,7 +346,7 @@ func definitionPrint(it integrations.Integration) string {
 	h := sha256.New()
 	b, _ := json.Marshal(it) // secrets are not marshalled: add them
 	h.Write(b)
-	fmt.Fprintf(h, "\x00%s\x00%s\x00%t", it.Destination.AccessKey, it.Destination.SecretKey, it.Enabled)
+	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%t", it.Destination.AccessKey, it.Destination.SecretKey, it.Destination.ExternalID, it.Enabled)
 	return hex.EncodeToString(h.Sum(nil))
 }
 

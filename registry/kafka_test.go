@@ -33,7 +33,7 @@ func TestKafkaApply(t *testing.T) {
 	if !strings.Contains(logs.String(), KeyID(key(9))) || strings.Contains(logs.String(), it.Destination.SecretKey) {
 		t.Fatalf("the log must name the unknown key id and no secret: %s", logs.String())
 	}
-	newer := bytes.Replace(v1, []byte(`"v":1`), []byte(`"v":2`), 1)
+	newer := bytes.Replace(v1, []byte(`"v":1`), []byte(`"v":3`), 1)
 	k.apply(kafka.Message{Offset: 2, Key: []byte(it.ID), Value: newer})
 	k.apply(kafka.Message{Offset: 3, Key: []byte("itg-wrong"), Value: v1})
 	if _, ok := k.set.get("itg-wrong"); ok {

@@ -60,9 +60,9 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatal("match values changed")
 	}
 	// a newer version is refused with a clear error
-	nb := bytes.Replace(b, []byte(`"v":1`), []byte(`"v":2`), 1)
-	if _, err := DecodeRecord(nb, kr); err == nil || !strings.Contains(err.Error(), "version 2") {
-		t.Fatalf("version 2: %v", err)
+	nb := bytes.Replace(b, []byte(`"v":1`), []byte(`"v":3`), 1)
+	if _, err := DecodeRecord(nb, kr); err == nil || !strings.Contains(err.Error(), "version 3") {
+		t.Fatalf("version 3: %v", err)
 	}
 }
 

@@ -573,6 +573,9 @@
     name: 'f-name', 'destination.endpoint': 'f-endpoint', 'destination.bucket': 'f-bucket',
     'destination.access_key': 'f-access-key', 'destination.secret_key': 'f-secret-key', 'destination.tls': 'f-tls',
     'destination.region': 'f-region', 'destination.ca_pem': 'f-ca', key_prefix: 'f-prefix', notify_url: 'f-notify-url',
+    'destination.sse': 'f-sse', 'destination.sse_kms_key_id': 'f-sse-kms-key-id', 'destination.role_arn': 'f-role-arn',
+    'destination.external_id': 'f-external-id', 'destination.role_session_name': 'f-role-session-name',
+    'destination.sts_endpoint': 'f-sts-endpoint',
     format: 'f-format-ndjson', compression: 'f-compression', 'filter.topic': 'f-topic', start: 'f-start-at', enabled: 'f-regular',
   };
 
@@ -638,6 +641,7 @@
       $(id).placeholder = '';
     }
     $('f-keys-hint').textContent = 'Keys are stored sealed and never shown again.';
+    $('f-external-id').placeholder = '';
     setStartEnabled(true);
     show('form-view');
     focusEl($('f-name'));
@@ -658,6 +662,13 @@
     $('f-ca').value = str(d.ca_pem);
     $('f-prefix').value = str(it.key_prefix);
     $('f-notify-url').value = str(it.notify_url);
+    $('f-sse').value = ['none', 's3', 'kms'].indexOf(str(d.sse)) >= 0 ? str(d.sse) : 'none';
+    $('f-sse-kms-key-id').value = str(d.sse_kms_key_id);
+    $('f-role-arn').value = str(d.role_arn);
+    $('f-role-session-name').value = str(d.role_session_name);
+    $('f-sts-endpoint').value = str(d.sts_endpoint);
+    $('f-external-id').value = '';
+    $('f-external-id').placeholder = d.external_id_set ? 'unchanged' : '';
     for (const k of ['f-access-key', 'f-secret-key']) {
       $(k).value = '';
       $(k).required = false;
@@ -682,7 +693,8 @@
     // Where a new integration begins reading is fixed once it exists.
     setStartEnabled(false);
     $('f-regular').checked = it.enabled !== false;
-    if ((d.region && d.region !== 'us-east-1') || it.key_prefix || d.ca_pem || it.notify_url) $('f-advanced').open = true;
+    if ((d.region && d.region !== 'us-east-1') || it.key_prefix || d.ca_pem || it.notify_url ||
+        (d.sse && d.sse !== 'none') || d.role_arn) $('f-advanced').open = true;
     show('form-view');
     focusEl($('form-title'));
   }
@@ -710,6 +722,14 @@
     if (sk || !editing) dest.secret_key = sk;
     if (v('f-region')) dest.region = v('f-region');
     if (v('f-ca') || editing) dest.ca_pem = $('f-ca').value.trim() ? $('f-ca').value : '';
+    // Server-side encryption and AssumeRole. The external ID is write-only:
+    // sent only when typed (blank keeps the stored one).
+    if ($('f-sse').value !== 'none' || editing) dest.sse = $('f-sse').value;
+    if (v('f-sse-kms-key-id') || editing) dest.sse_kms_key_id = v('f-sse-kms-key-id');
+    if (v('f-role-arn') || editing) dest.role_arn = v('f-role-arn');
+    if ($('f-external-id').value) dest.external_id = $('f-external-id').value;
+    if (v('f-role-session-name') || editing) dest.role_session_name = v('f-role-session-name');
+    if (v('f-sts-endpoint') || editing) dest.sts_endpoint = v('f-sts-endpoint');
     const body = {
       name: v('f-name'),
       destination: dest,
@@ -770,13 +790,20 @@
     $('test-button').disabled = true;
     try {
       let res;
+      const storedExtID = editing && editing.destination && editing.destination.external_id_set;
       if (editing && !body.destination.access_key && !body.destination.secret_key) {
         res = await api('POST', itemPath(editing.id) + '/test', {});
         renderSteps(out, res);
-        out.prepend(el('p', { class: 'muted', text: 'Tested the saved settings with the stored keys (enter the keys to test unsaved changes).' }));
+        out.prepend(el('p', { class: 'muted', text: storedExtID ?
+          'Tested the saved settings with the stored keys and external ID (enter the keys and the external ID to test unsaved changes).' :
+          'Tested the saved settings with the stored keys (enter the keys to test unsaved changes).' }));
       } else {
+        if (storedExtID && body.destination.role_arn && !body.destination.external_id) {
+          throw { field: 'destination.external_id', message: 'Enter the external ID as well to test unsaved changes (the stored one is never sent back).' };
+        }
         if (editing) body.destination = Object.assign({}, editing.destination, body.destination);
         delete body.destination.credentials_set;
+        delete body.destination.external_id_set;
         res = await api('POST', API + '/test', body);
         renderSteps(out, res);
       }
