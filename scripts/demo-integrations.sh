@@ -31,6 +31,8 @@ export HITEXPORT_S3_SECRET_KEY=minioadmin
 export HITEXPORT_IDLE_TIMEOUT=3s
 export HITEXPORT_HTTP_ADDR=127.0.0.1:9465
 export HITEXPORT_LOG_FORMAT=text
+export HITEXPORT_LAYOUT=window   # one object per window per integration: hitlogs-{timestamp}.<ext>
+export HITEXPORT_MERGE_INTERVAL=2s
 export HITEXPORT_REGISTRY=kafka
 export HITEXPORT_REGISTRY_TOPIC=hitexport.integrations.demo
 export HITEXPORT_SECRETS_KEY_FILE="$demo/secrets.key"
@@ -84,7 +86,7 @@ bin/hitexport integrations list
 step "what the customers received"
 for name in acme beta; do
   echo "integration $name (hitexport verify --integration $name -list):"
-  bin/hitexport verify --integration "$name" -list 2>/dev/null | grep -E 'hitlogs-' | head -8 || true
+  bin/hitexport verify --integration "$name" -wait 90s -list 2>/dev/null | grep -E 'hitlogs-' | head -8 || true
 done
 
 cat <<EOF
