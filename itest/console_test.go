@@ -450,6 +450,9 @@ func TestExportConsole(t *testing.T) {
 	b.do("add the second integration", chromedp.Click(chromedp.ID("add-button")), chromedp.WaitVisible(chromedp.ID("f-name")),
 		b.fill("f-name", hostileItg), b.fill("f-endpoint", s3Addr), b.fill("f-bucket", e.bucket.Name()),
 		b.fill("f-access-key", accessKey), b.fill("f-secret-key", secretKey), b.fill("f-topic", e.topic),
+		// Its own key prefix: two integrations on the same bucket and prefix
+		// would write the same keys (the exporter runs only the first).
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('f-advanced').open = true`), b.fill("f-prefix", "hostile/"),
 		chromedp.Click(chromedp.ID("add-match")), chromedp.SendKeys(chromedp.CSS("#matches .m-field"), "domain"),
 		chromedp.SendKeys(chromedp.CSS("#matches .m-values"), `"`+hostileName+`"`),
 		chromedp.Click(chromedp.ID("save-button")))
