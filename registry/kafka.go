@@ -308,21 +308,14 @@ func (k *Kafka) List(ctx context.Context) ([]integrations.Integration, error) {
 }
 
 func (k *Kafka) Get(ctx context.Context, id string) (integrations.Integration, error) {
-	it, ok := k.set.get(id)
-	if !ok {
-		return integrations.Integration{}, notFound(id)
-	}
-	return it, nil
+	return k.set.find(id)
 }
 
 func (k *Kafka) Create(ctx context.Context, it integrations.Integration) (integrations.Integration, error) {
 	k.writeMu.Lock()
 	defer k.writeMu.Unlock()
-	if _, ok := k.set.get(it.ID); ok {
-		return integrations.Integration{}, &ConflictError{Field: "id", Message: "integration id " + it.ID + " exists"}
-	}
-	if k.set.nameTaken(it.Name, it.ID) {
-		return integrations.Integration{}, nameConflict(it.Name)
+	if err := k.set.checkNew(it); err != nil {
+		return integrations.Integration{}, err
 	}
 	v, err := EncodeRecord(it, k.o.Keys)
 	if err != nil {
@@ -341,17 +334,9 @@ func (k *Kafka) Update(ctx context.Context, id string, fn func(integrations.Inte
 }
 
 func (k *Kafka) updateLocked(ctx context.Context, id string, fn func(integrations.Integration) (integrations.Integration, error)) (integrations.Integration, error) {
-	cur, ok := k.set.get(id)
-	if !ok {
-		return integrations.Integration{}, notFound(id)
-	}
-	next, err := fn(cur)
+	next, err := k.set.next(id, fn)
 	if err != nil {
 		return integrations.Integration{}, err
-	}
-	next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
-	if k.set.nameTaken(next.Name, id) {
-		return integrations.Integration{}, nameConflict(next.Name)
 	}
 	v, err := EncodeRecord(next, k.o.Keys)
 	if err != nil {

@@ -31,11 +31,7 @@ func (m *Memory) List(ctx context.Context) ([]integrations.Integration, error) {
 }
 
 func (m *Memory) Get(ctx context.Context, id string) (integrations.Integration, error) {
-	it, ok := m.set.get(id)
-	if !ok {
-		return integrations.Integration{}, notFound(id)
-	}
-	return it, nil
+	return m.set.find(id)
 }
 
 func (m *Memory) Create(ctx context.Context, it integrations.Integration) (integrations.Integration, error) {
@@ -44,11 +40,8 @@ func (m *Memory) Create(ctx context.Context, it integrations.Integration) (integ
 	}
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
-	if _, ok := m.set.get(it.ID); ok {
-		return integrations.Integration{}, &ConflictError{Field: "id", Message: "integration id " + it.ID + " exists"}
-	}
-	if m.set.nameTaken(it.Name, it.ID) {
-		return integrations.Integration{}, nameConflict(it.Name)
+	if err := m.set.checkNew(it); err != nil {
+		return integrations.Integration{}, err
 	}
 	m.set.put(it.ID, &it)
 	return it.Clone(), nil
@@ -64,17 +57,9 @@ func (m *Memory) Update(ctx context.Context, id string, fn func(integrations.Int
 }
 
 func (m *Memory) updateLocked(id string, fn func(integrations.Integration) (integrations.Integration, error)) (integrations.Integration, error) {
-	cur, ok := m.set.get(id)
-	if !ok {
-		return integrations.Integration{}, notFound(id)
-	}
-	next, err := fn(cur)
+	next, err := m.set.next(id, fn)
 	if err != nil {
 		return integrations.Integration{}, err
-	}
-	next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
-	if m.set.nameTaken(next.Name, id) {
-		return integrations.Integration{}, nameConflict(next.Name)
 	}
 	m.set.put(id, &next)
 	return next.Clone(), nil

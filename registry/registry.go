@@ -133,6 +133,44 @@ func (s *set) nameTaken(name, id string) bool {
 	return false
 }
 
+// find returns id's integration, or a not-found error.
+func (s *set) find(id string) (integrations.Integration, error) {
+	it, ok := s.get(id)
+	if !ok {
+		return integrations.Integration{}, notFound(id)
+	}
+	return it, nil
+}
+
+// checkNew says whether it may be created: its id and name are free.
+func (s *set) checkNew(it integrations.Integration) error {
+	if _, ok := s.get(it.ID); ok {
+		return &ConflictError{Field: "id", Message: "integration id " + it.ID + " exists"}
+	}
+	if s.nameTaken(it.Name, it.ID) {
+		return nameConflict(it.Name)
+	}
+	return nil
+}
+
+// next is id's integration changed by fn, its id and creation time kept and
+// its name still free. The caller holds its write lock and stores it.
+func (s *set) next(id string, fn func(integrations.Integration) (integrations.Integration, error)) (integrations.Integration, error) {
+	cur, err := s.find(id)
+	if err != nil {
+		return integrations.Integration{}, err
+	}
+	next, err := fn(cur)
+	if err != nil {
+		return integrations.Integration{}, err
+	}
+	next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
+	if s.nameTaken(next.Name, id) {
+		return integrations.Integration{}, nameConflict(next.Name)
+	}
+	return next, nil
+}
+
 // put stores it (or removes id when it is nil) and tells the watchers.
 func (s *set) put(id string, it *integrations.Integration) {
 	s.mu.Lock()
