@@ -515,37 +515,54 @@ func (b *bodyFlags) patch(fs *flag.FlagSet) (integrations.Patch, error) {
 		}
 		return &s, nil
 	}
-	if set["name"] {
-		p.Name = str(b.name)
-	}
 	if set["enabled"] {
 		p.Enabled = &b.enabled
-	}
-	if set["endpoint"] {
-		dest().Endpoint = str(b.endpoint)
-	}
-	if set["bucket"] {
-		dest().Bucket = str(b.bucket)
-	}
-	if set["region"] {
-		dest().Region = str(b.region)
 	}
 	if set["tls"] {
 		dest().TLS = &b.tls
 	}
-	if set["access-key-file"] {
-		s, err := readSecret("access-key-file", b.akFile)
-		if err != nil {
-			return p, err
+	// Flags whose value goes into the body as it is.
+	for _, f := range []struct {
+		flag string
+		v    string
+		to   func(*string)
+	}{
+		{"name", b.name, func(s *string) { p.Name = s }},
+		{"endpoint", b.endpoint, func(s *string) { dest().Endpoint = s }},
+		{"bucket", b.bucket, func(s *string) { dest().Bucket = s }},
+		{"region", b.region, func(s *string) { dest().Region = s }},
+		{"sse", b.sse, func(s *string) { dest().SSE = s }},
+		{"sse-kms-key-id", b.kmsKeyID, func(s *string) { dest().SSEKMSKeyID = s }},
+		{"role-arn", b.roleARN, func(s *string) { dest().RoleARN = s }},
+		{"role-session-name", b.sessionName, func(s *string) { dest().RoleSessionName = s }},
+		{"sts-endpoint", b.stsURL, func(s *string) { dest().STSEndpoint = s }},
+		{"format", b.format, func(s *string) { p.Format = s }},
+		{"compression", b.compression, func(s *string) { p.Compression = s }},
+		{"prefix", b.prefix, func(s *string) { p.KeyPrefix = s }},
+		{"topic", b.topic, func(s *string) { filt().Topic = s }},
+		{"start", b.start, func(s *string) { p.Start = s }},
+		{"notify-url", b.notify, func(s *string) { p.NotifyURL = s }},
+	} {
+		if set[f.flag] {
+			f.to(str(f.v))
 		}
-		dest().AccessKey = s
 	}
-	if set["secret-key-file"] {
-		s, err := readSecret("secret-key-file", b.skFile)
-		if err != nil {
-			return p, err
+	// Flags naming a file whose content is a secret.
+	for _, f := range []struct {
+		flag, path string
+		to         func(*string)
+	}{
+		{"access-key-file", b.akFile, func(s *string) { dest().AccessKey = s }},
+		{"secret-key-file", b.skFile, func(s *string) { dest().SecretKey = s }},
+		{"external-id-file", b.extIDFile, func(s *string) { dest().ExternalID = s }},
+	} {
+		if set[f.flag] {
+			s, err := readSecret(f.flag, f.path)
+			if err != nil {
+				return p, err
+			}
+			f.to(s)
 		}
-		dest().SecretKey = s
 	}
 	if set["ca-file"] {
 		raw, err := os.ReadFile(b.caFile)
@@ -553,46 +570,6 @@ func (b *bodyFlags) patch(fs *flag.FlagSet) (integrations.Patch, error) {
 			return p, usageError{"--ca-file: " + err.Error()}
 		}
 		dest().CAPEM = str(string(raw))
-	}
-	if set["sse"] {
-		dest().SSE = str(b.sse)
-	}
-	if set["sse-kms-key-id"] {
-		dest().SSEKMSKeyID = str(b.kmsKeyID)
-	}
-	if set["role-arn"] {
-		dest().RoleARN = str(b.roleARN)
-	}
-	if set["external-id-file"] {
-		s, err := readSecret("external-id-file", b.extIDFile)
-		if err != nil {
-			return p, err
-		}
-		dest().ExternalID = s
-	}
-	if set["role-session-name"] {
-		dest().RoleSessionName = str(b.sessionName)
-	}
-	if set["sts-endpoint"] {
-		dest().STSEndpoint = str(b.stsURL)
-	}
-	if set["format"] {
-		p.Format = str(b.format)
-	}
-	if set["compression"] {
-		p.Compression = str(b.compression)
-	}
-	if set["prefix"] {
-		p.KeyPrefix = str(b.prefix)
-	}
-	if set["topic"] {
-		filt().Topic = str(b.topic)
-	}
-	if set["start"] {
-		p.Start = str(b.start)
-	}
-	if set["notify-url"] {
-		p.NotifyURL = str(b.notify)
 	}
 	if set["clear-match"] && len(b.match) > 0 {
 		return p, usageError{"--clear-match and --match together"}
