@@ -73,11 +73,13 @@ func BenchmarkOCSFGen(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(in / int64(len(recs)))
 			b.ResetTimer()
+			done := benchcpu.Start(b)
 			for i := 0; i < b.N; i++ {
 				if err := w.Write(recs[i%len(recs)]); err != nil {
 					b.Fatal(err)
 				}
 			}
+			done()
 		})
 	}
 }

@@ -274,11 +274,17 @@ func ocsfAppendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// ocsfIsCompact: raw has no whitespace (outside or inside strings) and is
+// valid UTF-8, so ocsfAppendCompact would copy it as it is.
+func ocsfIsCompact(raw []byte) bool {
+	return bytes.IndexAny(raw, " \t\r\n") < 0 && utf8.Valid(raw)
+}
+
 // ocsfAppendCompact writes a raw JSON value (valid) without insignificant
 // whitespace; invalid UTF-8 inside strings becomes U+FFFD, so the output is
 // valid UTF-8 whatever the input was.
 func ocsfAppendCompact(b, raw []byte) []byte {
-	if bytes.IndexAny(raw, " \t\r\n") < 0 && utf8.Valid(raw) {
+	if ocsfIsCompact(raw) {
 		return append(b, raw...)
 	}
 	inStr := false

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/hitexport/hitexport/internal/jsonscan"
 )
@@ -38,6 +39,54 @@ type ocsfMapper struct {
 	rule ocsfFirewallRule
 	attk [1]ocsfAttack
 	enr  [1]ocsfEnrichment
+
+	// arena holds the text the mapping makes (message, url_string, compact
+	// JSON) for the record being written; strings view into it (see
+	// ocsfView). It is reset per record: a string made for one record is
+	// dead once that record is written. When an append moves it, the strings
+	// made before keep the old array alive, which is never written again.
+	arena []byte
+	strs  []string // backing of match_details and tag values
+}
+
+// ocsfView is b as a string without a copy. b must not be modified while the
+// string is used: it is part of the record's value (never modified), a key
+// Unquote allocated, or text in the mapper's arena (written once per record).
+func ocsfView(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// compactText is ocsfCompactText: a view of raw when it is already compact
+// and valid UTF-8, else the compact text made in the arena.
+func (m *ocsfMapper) compactText(raw []byte) string {
+	if ocsfIsCompact(raw) {
+		return ocsfView(raw)
+	}
+	n := len(m.arena)
+	m.arena = ocsfAppendCompact(m.arena, raw)
+	return ocsfView(m.arena[n:])
+}
+
+// textOf is ocsfTextOf with compactText.
+func (m *ocsfMapper) textOf(raw []byte) string {
+	if jsonscan.Kind(raw) == '"' {
+		return jsonscan.StringView(raw)
+	}
+	return m.compactText(raw)
+}
+
+// newStrs returns a slice of n strings from the mapper's reused backing.
+func (m *ocsfMapper) newStrs(n int) []string {
+	k := len(m.strs)
+	if cap(m.strs)-k < n {
+		m.strs = make([]string, 0, 2*cap(m.strs)+n) // the old backing stays with its users
+		k = 0
+	}
+	m.strs = m.strs[:k+n]
+	return m.strs[k : k+n : k+n]
 }
 
 // mapHit maps one hit. It never fails: what has no place in the class goes to
@@ -45,6 +94,9 @@ type ocsfMapper struct {
 func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	m.ev = ocsfEvent{Time: rec.TimeMillis}
 	ev := &m.ev
+	m.arena = m.arena[:0]
+	clear(m.strs)
+	m.strs = m.strs[:0]
 	m.setMetadata(ev, rec)
 	m.req = ocsfHTTPRequest{}
 	ev.HTTPRequest = &m.req // always present: the class needs http_request or http_response
@@ -162,7 +214,9 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	}
 	ev.SeverityID = ocsfSeverity(base, blocked)
 	ev.IsAlert = ev.SeverityID >= 4
-	ev.Message = ocsfMessage(ev)
+	n := len(m.arena)
+	m.arena = ocsfAppendMessage(m.arena, ev)
+	ev.Message = ocsfView(m.arena[n:])
 
 	// tags -> metadata.tags
 	if raw := h.tags; raw != nil && !m.mapTags(ev, raw) {
@@ -222,7 +276,7 @@ func (m *ocsfMapper) scanHit(b []byte) bool {
 		case "tags":
 			h.tags = val
 		default:
-			extra = append(extra, ocsfRawField{string(key), val})
+			extra = append(extra, ocsfRawField{ocsfView(key), val})
 		}
 	})
 	h.extra = extra
@@ -342,7 +396,18 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	} else if host != "" && strings.HasPrefix(uri, "/") && !strings.HasPrefix(uri, "//") {
 		// origin-form: the scheme is not in the hit, so the URL is given as a
 		// network-path reference (RFC 3986 section 4.2)
-		m.url.URLString = "//" + ocsfHostForURL(host) + ocsfPortSuffix(port) + uri
+		n := len(m.arena)
+		m.arena = append(m.arena, "//"...)
+		if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+			m.arena = append(append(append(m.arena, '['), host...), ']') // an IPv6 literal
+		} else {
+			m.arena = append(m.arena, host...)
+		}
+		if port != 0 {
+			m.arena = strconv.AppendInt(append(m.arena, ':'), int64(port), 10)
+		}
+		m.arena = append(m.arena, uri...)
+		m.url.URLString = ocsfView(m.arena[n:])
 	}
 	rest, _, hasFragment := strings.Cut(rest, "#")
 	path, query, hasQuery := strings.Cut(rest, "?")
@@ -356,21 +421,6 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 		m.url.URLString = uri
 	}
 	m.req.URL = &m.url
-}
-
-// ocsfHostForURL brackets an IPv6 literal.
-func ocsfHostForURL(h string) string {
-	if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") {
-		return "[" + h + "]"
-	}
-	return h
-}
-
-func ocsfPortSuffix(port int) string {
-	if port == 0 {
-		return ""
-	}
-	return ":" + strconv.Itoa(port)
 }
 
 // ocsfCutScheme splits "scheme://rest" (RFC 3986 scheme syntax).
@@ -416,9 +466,9 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 		case '[':
 			m.list = m.list[:0]
 			jsonscan.EachElement(raw, func(el []byte) { m.list = append(m.list, el) })
-			details, hasDetails = make([]string, len(m.list)), true
+			details, hasDetails = m.newStrs(len(m.list)), true
 			for i, el := range m.list {
-				details[i] = ocsfTextOf(el)
+				details[i] = m.textOf(el)
 			}
 		}
 	}
@@ -427,7 +477,7 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 		case '"':
 			location = jsonscan.StringView(raw)
 		case '[':
-			location = ocsfCompactText(raw)
+			location = m.compactText(raw)
 		}
 	}
 	if ev.FirewallRule == nil || !hasDetails {
@@ -458,7 +508,7 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 	}
 	m.tagsRaw = m.tagsRaw[:0]
 	jsonscan.EachMember(raw, func(key, val []byte) {
-		m.tagsRaw = append(m.tagsRaw, ocsfRawField{string(key), val})
+		m.tagsRaw = append(m.tagsRaw, ocsfRawField{ocsfView(key), val})
 	})
 	if len(m.tagsRaw) == 0 {
 		return false
@@ -471,7 +521,7 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 		case '"':
 			kv.Value = jsonscan.StringView(f.val)
 		case '0', 't', 'f':
-			kv.Value = string(f.val)
+			kv.Value = ocsfView(f.val)
 		case '[':
 			m.list = m.list[:0]
 			scalars := true
@@ -485,15 +535,15 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 			})
 			if scalars && len(m.list) > 0 {
 				kv.HasValue = false
-				kv.Values = make([]string, len(m.list))
+				kv.Values = m.newStrs(len(m.list))
 				for i, el := range m.list {
-					kv.Values[i] = ocsfTextOf(el)
+					kv.Values[i] = m.textOf(el)
 				}
 			} else {
-				kv.Value = ocsfCompactText(f.val)
+				kv.Value = m.compactText(f.val)
 			}
 		default:
-			kv.Value = ocsfCompactText(f.val)
+			kv.Value = m.compactText(f.val)
 		}
 		m.tags = append(m.tags, kv)
 	}
@@ -506,6 +556,16 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 func ocsfSortFields(fs []ocsfRawField) []ocsfRawField {
 	if len(fs) < 2 {
 		return fs
+	}
+	sorted := true
+	for i := 1; i < len(fs); i++ {
+		if fs[i-1].key >= fs[i].key {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		return fs // and keys unique
 	}
 	slices.SortStableFunc(fs, func(a, b ocsfRawField) int { return strings.Compare(a.key, b.key) })
 	out := fs[:0]
