@@ -3,6 +3,7 @@ package encoders
 // Mapping a hit to an OCSF event (README.md, section OCSF, holds the table).
 
 import (
+	"bytes"
 	"net"
 	"slices"
 	"strconv"
@@ -70,12 +71,29 @@ func (m *ocsfMapper) compactText(raw []byte) string {
 	return ocsfView(m.arena[n:])
 }
 
-// textOf is ocsfTextOf with compactText.
+// textOf is ocsfTextOf with compactText and stringOf.
 func (m *ocsfMapper) textOf(raw []byte) string {
 	if jsonscan.Kind(raw) == '"' {
-		return jsonscan.StringView(raw)
+		return m.stringOf(raw)
 	}
 	return m.compactText(raw)
+}
+
+// stringOf is jsonscan.StringView of a string token, decoded into the arena
+// when it has escapes.
+func (m *ocsfMapper) stringOf(raw []byte) string {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		in := raw[1 : len(raw)-1]
+		if bytes.IndexByte(in, '\\') < 0 {
+			return ocsfView(in)
+		}
+		n := len(m.arena)
+		if b, ok := ocsfUnescape(m.arena, raw); ok {
+			m.arena = b
+			return ocsfView(m.arena[n:])
+		}
+	}
+	return jsonscan.StringView(raw)
 }
 
 // newStrs returns a slice of n strings from the mapper's reused backing.
@@ -116,7 +134,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	if raw := h.time; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			ev.Metadata.OriginalTime = jsonscan.StringView(raw)
+			ev.Metadata.OriginalTime = ocsfStringView(raw)
 		case '0':
 			ev.Metadata.OriginalTime = string(raw)
 		}
@@ -241,7 +259,7 @@ func (m *ocsfMapper) scanHit(b []byte) bool {
 	h := &m.h
 	extra := h.extra[:0]
 	*h = ocsfHitFields{}
-	ok := jsonscan.EachMember(b, func(key []byte, val []byte) {
+	member := func(key []byte, val []byte) {
 		switch string(key) {
 		case "time":
 			h.time = val
@@ -278,7 +296,13 @@ func (m *ocsfMapper) scanHit(b []byte) bool {
 		default:
 			extra = append(extra, ocsfRawField{ocsfView(key), val})
 		}
-	})
+	}
+	ok := ocsfEachMember(b, member)
+	if !ok { // not a well-formed object: as before
+		*h = ocsfHitFields{}
+		extra = extra[:0]
+		ok = jsonscan.EachMember(b, member)
+	}
 	h.extra = extra
 	return ok
 }
@@ -462,7 +486,8 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	if raw := h.payload; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			details, hasDetails = []string{jsonscan.StringView(raw)}, true
+			details, hasDetails = m.newStrs(1), true
+			details[0] = m.stringOf(raw)
 		case '[':
 			m.list = m.list[:0]
 			jsonscan.EachElement(raw, func(el []byte) { m.list = append(m.list, el) })
@@ -475,7 +500,7 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	if raw := h.point; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			location = jsonscan.StringView(raw)
+			location = m.stringOf(raw)
 		case '[':
 			location = m.compactText(raw)
 		}
@@ -507,9 +532,13 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 		return false
 	}
 	m.tagsRaw = m.tagsRaw[:0]
-	jsonscan.EachMember(raw, func(key, val []byte) {
+	member := func(key, val []byte) {
 		m.tagsRaw = append(m.tagsRaw, ocsfRawField{ocsfView(key), val})
-	})
+	}
+	if !ocsfEachMember(raw, member) {
+		m.tagsRaw = m.tagsRaw[:0]
+		jsonscan.EachMember(raw, member)
+	}
 	if len(m.tagsRaw) == 0 {
 		return false
 	}
@@ -519,7 +548,7 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 		kv := ocsfKeyVals{Name: f.key, HasValue: true}
 		switch jsonscan.Kind(f.val) {
 		case '"':
-			kv.Value = jsonscan.StringView(f.val)
+			kv.Value = m.stringOf(f.val)
 		case '0', 't', 'f':
 			kv.Value = ocsfView(f.val)
 		case '[':
