@@ -307,18 +307,37 @@ func (m *ocsfMapper) scanHit(b []byte) bool {
 	return ok
 }
 
-// ocsfTypeNames are the captions of type_uid by activity_id.
-var ocsfTypeNames = map[int]string{
+// ocsfTypeNames are the captions of type_uid by activity_id 0..9 (99 is
+// ocsfTypeNameOther).
+var ocsfTypeNames = [10]string{
 	0: "HTTP Activity: Unknown", 1: "HTTP Activity: Connect", 2: "HTTP Activity: Delete",
 	3: "HTTP Activity: Get", 4: "HTTP Activity: Head", 5: "HTTP Activity: Options",
 	6: "HTTP Activity: Post", 7: "HTTP Activity: Put", 8: "HTTP Activity: Trace",
-	9: "HTTP Activity: Patch", 99: "HTTP Activity: Other",
+	9: "HTTP Activity: Patch",
 }
+
+const ocsfTypeNameOther = "HTTP Activity: Other"
+
+// ocsfActivityNames are the names of activity_id 0..9 (ocsfActivities).
+var ocsfActivityNames = func() (names [10]string) {
+	names[0] = "Unknown"
+	for _, a := range ocsfActivities {
+		names[a.id] = a.name
+	}
+	return names
+}()
 
 func (m *ocsfMapper) setClass(ev *ocsfEvent, activityID int, activityName string) {
 	ev.ActivityID = activityID
 	ev.ActivityName = activityName
-	ev.TypeName = ocsfTypeNames[activityID]
+	switch {
+	case activityID >= 0 && activityID < len(ocsfTypeNames):
+		ev.TypeName = ocsfTypeNames[activityID]
+	case activityID == 99:
+		ev.TypeName = ocsfTypeNameOther
+	default:
+		ev.TypeName = ""
+	}
 }
 
 // setMetadata notes the Kafka location: metadata.original_event_uid is
@@ -373,13 +392,27 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 	m.enr[0] = ocsfEnrichment{
 		Name:      "src_endpoint.ip",
 		Value:     ip,
-		Type:      "hit_source",
+		Type:      ocsfEnrichmentType,
 		Provider:  ocsfVendorName,
-		ShortDesc: "Source type of the attacker's IP (datacenter, Tor)",
+		ShortDesc: ocsfEnrichmentDesc,
 		Data:      data,
 	}
 	ev.Enrichments = m.enr[:]
 }
+
+// The enrichment of the source endpoint: its constant members, and them
+// written out (ocsfEnrichmentFrag, up to the data member's value).
+const (
+	ocsfEnrichmentType = "hit_source"
+	ocsfEnrichmentDesc = "Source type of the attacker's IP (datacenter, Tor)"
+)
+
+var ocsfEnrichmentFrag = func() []byte {
+	b := ocsfAppendStr(nil, `,"type":`, ocsfEnrichmentType)
+	b = ocsfAppendStr(b, `,"provider":`, ocsfVendorName)
+	b = ocsfAppendStr(b, `,"short_desc":`, ocsfEnrichmentDesc)
+	return append(b, `,"data":`...)
+}()
 
 func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	h := &m.h
