@@ -304,8 +304,13 @@ const ocsfHexDigits = "0123456789abcdef"
 // escaped, and so are control characters.
 func ocsfAppendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	i := jsonscan.PlainASCII(s)
+	if i == len(s) { // the common case: nothing to escape or check
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		if i += jsonscan.PlainASCII(s[i:]); i >= len(s) {
 			break
 		}
