@@ -112,8 +112,14 @@ func (m *ocsfMapper) newStrs(n int) []string {
 func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	m.ev = ocsfEvent{Time: rec.TimeMillis}
 	ev := &m.ev
+	if cap(m.arena) > 1<<20 {
+		m.arena = nil // do not keep what a huge hit made huge (as ocsfWriter.buf)
+	}
 	m.arena = m.arena[:0]
 	clear(m.strs)
+	if cap(m.strs) > 1<<12 {
+		m.strs = nil
+	}
 	m.strs = m.strs[:0]
 	m.setMetadata(ev, rec)
 	m.req = ocsfHTTPRequest{}
