@@ -6,16 +6,20 @@ package encoders
 // step with this file, and bump ocsfVersion whenever the bytes written for the
 // same input change (the golden files under testdata/ocsf/ tell).
 //
-// The hit is read with a small scanner over its raw bytes (after json.Valid)
-// and the event is written by hand: no reflection, no generic maps, few
-// allocations. Object keys in the output are in a fixed order; vendor data
-// (unmapped, enrichment data, tags) is sorted by key, so the same input gives
-// the same bytes.
+// The hit (valid JSON by the Record contract) is read in one pass over its
+// bytes (ocsf_scan.go; strings are views into the value, escaped ones are
+// decoded into the writer's arena) and the event is written by hand into a
+// reused buffer, its constant fragments precomputed: no reflection, no
+// encoding/json, no allocation per record in the steady state. Object keys
+// in the output are in a fixed order; vendor data (unmapped, enrichment data,
+// tags) is sorted by key, so the same input gives the same bytes. The
+// implementation before this one is kept in ocsf_ref_test.go, and
+// ocsf_equiv_test.go requires the same bytes from both.
 //
 // Files: ocsf.go (the two formats and their writer), ocsf_model.go (the
 // event), ocsf_vocab.go (activities, severities, attack types), ocsf_map.go
 // (hit -> event), ocsf_json.go (event -> bytes), ocsf_read.go (reading the
-// hit's raw values).
+// hit's raw values), ocsf_scan.go (the one-pass reading).
 
 import (
 	"io"

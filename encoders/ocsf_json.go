@@ -10,26 +10,105 @@ import (
 	"github.com/hitexport/hitexport/internal/jsonscan"
 )
 
-func (ev *ocsfEvent) appendJSON(b []byte) []byte {
+// The constant fragments of the output: the event's head up to type_name
+// for each known activity, the severity, the action and disposition of the
+// known block statuses, the MITRE attacks and the enrichment's fixed members,
+// written once by the same code that writes the variable ones.
+var (
+	ocsfHeads      [10][]byte // by activity_id 0..9 (with their own names)
+	ocsfSeverities [len(ocsfSeverityNames)][]byte
+	ocsfOutcomes   = []struct {
+		actionID, dispositionID int
+		action, disposition     string
+		frag                    []byte
+	}{{2, 2, "Denied", "Blocked", nil}, {1, 17, "Allowed", "Logged", nil}, {1, 1, "Allowed", "Allowed", nil}, {0, 0, "Unknown", "Unknown", nil}}
+	ocsfAttackFrags []struct {
+		attack ocsfAttack
+		frag   []byte
+	}
+)
+
+func init() {
+	for id := range ocsfHeads {
+		ocsfHeads[id] = ocsfAppendHead(nil, id, ocsfActivityNames[id], ocsfTypeNames[id])
+	}
+	for i := range ocsfSeverities {
+		ocsfSeverities[i] = ocsfAppendSeverity(nil, i)
+	}
+	for i := range ocsfOutcomes {
+		o := &ocsfOutcomes[i]
+		o.frag = ocsfAppendOutcome(nil, o.actionID, o.action, o.dispositionID, o.disposition)
+	}
+	for _, a := range []*ocsfAttack{ocsfAttackExploit, ocsfAttackBrute, ocsfAttackScanning} {
+		ocsfAttackFrags = append(ocsfAttackFrags, struct {
+			attack ocsfAttack
+			frag   []byte
+		}{*a, ocsfAppendAttack(nil, a)})
+	}
+}
+
+func ocsfAppendHead(b []byte, activityID int, activityName, typeName string) []byte {
 	b = append(b, `{"activity_id":`...)
-	b = strconv.AppendInt(b, int64(ev.ActivityID), 10)
-	b = ocsfAppendStr(b, `,"activity_name":`, ev.ActivityName)
+	b = strconv.AppendInt(b, int64(activityID), 10)
+	b = ocsfAppendStr(b, `,"activity_name":`, activityName)
 	b = append(b, `,"category_uid":4,"category_name":"Network Activity","class_uid":4002,"class_name":"HTTP Activity","type_uid":`...)
-	b = strconv.AppendInt(b, int64(ocsfClassUID*100+ev.ActivityID), 10)
-	b = ocsfAppendStr(b, `,"type_name":`, ev.TypeName)
+	b = strconv.AppendInt(b, int64(ocsfClassUID*100+activityID), 10)
+	return ocsfAppendStr(b, `,"type_name":`, typeName)
+}
+
+func ocsfAppendSeverity(b []byte, severityID int) []byte {
 	b = append(b, `,"severity_id":`...)
-	b = strconv.AppendInt(b, int64(ev.SeverityID), 10)
-	b = ocsfAppendStr(b, `,"severity":`, ocsfSeverityNames[ev.SeverityID])
+	b = strconv.AppendInt(b, int64(severityID), 10)
+	return ocsfAppendStr(b, `,"severity":`, ocsfSeverityNames[severityID])
+}
+
+func ocsfAppendOutcome(b []byte, actionID int, action string, dispositionID int, disposition string) []byte {
+	b = append(b, `,"action_id":`...)
+	b = strconv.AppendInt(b, int64(actionID), 10)
+	b = ocsfAppendStr(b, `,"action":`, action)
+	b = append(b, `,"disposition_id":`...)
+	b = strconv.AppendInt(b, int64(dispositionID), 10)
+	return ocsfAppendStr(b, `,"disposition":`, disposition)
+}
+
+func ocsfAppendAttack(b []byte, a *ocsfAttack) []byte {
+	b = append(b, '{')
+	n := len(b)
+	b = a.Tactic.appendJSON(b, `,"tactic":`)
+	b = a.Technique.appendJSON(b, `,"technique":`)
+	b = a.SubTechnique.appendJSON(b, `,"sub_technique":`)
+	b = ocsfDropComma(b, n)
+	return append(b, '}')
+}
+
+func (ev *ocsfEvent) appendJSON(b []byte) []byte {
+	if id := ev.ActivityID; id >= 0 && id < len(ocsfHeads) && ev.ActivityName == ocsfActivityNames[id] && ev.TypeName == ocsfTypeNames[id] {
+		b = append(b, ocsfHeads[id]...)
+	} else {
+		b = ocsfAppendHead(b, ev.ActivityID, ev.ActivityName, ev.TypeName)
+	}
+	if ev.SeverityID >= 0 && ev.SeverityID < len(ocsfSeverities) {
+		b = append(b, ocsfSeverities[ev.SeverityID]...)
+	} else {
+		b = ocsfAppendSeverity(b, ev.SeverityID) // panics on the name, as it did
+	}
 	b = append(b, `,"time":`...)
 	b = strconv.AppendInt(b, ev.Time, 10)
-	b = append(b, `,"action_id":`...)
-	b = strconv.AppendInt(b, int64(ev.ActionID), 10)
-	b = ocsfAppendStr(b, `,"action":`, ev.Action)
-	b = append(b, `,"disposition_id":`...)
-	b = strconv.AppendInt(b, int64(ev.DispositionID), 10)
-	b = ocsfAppendStr(b, `,"disposition":`, ev.Disposition)
-	b = append(b, `,"is_alert":`...)
-	b = strconv.AppendBool(b, ev.IsAlert)
+	known := false
+	for i := range ocsfOutcomes {
+		if o := &ocsfOutcomes[i]; o.actionID == ev.ActionID && o.dispositionID == ev.DispositionID && o.action == ev.Action && o.disposition == ev.Disposition {
+			b, known = append(b, o.frag...), true
+			break
+		}
+	}
+	if !known {
+		b = ocsfAppendOutcome(b, ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition)
+	}
+	if ev.IsAlert {
+		b = append(b, `,"is_alert":true`...)
+	} else {
+		b = append(b, `,"is_alert":false`...)
+	}
 	b = ocsfAppendOptStr(b, `,"message":`, ev.Message)
 
 	md := &ev.Metadata
@@ -101,23 +180,27 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	}
 	if len(ev.Attacks) > 0 {
 		b = ocsfAppendArray(b, `,"attacks":`, ev.Attacks, func(b []byte, a *ocsfAttack) []byte {
-			b = append(b, '{')
-			n := len(b)
-			b = a.Tactic.appendJSON(b, `,"tactic":`)
-			b = a.Technique.appendJSON(b, `,"technique":`)
-			b = a.SubTechnique.appendJSON(b, `,"sub_technique":`)
-			b = ocsfDropComma(b, n)
-			return append(b, '}')
+			for _, f := range ocsfAttackFrags {
+				if *a == f.attack {
+					return append(b, f.frag...)
+				}
+			}
+			return ocsfAppendAttack(b, a)
 		})
 	}
 	if len(ev.Enrichments) > 0 {
 		b = ocsfAppendArray(b, `,"enrichments":`, ev.Enrichments, func(b []byte, e *ocsfEnrichment) []byte {
 			b = ocsfAppendStr(b, `{"name":`, e.Name)
 			b = ocsfAppendStr(b, `,"value":`, e.Value)
-			b = ocsfAppendStr(b, `,"type":`, e.Type)
-			b = ocsfAppendStr(b, `,"provider":`, e.Provider)
-			b = ocsfAppendStr(b, `,"short_desc":`, e.ShortDesc)
-			b = ocsfAppendFields(append(b, `,"data":`...), e.Data)
+			if e.Type == ocsfEnrichmentType && e.Provider == ocsfVendorName && e.ShortDesc == ocsfEnrichmentDesc {
+				b = append(b, ocsfEnrichmentFrag...)
+			} else {
+				b = ocsfAppendStr(b, `,"type":`, e.Type)
+				b = ocsfAppendStr(b, `,"provider":`, e.Provider)
+				b = ocsfAppendStr(b, `,"short_desc":`, e.ShortDesc)
+				b = append(b, `,"data":`...)
+			}
+			b = ocsfAppendFields(b, e.Data)
 			return append(b, '}')
 		})
 	}
@@ -221,8 +304,13 @@ const ocsfHexDigits = "0123456789abcdef"
 // escaped, and so are control characters.
 func ocsfAppendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	i := jsonscan.PlainASCII(s)
+	if i == len(s) { // the common case: nothing to escape or check
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		if i += jsonscan.PlainASCII(s[i:]); i >= len(s) {
 			break
 		}
@@ -274,11 +362,25 @@ func ocsfAppendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// ocsfIsCompact: raw has no whitespace (outside or inside strings) and is
+// valid UTF-8, so ocsfAppendCompact would copy it as it is.
+func ocsfIsCompact(raw []byte) bool {
+	for i, c := range raw {
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			return false
+		case c >= utf8.RuneSelf:
+			return bytes.IndexAny(raw[i:], " \t\r\n") < 0 && utf8.Valid(raw[i:])
+		}
+	}
+	return true
+}
+
 // ocsfAppendCompact writes a raw JSON value (valid) without insignificant
 // whitespace; invalid UTF-8 inside strings becomes U+FFFD, so the output is
 // valid UTF-8 whatever the input was.
 func ocsfAppendCompact(b, raw []byte) []byte {
-	if bytes.IndexAny(raw, " \t\r\n") < 0 && utf8.Valid(raw) {
+	if ocsfIsCompact(raw) {
 		return append(b, raw...)
 	}
 	inStr := false

@@ -3,10 +3,12 @@ package encoders
 // Mapping a hit to an OCSF event (README.md, section OCSF, holds the table).
 
 import (
+	"bytes"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/hitexport/hitexport/internal/jsonscan"
 )
@@ -38,6 +40,71 @@ type ocsfMapper struct {
 	rule ocsfFirewallRule
 	attk [1]ocsfAttack
 	enr  [1]ocsfEnrichment
+
+	// arena holds the text the mapping makes (message, url_string, compact
+	// JSON) for the record being written; strings view into it (see
+	// ocsfView). It is reset per record: a string made for one record is
+	// dead once that record is written. When an append moves it, the strings
+	// made before keep the old array alive, which is never written again.
+	arena []byte
+	strs  []string // backing of match_details and tag values
+}
+
+// ocsfView is b as a string without a copy. b must not be modified while the
+// string is used: it is part of the record's value (never modified), a key
+// Unquote allocated, or text in the mapper's arena (written once per record).
+func ocsfView(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// compactText is ocsfCompactText: a view of raw when it is already compact
+// and valid UTF-8, else the compact text made in the arena.
+func (m *ocsfMapper) compactText(raw []byte) string {
+	if ocsfIsCompact(raw) {
+		return ocsfView(raw)
+	}
+	n := len(m.arena)
+	m.arena = ocsfAppendCompact(m.arena, raw)
+	return ocsfView(m.arena[n:])
+}
+
+// textOf is ocsfTextOf with compactText and stringOf.
+func (m *ocsfMapper) textOf(raw []byte) string {
+	if jsonscan.Kind(raw) == '"' {
+		return m.stringOf(raw)
+	}
+	return m.compactText(raw)
+}
+
+// stringOf is jsonscan.StringView of a string token, decoded into the arena
+// when it has escapes.
+func (m *ocsfMapper) stringOf(raw []byte) string {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		in := raw[1 : len(raw)-1]
+		if bytes.IndexByte(in, '\\') < 0 {
+			return ocsfView(in)
+		}
+		n := len(m.arena)
+		if b, ok := ocsfUnescape(m.arena, raw); ok {
+			m.arena = b
+			return ocsfView(m.arena[n:])
+		}
+	}
+	return jsonscan.StringView(raw)
+}
+
+// newStrs returns a slice of n strings from the mapper's reused backing.
+func (m *ocsfMapper) newStrs(n int) []string {
+	k := len(m.strs)
+	if cap(m.strs)-k < n {
+		m.strs = make([]string, 0, 2*cap(m.strs)+n) // the old backing stays with its users
+		k = 0
+	}
+	m.strs = m.strs[:k+n]
+	return m.strs[k : k+n : k+n]
 }
 
 // mapHit maps one hit. It never fails: what has no place in the class goes to
@@ -45,6 +112,15 @@ type ocsfMapper struct {
 func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	m.ev = ocsfEvent{Time: rec.TimeMillis}
 	ev := &m.ev
+	if cap(m.arena) > 1<<20 {
+		m.arena = nil // do not keep what a huge hit made huge (as ocsfWriter.buf)
+	}
+	m.arena = m.arena[:0]
+	clear(m.strs)
+	if cap(m.strs) > 1<<12 {
+		m.strs = nil
+	}
+	m.strs = m.strs[:0]
 	m.setMetadata(ev, rec)
 	m.req = ocsfHTTPRequest{}
 	ev.HTTPRequest = &m.req // always present: the class needs http_request or http_response
@@ -64,7 +140,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	if raw := h.time; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			ev.Metadata.OriginalTime = jsonscan.StringView(raw)
+			ev.Metadata.OriginalTime = ocsfStringView(raw)
 		case '0':
 			ev.Metadata.OriginalTime = string(raw)
 		}
@@ -162,7 +238,9 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	}
 	ev.SeverityID = ocsfSeverity(base, blocked)
 	ev.IsAlert = ev.SeverityID >= 4
-	ev.Message = ocsfMessage(ev)
+	n := len(m.arena)
+	m.arena = ocsfAppendMessage(m.arena, ev)
+	ev.Message = ocsfView(m.arena[n:])
 
 	// tags -> metadata.tags
 	if raw := h.tags; raw != nil && !m.mapTags(ev, raw) {
@@ -187,7 +265,7 @@ func (m *ocsfMapper) scanHit(b []byte) bool {
 	h := &m.h
 	extra := h.extra[:0]
 	*h = ocsfHitFields{}
-	ok := jsonscan.EachMember(b, func(key []byte, val []byte) {
+	member := func(key []byte, val []byte) {
 		switch string(key) {
 		case "time":
 			h.time = val
@@ -222,25 +300,50 @@ func (m *ocsfMapper) scanHit(b []byte) bool {
 		case "tags":
 			h.tags = val
 		default:
-			extra = append(extra, ocsfRawField{string(key), val})
+			extra = append(extra, ocsfRawField{ocsfView(key), val})
 		}
-	})
+	}
+	ok := ocsfEachMember(b, member)
+	if !ok { // not a well-formed object: as before
+		*h = ocsfHitFields{}
+		extra = extra[:0]
+		ok = jsonscan.EachMember(b, member)
+	}
 	h.extra = extra
 	return ok
 }
 
-// ocsfTypeNames are the captions of type_uid by activity_id.
-var ocsfTypeNames = map[int]string{
+// ocsfTypeNames are the captions of type_uid by activity_id 0..9 (99 is
+// ocsfTypeNameOther).
+var ocsfTypeNames = [10]string{
 	0: "HTTP Activity: Unknown", 1: "HTTP Activity: Connect", 2: "HTTP Activity: Delete",
 	3: "HTTP Activity: Get", 4: "HTTP Activity: Head", 5: "HTTP Activity: Options",
 	6: "HTTP Activity: Post", 7: "HTTP Activity: Put", 8: "HTTP Activity: Trace",
-	9: "HTTP Activity: Patch", 99: "HTTP Activity: Other",
+	9: "HTTP Activity: Patch",
 }
+
+const ocsfTypeNameOther = "HTTP Activity: Other"
+
+// ocsfActivityNames are the names of activity_id 0..9 (ocsfActivities).
+var ocsfActivityNames = func() (names [10]string) {
+	names[0] = "Unknown"
+	for _, a := range ocsfActivities {
+		names[a.id] = a.name
+	}
+	return names
+}()
 
 func (m *ocsfMapper) setClass(ev *ocsfEvent, activityID int, activityName string) {
 	ev.ActivityID = activityID
 	ev.ActivityName = activityName
-	ev.TypeName = ocsfTypeNames[activityID]
+	switch {
+	case activityID >= 0 && activityID < len(ocsfTypeNames):
+		ev.TypeName = ocsfTypeNames[activityID]
+	case activityID == 99:
+		ev.TypeName = ocsfTypeNameOther
+	default:
+		ev.TypeName = ""
+	}
 }
 
 // setMetadata notes the Kafka location: metadata.original_event_uid is
@@ -295,13 +398,27 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 	m.enr[0] = ocsfEnrichment{
 		Name:      "src_endpoint.ip",
 		Value:     ip,
-		Type:      "hit_source",
+		Type:      ocsfEnrichmentType,
 		Provider:  ocsfVendorName,
-		ShortDesc: "Source type of the attacker's IP (datacenter, Tor)",
+		ShortDesc: ocsfEnrichmentDesc,
 		Data:      data,
 	}
 	ev.Enrichments = m.enr[:]
 }
+
+// The enrichment of the source endpoint: its constant members, and them
+// written out (ocsfEnrichmentFrag, up to the data member's value).
+const (
+	ocsfEnrichmentType = "hit_source"
+	ocsfEnrichmentDesc = "Source type of the attacker's IP (datacenter, Tor)"
+)
+
+var ocsfEnrichmentFrag = func() []byte {
+	b := ocsfAppendStr(nil, `,"type":`, ocsfEnrichmentType)
+	b = ocsfAppendStr(b, `,"provider":`, ocsfVendorName)
+	b = ocsfAppendStr(b, `,"short_desc":`, ocsfEnrichmentDesc)
+	return append(b, `,"data":`...)
+}()
 
 func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	h := &m.h
@@ -342,7 +459,18 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	} else if host != "" && strings.HasPrefix(uri, "/") && !strings.HasPrefix(uri, "//") {
 		// origin-form: the scheme is not in the hit, so the URL is given as a
 		// network-path reference (RFC 3986 section 4.2)
-		m.url.URLString = "//" + ocsfHostForURL(host) + ocsfPortSuffix(port) + uri
+		n := len(m.arena)
+		m.arena = append(m.arena, "//"...)
+		if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+			m.arena = append(append(append(m.arena, '['), host...), ']') // an IPv6 literal
+		} else {
+			m.arena = append(m.arena, host...)
+		}
+		if port != 0 {
+			m.arena = strconv.AppendInt(append(m.arena, ':'), int64(port), 10)
+		}
+		m.arena = append(m.arena, uri...)
+		m.url.URLString = ocsfView(m.arena[n:])
 	}
 	rest, _, hasFragment := strings.Cut(rest, "#")
 	path, query, hasQuery := strings.Cut(rest, "?")
@@ -356,21 +484,6 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 		m.url.URLString = uri
 	}
 	m.req.URL = &m.url
-}
-
-// ocsfHostForURL brackets an IPv6 literal.
-func ocsfHostForURL(h string) string {
-	if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") {
-		return "[" + h + "]"
-	}
-	return h
-}
-
-func ocsfPortSuffix(port int) string {
-	if port == 0 {
-		return ""
-	}
-	return ":" + strconv.Itoa(port)
 }
 
 // ocsfCutScheme splits "scheme://rest" (RFC 3986 scheme syntax).
@@ -412,22 +525,23 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	if raw := h.payload; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			details, hasDetails = []string{jsonscan.StringView(raw)}, true
+			details, hasDetails = m.newStrs(1), true
+			details[0] = m.stringOf(raw)
 		case '[':
 			m.list = m.list[:0]
 			jsonscan.EachElement(raw, func(el []byte) { m.list = append(m.list, el) })
-			details, hasDetails = make([]string, len(m.list)), true
+			details, hasDetails = m.newStrs(len(m.list)), true
 			for i, el := range m.list {
-				details[i] = ocsfTextOf(el)
+				details[i] = m.textOf(el)
 			}
 		}
 	}
 	if raw := h.point; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			location = jsonscan.StringView(raw)
+			location = m.stringOf(raw)
 		case '[':
-			location = ocsfCompactText(raw)
+			location = m.compactText(raw)
 		}
 	}
 	if ev.FirewallRule == nil || !hasDetails {
@@ -457,9 +571,13 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 		return false
 	}
 	m.tagsRaw = m.tagsRaw[:0]
-	jsonscan.EachMember(raw, func(key, val []byte) {
-		m.tagsRaw = append(m.tagsRaw, ocsfRawField{string(key), val})
-	})
+	member := func(key, val []byte) {
+		m.tagsRaw = append(m.tagsRaw, ocsfRawField{ocsfView(key), val})
+	}
+	if !ocsfEachMember(raw, member) {
+		m.tagsRaw = m.tagsRaw[:0]
+		jsonscan.EachMember(raw, member)
+	}
 	if len(m.tagsRaw) == 0 {
 		return false
 	}
@@ -469,9 +587,9 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 		kv := ocsfKeyVals{Name: f.key, HasValue: true}
 		switch jsonscan.Kind(f.val) {
 		case '"':
-			kv.Value = jsonscan.StringView(f.val)
+			kv.Value = m.stringOf(f.val)
 		case '0', 't', 'f':
-			kv.Value = string(f.val)
+			kv.Value = ocsfView(f.val)
 		case '[':
 			m.list = m.list[:0]
 			scalars := true
@@ -485,15 +603,15 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 			})
 			if scalars && len(m.list) > 0 {
 				kv.HasValue = false
-				kv.Values = make([]string, len(m.list))
+				kv.Values = m.newStrs(len(m.list))
 				for i, el := range m.list {
-					kv.Values[i] = ocsfTextOf(el)
+					kv.Values[i] = m.textOf(el)
 				}
 			} else {
-				kv.Value = ocsfCompactText(f.val)
+				kv.Value = m.compactText(f.val)
 			}
 		default:
-			kv.Value = ocsfCompactText(f.val)
+			kv.Value = m.compactText(f.val)
 		}
 		m.tags = append(m.tags, kv)
 	}
@@ -506,6 +624,16 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 func ocsfSortFields(fs []ocsfRawField) []ocsfRawField {
 	if len(fs) < 2 {
 		return fs
+	}
+	sorted := true
+	for i := 1; i < len(fs); i++ {
+		if fs[i-1].key >= fs[i].key {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		return fs // and keys unique
 	}
 	slices.SortStableFunc(fs, func(a, b ocsfRawField) int { return strings.Compare(a.key, b.key) })
 	out := fs[:0]

@@ -16,14 +16,29 @@ const ocsfMessageMaxPath = 120
 // lower case, the path the URL's (cut to 120 bytes with "…"); without
 // method or path that part is left out.
 func ocsfMessage(ev *ocsfEvent) string {
-	var b strings.Builder
+	return string(ocsfAppendMessage(nil, ev))
+}
+
+// ocsfAppendMessage appends the message (ocsfMessage) to b.
+func ocsfAppendMessage(b []byte, ev *ocsfEvent) []byte {
 	if ev.FirewallRule != nil && ev.FirewallRule.Name != "" {
-		b.WriteString(ev.FirewallRule.Name)
+		b = append(b, ev.FirewallRule.Name...)
 	} else {
-		b.WriteString("Request")
+		b = append(b, "Request"...)
 	}
-	b.WriteByte(' ')
-	b.WriteString(strings.ToLower(ev.Disposition))
+	b = append(b, ' ')
+	switch d := ev.Disposition; d {
+	case "Blocked":
+		b = append(b, "blocked"...)
+	case "Logged":
+		b = append(b, "logged"...)
+	case "Allowed":
+		b = append(b, "allowed"...)
+	case "Unknown":
+		b = append(b, "unknown"...)
+	default:
+		b = append(b, strings.ToLower(d)...)
+	}
 	method, path := "", ""
 	if r := ev.HTTPRequest; r != nil {
 		method = r.HTTPMethod
@@ -34,21 +49,27 @@ func ocsfMessage(ev *ocsfEvent) string {
 			path = r.URL.Path
 		}
 	}
+	cut := false
 	if len(path) > ocsfMessageMaxPath {
-		cut := ocsfMessageMaxPath
-		for cut > 0 && !utf8.RuneStart(path[cut]) {
-			cut--
+		n := ocsfMessageMaxPath
+		for n > 0 && !utf8.RuneStart(path[n]) {
+			n--
 		}
-		path = path[:cut] + "…"
+		path, cut = path[:n], true
 	}
-	if method != "" || path != "" {
-		b.WriteString(":")
-		for _, s := range []string{method, path} {
-			if s != "" {
-				b.WriteByte(' ')
-				b.WriteString(s)
+	if method != "" || path != "" || cut {
+		b = append(b, ':')
+		if method != "" {
+			b = append(b, ' ')
+			b = append(b, method...)
+		}
+		if path != "" || cut {
+			b = append(b, ' ')
+			b = append(b, path...)
+			if cut {
+				b = append(b, "…"...)
 			}
 		}
 	}
-	return b.String()
+	return b
 }

@@ -17,14 +17,14 @@ func ocsfNonEmptyString(raw []byte) (string, bool) {
 	if jsonscan.Kind(raw) != '"' {
 		return "", false
 	}
-	s := jsonscan.StringView(raw)
+	s := ocsfStringView(raw)
 	return s, s != ""
 }
 
 // ocsfTextOf is a raw value as text: a string's content, else compact JSON.
 func ocsfTextOf(raw []byte) string {
 	if jsonscan.Kind(raw) == '"' {
-		return jsonscan.StringView(raw)
+		return ocsfStringView(raw)
 	}
 	return ocsfCompactText(raw)
 }
@@ -71,7 +71,7 @@ func ocsfStatusCode(raw []byte) (int, bool) {
 	case '0':
 		s = string(bytes.TrimSpace(raw))
 	case '"':
-		s = jsonscan.StringView(raw)
+		s = ocsfStringView(raw)
 	default:
 		return 0, false
 	}
