@@ -76,7 +76,7 @@ type Merger struct {
 
 	once       sync.Once
 	lastExpire time.Time
-	poke chan struct{}
+	poke       chan struct{}
 	// all: the sweep merges late parts without waiting for LateDelay.
 	all bool
 }
@@ -180,8 +180,8 @@ var (
 	// errNameTaken: a merge's name was taken by final objects of a merge
 	// whose done record is gone; its manifest is void.
 	errNameTaken = errors.New("the merge's name is taken by objects without a done record")
-	errPartGone = errors.New("a part of the manifest is gone")
-	errEnough   = errors.New("enough records read")
+	errPartGone  = errors.New("a part of the manifest is gone")
+	errEnough    = errors.New("enough records read")
 )
 
 func (m *Merger) init() {
