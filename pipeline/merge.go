@@ -407,9 +407,6 @@ func (m *Merger) done(ctx context.Context, w int64, read bool) (done, error) {
 	}); err != nil {
 		return d, err
 	}
-	// Late done records without the window's own one: it was removed
-	// (MergedRetention) while they were not yet; the window was merged.
-	d.onTime = d.onTime || d.maxLate > 0
 	if !read {
 		return d, nil
 	}

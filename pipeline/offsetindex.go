@@ -84,6 +84,14 @@ func decodeOffsets(b []byte) ([]int64, error) {
 	return offs, nil
 }
 
+// EncodeOffsetsIndex encodes the offsets (ascending) of a part's records as
+// its offsets index; OffsetsIndexHash is the hash its part's metadata
+// (MetaOffsetsIndex) and key name it by. Tests build parts with them.
+func EncodeOffsetsIndex(offs []int64) []byte { return encodeOffsets(offs) }
+
+// OffsetsIndexHash names an offsets index by its bytes.
+func OffsetsIndexHash(b []byte) string { return offsetsHash(b) }
+
 // DecodeOffsetsIndex reads an offsets index (the object OffsetsIndexKey
 // names): the offsets of the part's records, in record order.
 func DecodeOffsetsIndex(b []byte) ([]int64, error) { return decodeOffsets(b) }
