@@ -51,6 +51,7 @@ func TestDefaults(t *testing.T) {
 		{"compression", cfg.Compression, "none"},
 		{"prefix", cfg.KeyPrefix, ""},
 		{"window", cfg.Window, 10 * time.Minute},
+		{"merged retention", cfg.MergedRetention, 7 * 24 * time.Hour},
 		{"http", cfg.HTTPAddr, ":8080"},
 		{"secret", cfg.S3SecretKey, secret},
 		{"threshold", cfg.FailureThreshold, 0.6},
