@@ -35,7 +35,10 @@ func MergeMetrics(reg prometheus.Registerer, st *pipeline.MergeStats) {
 		{"hitexport_merge_parts_read_total", "Staged parts read by merges.", &st.PartsRead},
 		{"hitexport_merge_read_bytes_total", "Stored bytes of staged parts read by merges.", &st.BytesRead},
 		{"hitexport_merge_written_bytes_total", "Bytes written by merges (final objects, manifests, done records).", &st.BytesWritten},
-		{"hitexport_merge_overlaps_total", "Staged parts of one partition overlapping without one containing the other (their common records may be in two objects).", &st.Overlaps},
+		{"hitexport_merge_overlaps_total", "Staged parts of one partition overlapping without one containing the other that could not be resolved record by record (an offsets index missing): their common records may be in two objects.", &st.Overlaps},
+		{"hitexport_merge_overlaps_resolved_total", "Staged parts of one partition overlapping without one containing the other, merged exactly with the offsets indexes.", &st.OverlapsResolved},
+		{"hitexport_merge_records_deduplicated_total", "Records left out of final objects because another part or an earlier merge holds their offset.", &st.Deduplicated},
+		{"hitexport_merge_records_expired_total", "Done records and offsets indexes removed after HITEXPORT_MERGED_RETENTION.", &st.Expired},
 	} {
 		v := c.v
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 { return float64(v.Load()) }))
@@ -58,7 +61,7 @@ func mergerOf(cfg *config.Config, bucket store.Bucket, layout pipeline.Layout, t
 	m := &pipeline.Merger{
 		Bucket: bucket, Layout: layout, Topic: topic, LateDelay: cfg.LateMaxAge,
 		MaxObjectBytes: cfg.MaxObjectBytes, SpoolMemory: cfg.SpoolMemory, SpoolDir: cfg.SpoolDir,
-		Interval: cfg.MergeInterval, Log: log.With("component", "merger"), Stats: &pipeline.MergeStats{},
+		Interval: cfg.MergeInterval, MergedRetention: cfg.MergedRetention, Log: log.With("component", "merger"), Stats: &pipeline.MergeStats{},
 		Partitions: func(ctx context.Context) (int, error) {
 			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()

@@ -88,6 +88,10 @@ type Config struct {
 	// docs/objects.md). MergeInterval is the window layout's sweep period.
 	Layout        string        `env:"LAYOUT" envDefault:"partition"`
 	MergeInterval time.Duration `env:"MERGE_INTERVAL" envDefault:"30s"`
+	// MergedRetention: the window layout keeps a window's done records and
+	// offsets indexes this long after its last merge (docs/objects.md,
+	// "Retention").
+	MergedRetention time.Duration `env:"MERGED_RETENTION" envDefault:"168h"`
 
 	// Windows
 	Window          time.Duration `env:"WINDOW" envDefault:"10m"`
@@ -303,6 +307,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MergeInterval <= 0 {
 		return bad("MERGE_INTERVAL", "must be a positive duration")
+	}
+	if c.MergedRetention < time.Hour || c.MergedRetention <= c.LateMaxAge {
+		return bad("MERGED_RETENTION", fmt.Sprintf("must be at least 1h and longer than LATE_MAX_AGE (%s): a window's merge records must outlive its late merges (default 168h, i.e. 7 days; set it to at least the topic's retention to keep replays exact)", c.LateMaxAge))
 	}
 	if c.Window < time.Second || c.Window > 24*time.Hour || (24*time.Hour)%c.Window != 0 || c.Window%time.Second != 0 {
 		return bad("WINDOW", "must be whole seconds dividing a day evenly, from 1s to 24h (e.g. 1m, 5m, 10m, 1h)")

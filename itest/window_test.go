@@ -3,9 +3,13 @@
 package itest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -298,4 +302,159 @@ func TestExportWindowLayoutReplay(t *testing.T) {
 	if len(after) != len(before) {
 		t.Errorf("objects before %d, after %d: %v", len(before), len(after), after)
 	}
+}
+
+// TestExportWindowLayoutOverlap: a real partial overlap. The exporter is
+// killed right after writing its first merge manifest (all parts staged);
+// the test removes the manifest (as if the kill came just before it) and
+// replaces one staged part by two copies that overlap without one
+// containing the other — what a crash and a zombie closing the window at
+// different records leave — each with its offsets index, from the part's
+// own records, index and metadata. The restarted exporter merges them with
+// the offsets indexes: every hit exactly once, the overlap counted as
+// resolved, none as a possible duplicate.
+func TestExportWindowLayoutOverlap(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, 2)
+	recs := gen.Generate(pastHour(31, 1200))
+	e.produce(recs)
+	crash := windowExtra(map[string]string{"HITEXPORT_COMPRESSION": "gzip", "HITEXPORT_TEST_CRASH_AT": pipeline.StepAfterManifest})
+	x := e.start(crash)
+	select {
+	case <-x.done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the exporter never wrote a manifest\n%s", tail(x.out.String(), 3000))
+	}
+	// The manifest, and the largest staged part (of any window).
+	var mkey, part string
+	var best int64
+	for _, o := range e.bucketKeys() {
+		if strings.HasPrefix(o.Key, pipeline.InternalDir+"merging/") {
+			mkey = o.Key
+		}
+		if sp, ok := pipeline.ParseStagedKey(o.Key); ok && !sp.Late {
+			info, err := e.bucket.Stat(ctx, o.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c, _ := strconv.ParseInt(info.Metadata[pipeline.MetaRecordCount], 10, 64); c > best {
+				part, best = o.Key, c
+			}
+		}
+	}
+	if mkey == "" {
+		t.Fatalf("no manifest after the kill\n%s", tail(x.out.String(), 3000))
+	}
+	if best < 6 {
+		t.Fatalf("no staged part with 6 records or more: %s (%d)", part, best)
+	}
+	if err := e.bucket.Delete(ctx, mkey); err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.bucket.Stat(ctx, part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := info.Metadata[pipeline.MetaOffsetsIndex]
+	if hash == "" {
+		t.Fatalf("staged part %s without an offsets index in its metadata: %v", part, info.Metadata)
+	}
+	offs, err := pipeline.DecodeOffsetsIndex(e.getBytes(pipeline.OffsetsIndexKey(part, hash)))
+	if err != nil || int64(len(offs)) != best {
+		t.Fatalf("offsets index of %s: %d offsets (%v), want %d", part, len(offs), err, best)
+	}
+	lines := strings.SplitAfter(string(gunzip(t, e.getBytes(part))), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) != len(offs) {
+		t.Fatalf("%s: %d lines, %d offsets", part, len(lines), len(offs))
+	}
+	// Copy A: records [0, 2n/3) under the part's key (a writer that closed
+	// the window early); copy B: records [n/3, n) under the key of its
+	// first offset (a writer that started later). Records [n/3, 2n/3) are
+	// in both.
+	n := len(offs)
+	a, b := 2*n/3, n/3
+	sp, _ := pipeline.ParseStagedKey(part)
+	sp.First = offs[b]
+	put := func(key string, from, to int) {
+		t.Helper()
+		idx := pipeline.EncodeOffsetsIndex(offs[from:to])
+		h := pipeline.OffsetsIndexHash(idx)
+		if err := e.bucket.Put(ctx, pipeline.OffsetsIndexKey(key, h), bytes.NewReader(idx), int64(len(idx)), store.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		md := map[string]string{}
+		for k, v := range info.Metadata {
+			md[k] = v
+		}
+		md[pipeline.MetaFirstOffset] = strconv.FormatInt(offs[from], 10)
+		md[pipeline.MetaLastOffset] = strconv.FormatInt(offs[to-1], 10)
+		md[pipeline.MetaRecordCount] = strconv.Itoa(to - from)
+		md[pipeline.MetaOffsetsIndex] = h
+		data := gzipBytes(t, []byte(strings.Join(lines[from:to], "")))
+		if err := e.bucket.Put(ctx, key, bytes.NewReader(data), int64(len(data)), store.PutOptions{Metadata: md}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(part, 0, a)
+	put(pipeline.StagedKey(sp), b, n)
+
+	x = e.start(windowExtra(map[string]string{"HITEXPORT_COMPRESSION": "gzip"}))
+	e.waitCommitted(2*time.Minute, x)
+	e.waitMerged(2*time.Minute, x)
+	mt := mustScrape(t, x.httpAddr(t))
+	x.stop(t, 30*time.Second)
+	rep := e.check(recs, 10*time.Minute)
+	t.Logf("report: %+v; %d records, copies [0,%d) and [%d,%d)", rep, n, a, b, n)
+	if !rep.OK() || rep.HitsInBucket != rep.ProducedValid {
+		t.Fatalf("invariants violated: %+v\n%s", rep, tail(x.out.String(), 3000))
+	}
+	if mt.val("hitexport_merge_overlaps_resolved_total") < 1 || mt.val("hitexport_merge_overlaps_total") != 0 ||
+		int(mt.val("hitexport_merge_records_deduplicated_total")) != a-b {
+		t.Errorf("overlaps resolved %v, unresolved %v, records deduplicated %v (want %d)", mt.val("hitexport_merge_overlaps_resolved_total"),
+			mt.val("hitexport_merge_overlaps_total"), mt.val("hitexport_merge_records_deduplicated_total"), a-b)
+	}
+	checkWindowObjects(t, e, recs, ".ndjson.gz")
+}
+
+func (e *env) getBytes(key string) []byte {
+	e.t.Helper()
+	rc, err := e.bucket.Get(context.Background(), key)
+	if err != nil {
+		e.t.Fatalf("get %s: %v", key, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		e.t.Fatalf("read %s: %v", key, err)
+	}
+	return data
+}
+
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func gzipBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

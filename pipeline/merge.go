@@ -67,9 +67,16 @@ type Merger struct {
 	Hook func(step string)
 	// Stats counts the work done (optional).
 	Stats *MergeStats
+	// MergedRetention: a window's done records and offsets indexes are
+	// removed once the newest is this old and nothing of the window is
+	// pending (zero: DefaultMergedRetention). ExpireEvery is how often a
+	// sweep looks for them (zero: hourly; the first sweep always does).
+	MergedRetention time.Duration
+	ExpireEvery     time.Duration
 
-	once sync.Once
-	poke chan struct{}
+	once       sync.Once
+	lastExpire time.Time
+	poke       chan struct{}
 	// all: the sweep merges late parts without waiting for LateDelay.
 	all bool
 }
@@ -90,7 +97,17 @@ type MergeStats struct {
 	PartsRead    atomic.Int64
 	BytesRead    atomic.Int64 // stored bytes of the parts read
 	BytesWritten atomic.Int64 // stored bytes of the final objects, manifests and done records
-	Overlaps     atomic.Int64 // parts of one partition that overlap without one containing the other
+	// Overlaps counts parts of one partition that overlap without one
+	// containing the other and could not be resolved record by record (an
+	// offsets index missing): their common records may be in two objects.
+	Overlaps atomic.Int64
+	// OverlapsResolved counts such parts merged exactly, with the offsets
+	// indexes; Deduplicated the records they left out.
+	OverlapsResolved atomic.Int64
+	Deduplicated     atomic.Int64
+	// Expired counts done records and offsets indexes removed after
+	// MergedRetention.
+	Expired atomic.Int64
 }
 
 // mergeManifest is the merge manifest (_hitexport/merging/<name>.json) and,
@@ -122,9 +139,21 @@ type mergePart struct {
 	// Skip: the first Skip records are merged already (from a shorter
 	// copy of this part) and are left out.
 	Skip int64 `json:"skip,omitempty"`
+	// Index is the hash of the part's offsets index (offsetindex.go; ""
+	// for a part written without one).
+	Index string `json:"index,omitempty"`
+	// Omit: positions of records (among [Skip, Count)) left out because
+	// another part of the partition holds them (a partial overlap resolved
+	// with the offsets indexes).
+	Omit []Span `json:"omit,omitempty"`
 
 	modified time.Time
 }
+
+// deduplicated reports whether a dropped part was dropped because the
+// offsets indexes showed all its records in other parts (its span is not
+// covered by theirs, so it says nothing about the offsets between).
+func (p mergePart) deduplicated() bool { return len(p.Omit) > 0 && p.remaining() == 0 }
 
 func (mf *mergeManifest) key() WindowKey {
 	return WindowKey{Window: mf.Window, Late: mf.Late, Split: 1, Ext: mf.Ext, Compression: encoders.Compression(mf.Compression)}
@@ -139,14 +168,20 @@ func (mf *mergeManifest) computeID() string {
 	fmt.Fprintf(h, "%s\n%s\n%s%s\n", mf.Topic, mf.name(), mf.Ext, mf.Compression)
 	for _, p := range mf.Parts {
 		fmt.Fprintf(h, "%s %d %d %s %d\n", p.Key, p.First, p.Last, p.ETag, p.Skip)
+		for _, o := range p.Omit {
+			fmt.Fprintf(h, " omit %d %d\n", o.From, o.To)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
 var (
 	errConflict = errors.New("the final object's key holds another merge's object")
-	errPartGone = errors.New("a part of the manifest is gone")
-	errEnough   = errors.New("enough records read")
+	// errNameTaken: a merge's name was taken by final objects of a merge
+	// whose done record is gone; its manifest is void.
+	errNameTaken = errors.New("the merge's name is taken by objects without a done record")
+	errPartGone  = errors.New("a part of the manifest is gone")
+	errEnough    = errors.New("enough records read")
 )
 
 func (m *Merger) init() {
@@ -237,7 +272,7 @@ func (m *Merger) Sweep(ctx context.Context) error {
 		if mf.Topic != m.Topic {
 			continue
 		}
-		if err := m.complete(ctx, k, mf); err != nil {
+		if err := m.complete(ctx, k, mf); err != nil && !errors.Is(err, errNameTaken) {
 			if ctx.Err() != nil {
 				return err
 			}
@@ -262,6 +297,7 @@ func (m *Merger) Sweep(ctx context.Context) error {
 			return err
 		}
 	}
+	m.maybeExpire(ctx, manifests, windows)
 	if len(windows) == 0 {
 		return nil
 	}
@@ -304,6 +340,37 @@ func (m *Merger) Sweep(ctx context.Context) error {
 	return nil
 }
 
+// maybeExpire runs expire when it is due; a failure is logged and retried
+// on the next sweep that is due.
+func (m *Merger) maybeExpire(ctx context.Context, manifests []string, windows map[int64][]mergePart) {
+	every := m.ExpireEvery
+	if every <= 0 {
+		every = time.Hour
+	}
+	now := m.Now()
+	if !m.lastExpire.IsZero() && now.Sub(m.lastExpire) < every {
+		return
+	}
+	pending := map[int64]bool{}
+	for w := range windows {
+		pending[w] = true
+	}
+	for _, k := range manifests {
+		name := strings.TrimSuffix(strings.TrimPrefix(k, mergingDir), ".json")
+		ws, _, _ := strings.Cut(name, "_")
+		if sec, err := strconv.ParseInt(ws, 10, 64); err == nil {
+			pending[sec*1000] = true
+		}
+	}
+	if err := m.expire(ctx, pending); err != nil {
+		if ctx.Err() == nil {
+			m.Log.Warn("removing old merge records failed; will retry", "error", err.Error())
+		}
+		return
+	}
+	m.lastExpire = now
+}
+
 // done is what the done records of a window say.
 type done struct {
 	onTime  bool
@@ -312,10 +379,13 @@ type done struct {
 	// counts: partition -> first offset -> the most records merged from a
 	// part starting there, with its last offset.
 	counts map[int]map[int64]mergePart
+	// parts: partition -> the parts merged (their records, with the
+	// offsets indexes, say exactly which offsets the objects hold).
+	parts map[int][]mergePart
 }
 
 func (m *Merger) done(ctx context.Context, w int64, read bool) (done, error) {
-	d := done{ranges: map[int][]Range{}, counts: map[int]map[int64]mergePart{}}
+	d := done{ranges: map[int][]Range{}, counts: map[int]map[int64]mergePart{}, parts: map[int][]mergePart{}}
 	ws := strconv.FormatInt(w/1000, 10)
 	var keys []string
 	if err := m.Bucket.List(ctx, mergedDir+ws, func(o store.ObjectInfo) error {
@@ -342,10 +412,19 @@ func (m *Merger) done(ctx context.Context, w int64, read bool) (done, error) {
 	}
 	for _, k := range keys {
 		mf, err := m.readManifest(ctx, k)
+		if store.IsNotFound(err) {
+			continue // expired since the listing
+		}
 		if err != nil {
 			return d, err
 		}
+		for _, p := range mf.Parts {
+			d.parts[p.Partition] = append(d.parts[p.Partition], p)
+		}
 		for _, p := range append(mf.Parts, mf.Drop...) {
+			if p.deduplicated() {
+				continue
+			}
 			d.ranges[p.Partition] = append(d.ranges[p.Partition], Range{First: p.First, Last: p.Last})
 			if d.counts[p.Partition] == nil {
 				d.counts[p.Partition] = map[int64]mergePart{}
@@ -371,7 +450,11 @@ func (m *Merger) window(ctx context.Context, w int64, parts []mergePart, closed 
 		if w+m.Layout.Window.Milliseconds() > closed {
 			return nil
 		}
-		return m.merge(ctx, w, 0, parts)
+		err := m.merge(ctx, w, 0, parts)
+		if errors.Is(err, errNameTaken) {
+			return m.mergeAfterTaken(ctx, w, 0, parts)
+		}
+		return err
 	}
 	oldest := parts[0].modified
 	for _, p := range parts {
@@ -392,6 +475,7 @@ func (m *Merger) window(ctx context.Context, w int64, parts []mergePart, closed 
 		return err
 	}
 	var rest []mergePart
+	cache := &indexCache{m: m}
 	for _, p := range parts {
 		rs := d.ranges[p.Partition]
 		if covered(rs, p.First, p.Last) {
@@ -415,16 +499,46 @@ func (m *Merger) window(ctx context.Context, w int64, parts []mergePart, closed 
 			p.Skip = c.Count
 			m.Log.Info("staged part extends a merged one; its first records are skipped", "key", p.Key, "skip", p.Skip)
 		} else if overlaps(rs, p.First, p.Last) {
-			m.Stats.Overlaps.Add(1)
-			m.Log.Warn("staged part overlaps a merged one without being contained in it; merged as late (its overlapping records may be in two objects)",
-				"key", p.Key, "first_offset", p.First, "last_offset", p.Last)
+			// A partial overlap: the offsets indexes of p and of the merged
+			// parts say exactly which of p's records the objects hold.
+			ok, err := cache.dedup(ctx, &p, d.parts[p.Partition])
+			if err != nil {
+				return err
+			}
+			switch {
+			case !ok:
+				m.Stats.Overlaps.Add(1)
+				m.Log.Warn("staged part overlaps a merged one without being contained in it and an offsets index is missing; merged as late (its overlapping records may be in two objects)",
+					"key", p.Key, "first_offset", p.First, "last_offset", p.Last)
+			case p.remaining() == 0:
+				// Every record is in the window's objects: as covered.
+				if info, err := m.Bucket.Stat(ctx, p.Key); err != nil || info.ETag != p.ETag {
+					continue
+				}
+				if err := m.Bucket.Delete(ctx, p.Key); err != nil {
+					return err
+				}
+				m.Stats.OverlapsResolved.Add(1)
+				m.Stats.Deduplicated.Add(p.Count - p.Skip)
+				m.Log.Info("staged part's records are all merged already (offsets index); deleted", "key", p.Key,
+					"first_offset", p.First, "last_offset", p.Last)
+				continue
+			default:
+				m.Stats.OverlapsResolved.Add(1)
+				m.Log.Info("staged part overlaps a merged one; the records merged already are left out (offsets index)",
+					"key", p.Key, "first_offset", p.First, "last_offset", p.Last, "left_out", omitCount(p.Omit), "records", p.Count)
+			}
 		}
 		rest = append(rest, p)
 	}
 	if len(rest) == 0 {
 		return nil
 	}
-	return m.merge(ctx, w, d.maxLate+1, rest)
+	err = m.merge(ctx, w, d.maxLate+1, rest)
+	if errors.Is(err, errNameTaken) {
+		return m.mergeAfterTaken(ctx, w, d.maxLate, rest)
+	}
+	return err
 }
 
 // stat fills in the span, count and ETag of each part from its metadata.
@@ -440,6 +554,7 @@ func (m *Merger) stat(ctx context.Context, parts []mergePart) error {
 			return fmt.Errorf("staged part %s: metadata without last offset or record count", parts[i].Key)
 		}
 		parts[i].Last, parts[i].Count, parts[i].ETag = last, count, info.ETag
+		parts[i].Index = info.Metadata[MetaOffsetsIndex]
 	}
 	return nil
 }
@@ -515,6 +630,9 @@ func (m *Merger) merge(ctx context.Context, w int64, late int, parts []mergePart
 		return a.Key < b.Key
 	})
 	kept := map[int][]Range{}
+	keptParts := map[int][]mergePart{}
+	cache := &indexCache{m: m}
+	var resolved, unresolved int64
 	for _, p := range parts {
 		if pe, _ := ParseStagedKey(p.Key); pe.Ext != ext {
 			m.Log.Warn("staged part in another format or compression than the window's first part; left for a later merge", "key", p.Key)
@@ -528,13 +646,35 @@ func (m *Merger) merge(ctx context.Context, w int64, late int, parts []mergePart
 			continue
 		}
 		if overlaps(rs, p.First, p.Last) {
-			m.Stats.Overlaps.Add(1)
-			m.Log.Warn("staged parts of one partition overlap without one containing the other; both merged (their common records may be there twice)",
-				"key", p.Key, "first_offset", p.First, "last_offset", p.Last)
+			// A partial overlap: the offsets indexes say which of p's
+			// records the parts kept before it hold; those are left out.
+			ok, err := cache.dedup(ctx, &p, keptParts[p.Partition])
+			if err != nil {
+				return err
+			}
+			switch {
+			case !ok:
+				unresolved++
+				m.Log.Warn("staged parts of one partition overlap without one containing the other and an offsets index is missing; both merged (their common records may be there twice)",
+					"key", p.Key, "first_offset", p.First, "last_offset", p.Last)
+			case p.remaining() == 0:
+				resolved++
+				mf.Drop = append(mf.Drop, p)
+				m.Log.Info("staged part's records are all in other parts of its partition (offsets index); dropped", "key", p.Key,
+					"first_offset", p.First, "last_offset", p.Last)
+				continue
+			default:
+				resolved++
+				m.Log.Info("staged parts of one partition overlap; the common records are taken once (offsets index)",
+					"key", p.Key, "first_offset", p.First, "last_offset", p.Last, "left_out", omitCount(p.Omit), "records", p.Count)
+			}
 		}
 		kept[p.Partition] = append(rs, Range{First: p.First, Last: p.Last})
+		keptParts[p.Partition] = append(keptParts[p.Partition], p)
 		mf.Parts = append(mf.Parts, p)
 	}
+	m.Stats.Overlaps.Add(unresolved)
+	m.Stats.OverlapsResolved.Add(resolved)
 	if len(mf.Parts) == 0 {
 		return nil
 	}
@@ -613,7 +753,10 @@ func (m *Merger) complete(ctx context.Context, mkey string, mf *mergeManifest) e
 		// anything (final objects are only created, never replaced): it is
 		// void; its parts are merged again on a later sweep.
 		m.Log.Warn("merge manifest void: its object name is taken by another merge", "manifest", mkey, "error", err.Error())
-		return m.Bucket.Delete(ctx, mkey)
+		if derr := m.Bucket.Delete(ctx, mkey); derr != nil {
+			return derr
+		}
+		return fmt.Errorf("%w: %w", errNameTaken, err)
 	}
 	if err != nil {
 		return err
@@ -631,6 +774,14 @@ func (m *Merger) complete(ctx context.Context, mkey string, mf *mergeManifest) e
 		return err
 	}
 	m.Stats.Merges.Add(1)
+	for _, p := range mf.Parts {
+		m.Stats.Deduplicated.Add(omitCount(p.Omit))
+	}
+	for _, p := range mf.Drop {
+		if p.deduplicated() {
+			m.Stats.Deduplicated.Add(p.Count - p.Skip)
+		}
+	}
 	m.Log.Info("window merged", "objects", objects, "records", records, "parts", len(mf.Parts), "dropped", len(mf.Drop),
 		"window_start", time.UnixMilli(mf.Window).UTC().Format(time.RFC3339), "late", mf.Late,
 		"duration", time.Since(start).String())
@@ -718,16 +869,18 @@ func (m *Merger) build(ctx context.Context, mf *mergeManifest) ([]string, int64,
 		// replaced since by a longer copy (same first offset, records in
 		// offset order) starts with the same Count records, so the object
 		// is the same whatever is read now.
-		skip, take := p.Skip, p.Count-p.Skip
+		// Positions in Omit are left out: their records are in another part
+		// of the manifest or in an earlier merge (offsets indexes).
+		var pos int64
 		err = readRecords(cr, comp, array, func(rec []byte) error {
-			if skip > 0 {
-				skip--
-				return nil
-			}
-			if take == 0 {
+			i := pos
+			pos++
+			if i >= p.Count {
 				return errEnough
 			}
-			take--
+			if i < p.Skip || omitted(p.Omit, i) {
+				return nil
+			}
 			if cur == nil {
 				var err error
 				if cur, err = newChunk(comp, array, NewSpool(m.SpoolMemory, m.SpoolDir, nil)); err != nil {
@@ -753,8 +906,8 @@ func (m *Merger) build(ctx context.Context, mf *mergeManifest) ([]string, int64,
 		if err != nil {
 			return nil, 0, fmt.Errorf("part %s: %w", p.Key, err)
 		}
-		if take > 0 {
-			return nil, 0, fmt.Errorf("part %s holds %d records fewer than its metadata says (%d)", p.Key, take, p.Count)
+		if pos < p.Count {
+			return nil, 0, fmt.Errorf("part %s holds %d records fewer than its metadata says (%d)", p.Key, p.Count-pos, p.Count)
 		}
 		m.Stats.PartsRead.Add(1)
 		m.Stats.BytesRead.Add(cr.n)
@@ -969,6 +1122,9 @@ func WindowSpans(ctx context.Context, b store.Bucket, topic string, since int64)
 			continue
 		}
 		for _, p := range append(mf.Parts, mf.Drop...) {
+			if p.deduplicated() {
+				continue
+			}
 			out[p.Partition] = append(out[p.Partition], Range{Window: mf.Window, First: p.First, Last: p.Last})
 		}
 	}

@@ -105,7 +105,7 @@ func (f *mergeFixture) lateOpen(p int, cb int64, windows ...int64) {
 
 func (f *mergeFixture) merger(parts int) *Merger {
 	return &Merger{Bucket: f.b, Layout: f.l, Topic: mTopic, LateDelay: time.Minute, MaxObjectBytes: 1 << 30,
-		SpoolDir: f.t.TempDir(), Now: func() time.Time { return f.now },
+		SpoolDir: f.t.TempDir(), Now: func() time.Time { return f.now }, MergedRetention: 100 * 365 * 24 * time.Hour,
 		Partitions: func(context.Context) (int, error) { return parts, nil }}
 }
 

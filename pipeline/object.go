@@ -87,6 +87,10 @@ type object struct {
 	count       int
 	raw         int64 // uncompressed bytes, for the size split
 	opened      time.Time
+	// offsets of the records, kept when track is set (staged parts of the
+	// window layout: their offsets index).
+	track   bool
+	offsets []int64
 
 	spool *Spool
 	comp  io.WriteCloser
@@ -129,6 +133,9 @@ func (o *object) add(rec encoders.Record) error {
 	o.count++
 	o.last = rec.Offset
 	o.raw = o.cw.n
+	if o.track {
+		o.offsets = append(o.offsets, rec.Offset)
+	}
 	return nil
 }
 

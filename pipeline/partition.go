@@ -306,6 +306,7 @@ func (p *Partition) openObject(kind Kind, window, span, first int64) (*object, e
 	if err != nil {
 		return nil, err
 	}
+	o.track = p.s.Stager != nil && kind != KindRejected
 	p.offs.Open(first)
 	return o, nil
 }
@@ -431,6 +432,23 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		Format:   o.enc.Format(),
 		Count:    o.count,
 		OnPaused: p.paused,
+	}
+	if o.track {
+		// The part's offsets index, written before the part in the same
+		// attempt (offsetindex.go); the part's metadata names it.
+		si := newStagedIndex(u.Key, o.offsets)
+		u.Opts.Metadata[MetaOffsetsIndex] = si.hash
+		bucket, written := p.up.Bucket, false
+		u.Before = func(ctx context.Context) error {
+			if written {
+				return nil
+			}
+			if err := si.put(ctx, bucket); err != nil {
+				return fmt.Errorf("offsets index %s: %w", si.key, err)
+			}
+			written = true
+			return nil
+		}
 	}
 	if p.onUpload != nil {
 		key, n, w := u.Key, o.count, o.span

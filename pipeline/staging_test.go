@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +38,26 @@ func TestPartitionWindowLayout(t *testing.T) {
 	if md := h.meta(staged); md[pipeline.MetaFirstOffset] != "0" || md[pipeline.MetaLastOffset] != "1" || md[pipeline.MetaKind] != "hits" {
 		t.Fatalf("part metadata %v", md)
 	}
+	// Its offsets index, written with it and named by its metadata: the
+	// offsets of its records (the rejected record at 2 is not in it).
+	offsetsOf := func(key string) []int64 {
+		t.Helper()
+		hash := h.meta(key)[pipeline.MetaOffsetsIndex]
+		rc, err := h.mem.Get(context.Background(), pipeline.OffsetsIndexKey(key, hash))
+		if hash == "" || err != nil {
+			t.Fatalf("offsets index of %s (hash %q): %v", key, hash, err)
+		}
+		defer rc.Close()
+		data, _ := io.ReadAll(rc)
+		offs, err := pipeline.DecodeOffsetsIndex(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return offs
+	}
+	if offs := offsetsOf(staged); len(offs) != 2 || offs[0] != 0 || offs[1] != 1 {
+		t.Fatalf("offsets index of the part: %v", offs)
+	}
 	prog := func() int64 {
 		pr, err := pipeline.ProgressOf(context.Background(), h.mem, topic)
 		if err != nil {
@@ -69,6 +90,9 @@ func TestPartitionWindowLayout(t *testing.T) {
 	late := "_hitexport/staging-late/" + strconv.FormatInt(w0/1000, 10) + "/hits-3-4.ndjson"
 	if ids := h.ids(late); !eq(ids, []string{"late"}) {
 		t.Fatalf("late part %v (keys %v)", ids, h.keys())
+	}
+	if offs := offsetsOf(late); len(offs) != 1 || offs[0] != 4 {
+		t.Fatalf("offsets index of the late part: %v", offs)
 	}
 	if got := prog(); got <= w1+wms-1 {
 		t.Fatalf("idle tick did not move the progress past w1: %d", got)

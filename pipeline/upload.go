@@ -43,6 +43,10 @@ type Upload struct {
 	// OnAttempt, when set, is called after each attempt that ended on its
 	// own (not by ctx) with its error (nil: success or superseded).
 	OnAttempt func(err error)
+	// Before, when set, is called in each attempt right before the object
+	// is written (not when the key is superseded); its error fails the
+	// attempt (window layout: the staged part's offsets index).
+	Before func(ctx context.Context) error
 }
 
 // Outcome says what Upload did.
@@ -186,6 +190,11 @@ func (up *Uploader) once(ctx context.Context, u Upload) (Outcome, error) {
 			opts.IfNoneMatch = true
 		default:
 			return Outcome{}, err
+		}
+		if u.Before != nil {
+			if err := u.Before(ctx); err != nil {
+				return Outcome{}, err
+			}
 		}
 		err = up.Bucket.Put(ctx, u.Key, u.Spool.Reader(), u.Spool.Size(), opts)
 		if err == nil {

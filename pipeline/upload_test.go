@@ -599,3 +599,37 @@ func TestHealthPerUpload(t *testing.T) {
 		t.Fatalf("p0 succeeded: %+v", s)
 	}
 }
+
+// TestUploaderBefore: Before (the window layout's offsets index) runs in the
+// attempt right before the object is written: its failure fails the
+// attempt (retried on the schedule, the object not written meanwhile), and
+// it does not run when the key already holds as many records.
+func TestUploaderBefore(t *testing.T) {
+	mem := store.NewMemory("b")
+	rec := &sleepRecorder{}
+	up := &pipeline.Uploader{Bucket: mem, Schedule: testSchedule, Sleep: rec.Sleep}
+	calls, failures := 0, 2
+	u := upload(t, "k", []byte("x"), 5, 9)
+	u.Before = func(ctx context.Context) error {
+		calls++
+		if _, err := mem.Stat(ctx, "k"); err == nil {
+			t.Error("the object was written before Before succeeded")
+		}
+		if calls <= failures {
+			return errors.New("index write failed")
+		}
+		return nil
+	}
+	out, err := up.Upload(context.Background(), u)
+	if err != nil || out.Attempts != 3 || calls != 3 || len(rec.waits) != 2 {
+		t.Fatalf("upload %+v %v, Before calls %d, waits %v", out, err, calls, rec.waits)
+	}
+	if _, err := mem.Stat(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	calls, failures = 0, 0
+	out, err = up.Upload(context.Background(), u) // the same records again: superseded
+	if err != nil || !out.Superseded || calls != 0 {
+		t.Fatalf("superseded upload %+v %v, Before calls %d", out, err, calls)
+	}
+}
