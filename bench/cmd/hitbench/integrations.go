@@ -470,9 +470,11 @@ func keys(m map[string]string) []string {
 // waitIntegrations polls until every group of groups has committed the end
 // offset of every partition of the topic. It returns when the membership
 // group was first seen Stable, when the exporter had read every record
-// (hitexport_records_consumed_total) and when the last group finished. The
-// groups are polled only once every record was read (a few OffsetFetch
-// requests per tick, not N), and each only until it is done.
+// (hitexport_records_consumed_total; if it never gets there, when the groups
+// were seen done) and when the last group finished. Until every record was
+// read the groups are polled once a second (the shared read's counter misses
+// what a detached target reads on its own reader), then every tick (a few
+// OffsetFetch requests per tick, not N), each only until it is done.
 func waitIntegrations(ctx context.Context, e *Env, p *proc, membership string, groups map[string]string, l Load, metricsURL string) (stable, lastRead, done time.Time, err error) {
 	w := newWatch(ctx, e, p, membership)
 	ends, err := endOffsets(ctx, w.client, l.Topic)
@@ -495,8 +497,11 @@ func waitIntegrations(ctx context.Context, e *Env, p *proc, membership string, g
 			n := consumedPlain(metricsURL)
 			if n >= int64(l.Hits) {
 				lastRead = now
-			} else if n >= 0 || time.Since(lastPoll) < time.Second {
-				return false, nil // still reading (or no metrics yet: poll the groups once a second)
+			} else if time.Since(lastPoll) < time.Second {
+				// Still reading, or reading where the shared read's counter
+				// does not see it (a target that starts detached reads on its
+				// own reader), or no metrics yet: poll the groups once a second.
+				return false, nil
 			}
 		}
 		lastPoll = now

@@ -46,8 +46,8 @@ type Result struct {
 	// BrokerCPUPer1M: the Kafka broker process's net CPU seconds during the
 	// measurement (the exporter: until its last record was read) per million
 	// hits: raw − the idle phase's just before, scaled to the same length
-	// (-1e9: not measured). In a median result each broker figure is the
-	// median over rounds of its own.
+	// (-1e9: not measured). In a median result each broker figure (and the
+	// requests) is the median over rounds of its own (midpoint).
 	BrokerCPUPer1M  float64 `json:"broker_cpu_seconds_per_million_hits"`
 	BrokerRawPer1M  float64 `json:"broker_raw_cpu_seconds_per_million_hits"`
 	BrokerIdlePer1M float64 `json:"broker_idle_cpu_seconds_per_million_hits"`
@@ -125,16 +125,31 @@ func median(rs []Result) Result {
 	}
 	m.BrokerCPUPer1M, m.BrokerRawPer1M, m.BrokerIdlePer1M = notMeasured, notMeasured, notMeasured
 	if len(net) > 0 {
-		m.BrokerCPUPer1M, m.BrokerRawPer1M, m.BrokerIdlePer1M = medianOf(net), medianOf(raw), medianOf(idle)
+		m.BrokerCPUPer1M, m.BrokerRawPer1M, m.BrokerIdlePer1M = midpoint(net), midpoint(raw), midpoint(idle)
 	}
 	m.RequestsPer1M = -1
 	if len(req) > 0 {
-		m.RequestsPer1M = medianOf(req)
+		m.RequestsPer1M = midpoint(req)
 	}
 	if len(fetch) > 0 {
-		m.FetchesPer1M = medianOf(fetch)
+		m.FetchesPer1M = midpoint(fetch)
 	}
 	return m
+}
+
+// midpoint is the median of v, the mean of the middle two for an even
+// count (0 for none).
+func midpoint(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[n/2]
 }
 
 // setBroker records a broker phase over hits (ok false: not measured).
