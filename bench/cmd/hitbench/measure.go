@@ -60,6 +60,9 @@ type Result struct {
 	// fetch requests counted by kafka-go (the limit's Readers). -1: unknown.
 	RequestsPer1M float64 `json:"requests_per_million_hits"`
 	FetchesPer1M  float64 `json:"fetches_per_million_hits,omitempty"`
+	// CommitsPer1M: the exporter's offset commits (hitexport_commits_total)
+	// until its last record read, per million hits (0: not an exporter).
+	CommitsPer1M float64 `json:"commits_per_million_hits,omitempty"`
 	// CPUSamples: CPU s/1M of every round, in round order.
 	CPUSamples []float64 `json:"cpu_samples_seconds_per_million_hits,omitempty"`
 	// Window layout: bytes of the staged parts uploaded (the pipeline's
@@ -107,7 +110,7 @@ func median(rs []Result) Result {
 	m := sorted[len(sorted)/2]
 	m.Samples = samples
 	m.CPUSamples = nil
-	var net, raw, idle, req, fetch []float64
+	var net, raw, idle, req, fetch, commits []float64
 	for _, r := range rs {
 		m.CPUSamples = append(m.CPUSamples, round(r.CPUPer1M, 3))
 		if r.BrokerCPUPer1M > notMeasured {
@@ -122,6 +125,9 @@ func median(rs []Result) Result {
 		if r.FetchesPer1M > 0 {
 			fetch = append(fetch, r.FetchesPer1M)
 		}
+		if r.CommitsPer1M > 0 {
+			commits = append(commits, r.CommitsPer1M)
+		}
 	}
 	m.BrokerCPUPer1M, m.BrokerRawPer1M, m.BrokerIdlePer1M = notMeasured, notMeasured, notMeasured
 	if len(net) > 0 {
@@ -133,6 +139,9 @@ func median(rs []Result) Result {
 	}
 	if len(fetch) > 0 {
 		m.FetchesPer1M = midpoint(fetch)
+	}
+	if len(commits) > 0 {
+		m.CommitsPer1M = midpoint(commits)
 	}
 	return m
 }
@@ -416,6 +425,7 @@ type exporterRun struct {
 	bp                                    BrokerPhase
 	bok                                   bool
 	segments                              int64 // sent to the broker until the last record read
+	commits                               int64 // offset commits until then
 	staged                                int64 // window layout: hitexport_bytes_uploaded_total at the end
 	cpu                                   float64
 	rss                                   int64
@@ -448,6 +458,7 @@ func execExporter(e *Env, l Load, c Case, tag string) (*exporterRun, error) {
 	taken := false
 	atLastRead := func() {
 		x.bp, x.bok, x.segments = endBroker(e, bm, p)
+		x.commits = metricSum(x.metrics, "hitexport_commits_total")
 		taken = true
 	}
 	var werr error
@@ -477,7 +488,8 @@ func (x *exporterRun) result(e *Env, l Load, c Case) Result {
 	r := Result{Name: "hitexport " + c.String(), Kind: "exporter", Format: c.Format, Compression: c.Compression,
 		Topic: l.Topic, Partitions: l.Partitions,
 		WallSec: x.done.Sub(x.p.start).Seconds(), ActiveSec: activeSpan(x.stable, x.lastRead, x.done, e.IdleTimeout).Seconds(),
-		TailSec: x.done.Sub(x.lastRead).Seconds(), RequestsPer1M: perMillion(x.segments, l.Hits)}
+		TailSec: x.done.Sub(x.lastRead).Seconds(), RequestsPer1M: perMillion(x.segments, l.Hits),
+		CommitsPer1M: max(perMillion(x.commits, l.Hits), 0)}
 	r.setBroker(x.bp, x.bok, l.Hits)
 	r.finish(l.Hits, l.Bytes, x.cpu, x.rss)
 	return r

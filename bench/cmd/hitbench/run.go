@@ -306,7 +306,7 @@ func printBroker(w io.Writer, rep *Report, lim *Result) {
 	fmt.Fprintln(w, "\nbroker (the Kafka process's utime+stime from /proc/<pid>/stat; an idle phase of about the same length, no client of the")
 	fmt.Fprintln(w, "benchmark running, just before each phase; CPU s per 1M hits, each column the median over rounds):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measurement\tphase s\tidle s\traw\tidle\tnet\tnet ÷ limit\tnet per round\trequests/1M\tkafka-go fetches/1M\t")
+	fmt.Fprintln(tw, "measurement\tphase s\tidle s\traw\tidle\tnet\tnet ÷ limit\tnet per round\trequests/1M\tkafka-go fetches/1M\tcommits/1M\t")
 	for _, r := range rep.Results {
 		ok := r.BrokerCPUPer1M > notMeasured
 		sec, isec := "-", "-"
@@ -321,9 +321,10 @@ func printBroker(w io.Writer, rep *Report, lim *Result) {
 		for _, v := range r.BrokerNetSamples {
 			per = append(per, fmt.Sprintf("%.2f", v))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, sec, isec,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, sec, isec,
 			fmtOpt(r.BrokerRawPer1M, ok, "%.2f"), fmtOpt(r.BrokerIdlePer1M, ok, "%.2f"), fmtOpt(r.BrokerCPUPer1M, ok, "%.2f"), xl,
-			strings.Join(per, " "), fmtOpt(r.RequestsPer1M, r.RequestsPer1M >= 0, "%.0f"), fmtOpt(r.FetchesPer1M, r.FetchesPer1M > 0, "%.0f"))
+			strings.Join(per, " "), fmtOpt(r.RequestsPer1M, r.RequestsPer1M >= 0, "%.0f"), fmtOpt(r.FetchesPer1M, r.FetchesPer1M > 0, "%.0f"),
+			fmtOpt(r.CommitsPer1M, r.CommitsPer1M > 0, "%.0f"))
 	}
 	tw.Flush()
 	if cfg, err := exporterDefaults(); err == nil {
@@ -332,7 +333,8 @@ func printBroker(w io.Writer, rep *Report, lim *Result) {
 		fmt.Fprintf(w, "  in flight per partition, socket read through a 256 KiB buffer; limit: kafka-go Reader (queue %d, its own 4 KiB socket reads)\n", cfg.FetchBuffer)
 	}
 	fmt.Fprintln(w, "requests/1M: TCP data segments the client sent to the broker's port until its last record (ss -ti data_segs_out; a")
-	fmt.Fprintln(w, "  request is one small segment: fetches, plus group heartbeats, metadata and commits); kafka-go fetches: ReaderStats.Fetches")
+	fmt.Fprintln(w, "  request is one small segment: fetches, plus group heartbeats, metadata and commits); kafka-go fetches: ReaderStats.Fetches;")
+	fmt.Fprintln(w, "  commits: the exporter's offset commits until its last record (hitexport_commits_total; each is a write to __consumer_offsets)")
 }
 
 func printReport(w io.Writer, rep *Report) {
