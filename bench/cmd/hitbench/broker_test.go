@@ -109,6 +109,10 @@ func TestMedianBroker(t *testing.T) {
 	if _, ok := brokerRatio(&m, &Result{BrokerCPUPer1M: -0.1}); ok {
 		t.Fatal("a non-positive plain read must not give a ratio")
 	}
+	noisy := &Result{BrokerCPUPer1M: 0.4, BrokerNetSamples: []float64{0.9, -0.1, 0.4}}
+	if _, ok := brokerRatio(&m, noisy); ok {
+		t.Fatal("a round with a negative net figure must not give a ratio")
+	}
 	w := &Result{CPUSamples: []float64{8, 9, 12}}
 	if d := diffMedian(w, &m); d != 3 {
 		t.Fatalf("diffMedian %v, want 3 (3, 3, 5)", d)
