@@ -24,6 +24,11 @@
 #                              application_id, 10 selecting all; bench/cmd/hitbench/integrations.go: BENCH_INT_HITS,
 #                              BENCH_INT_APPS=100, BENCH_INT_CASES=1,10,100,all10, BENCH_INT_CASE=ndjson/zstd, BENCH_INT_PROFILE=1)
 #   BENCH_GO=1                 0 skips the Go micro-benchmarks; BENCH_GO_TIME=200ms their -benchtime
+#   BENCH_WINDOW_CASE=ndjson/zstd  the case also measured in the window layout (merges included); 0 skips it
+#   BENCH_BROKER=shared        dedicated: start a broker of our own for the run (scripts/kafka.sh on BENCH_BROKER_PORT=19092,
+#                              controller BENCH_BROKER_PORT+1, data in BENCH_BROKER_DIR=.local/bench/broker-<port>; the
+#                              shared broker's jars), stopped at the end: its CPU is then the benchmark's alone
+#   BENCH_BROKER_PIDFILE       the broker's pid file (default .local/kafka/kafka.pid, as scripts/kafka.sh writes it)
 #   BENCH_FRESH=1              produce the topic again even if an identical one exists
 #   BENCH_KEEP=1               keep the objects written (default: deleted after each measurement)
 #   BENCH_SPAN=1h BENCH_LATE=0.02 BENCH_BAD=0 BENCH_SEED=1   shape of the load (gen.Generate)
@@ -77,5 +82,19 @@ if [[ "${BENCH_GO:-1}" != "0" ]]; then
   ((rc == 0)) || { log "Go benchmarks failed (exit $rc), see $gofile"; exit 1; }
 fi
 
+if [[ "${BENCH_BROKER:-shared}" == dedicated ]]; then
+  # A broker nobody else uses: same jars and settings as scripts/kafka.sh's, its own port, data and pid file.
+  export KAFKA_PORT="${BENCH_BROKER_PORT:-19092}"
+  export KAFKA_CONTROLLER_PORT="$((KAFKA_PORT + 1))"
+  export KAFKA_DIR="${BENCH_BROKER_DIR:-$ROOT/.local/bench/broker-$KAFKA_PORT}"
+  export KAFKA_LIBS="${KAFKA_LIBS:-$ROOT/.local/kafka/libs}"
+  log "starting a dedicated broker on 127.0.0.1:$KAFKA_PORT (data $KAFKA_DIR)"
+  scripts/kafka.sh start >&2
+  trap 'log "stopping the dedicated broker"; scripts/kafka.sh stop >&2 || true' EXIT
+  export HITEXPORT_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" BENCH_BROKER_PIDFILE="$KAFKA_DIR/kafka.pid"
+elif [[ "${BENCH_BROKER:-shared}" != shared ]]; then
+  log "BENCH_BROKER must be shared or dedicated"; exit 2
+fi
+
 log "end-to-end benchmark (hitbench run)"
-exec bin/hitbench run
+bin/hitbench run

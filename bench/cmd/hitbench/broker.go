@@ -1,38 +1,49 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// The broker's CPU: the Kafka process (the JVM listening on the first
-// broker's port) is found through /proc/net/tcp{,6} (the listening socket's
-// inode) and /proc/<pid>/fd; its CPU time is utime + stime of
-// /proc/<pid>/stat. Read before and after each measurement, the difference
-// is what the broker spent serving it (and whatever else used the broker
-// meanwhile: on a shared machine other clients add to it).
+// The broker's CPU. The Kafka process is found the way scripts/kafka.sh
+// records it — its pid file, $KAFKA_DIR/kafka.pid (.local/kafka/kafka.pid;
+// BENCH_BROKER_PIDFILE names another, e.g. a dedicated broker's) — and
+// accepted only if that process is a kafka.Kafka JVM listening on the
+// first broker's port; otherwise the process listening on that port is
+// looked up through /proc/net/tcp{,6} (the socket's inode) and
+// /proc/<pid>/fd. Its CPU time is utime + stime of /proc/<pid>/stat.
+//
+// Every measured phase (the plain read, an exporter run, a peer) is
+// preceded by an IDLE phase of about the same length in which no client of
+// the benchmark runs: the broker's CPU then is its background (other
+// clients of a shared broker, its own housekeeping). A phase's broker CPU
+// is printed raw, as the idle phase's CPU scaled to the phase's length, and
+// net = raw − idle.
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux
 // on every common architecture).
 const clockTicks = 100
 
-// brokerPID returns the pid of the process listening on the port of the
-// first of brokers, or 0 when it cannot be found (another host, no access).
-func brokerPID(brokers string) int {
-	first := strings.Split(brokers, ",")[0]
-	_, ps, err := net.SplitHostPort(first)
+// brokerPort is the port of the first of brokers (0 if none).
+func brokerPort(brokers string) int {
+	_, ps, err := net.SplitHostPort(strings.Split(brokers, ",")[0])
 	if err != nil {
 		return 0
 	}
-	port, err := strconv.Atoi(ps)
-	if err != nil {
-		return 0
-	}
+	port, _ := strconv.Atoi(ps)
+	return port
+}
+
+// listenInodes are the "socket:[inode]" links of the sockets listening on
+// port.
+func listenInodes(port int) map[string]bool {
 	inodes := map[string]bool{}
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		b, err := os.ReadFile(f)
@@ -50,20 +61,61 @@ func brokerPID(brokers string) int {
 			}
 		}
 	}
-	if len(inodes) == 0 {
+	return inodes
+}
+
+// holdsSocket reports whether pid has one of inodes open.
+func holdsSocket(pid int, inodes map[string]bool) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && inodes[l] {
+			return true
+		}
+	}
+	return false
+}
+
+// pidFromFile is the pid in pidfile if it is a live kafka.Kafka process
+// holding one of inodes, else 0.
+func pidFromFile(pidfile string, inodes map[string]bool) int {
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
 		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte("kafka.Kafka")) || !holdsSocket(pid, inodes) {
+		return 0
+	}
+	return pid
+}
+
+// brokerPID returns the broker's pid and how it was found, or 0 when it
+// cannot be found (another host, no access).
+func brokerPID(brokers, pidfile string) (int, string) {
+	port := brokerPort(brokers)
+	if port == 0 {
+		return 0, ""
+	}
+	inodes := listenInodes(port)
+	if len(inodes) == 0 {
+		return 0, ""
+	}
+	if pid := pidFromFile(pidfile, inodes); pid > 0 {
+		return pid, "pid file " + pidfile
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, pd := range procs {
-		fds, _ := os.ReadDir(filepath.Join(pd, "fd"))
-		for _, fd := range fds {
-			if l, err := os.Readlink(filepath.Join(pd, "fd", fd.Name())); err == nil && inodes[l] {
-				pid, _ := strconv.Atoi(filepath.Base(pd))
-				return pid
-			}
+		pid, _ := strconv.Atoi(filepath.Base(pd))
+		if pid > 0 && holdsSocket(pid, inodes) {
+			return pid, fmt.Sprintf("listening on port %d", port)
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 // procCPU is the CPU seconds (user + system) pid has used, or -1.
@@ -75,7 +127,12 @@ func procCPU(pid int) float64 {
 	if err != nil {
 		return -1
 	}
-	s := string(b)
+	return parseStatCPU(string(b))
+}
+
+// parseStatCPU reads utime + stime (fields 14 and 15) of a /proc/<pid>/stat
+// line, in seconds, or -1.
+func parseStatCPU(s string) float64 {
 	// The command name (field 2) is in parentheses and may hold spaces.
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
@@ -86,56 +143,141 @@ func procCPU(pid int) float64 {
 	if len(fs) < 13 {
 		return -1
 	}
-	u, _ := strconv.ParseFloat(fs[11], 64)
-	st, _ := strconv.ParseFloat(fs[12], 64)
+	u, err1 := strconv.ParseFloat(fs[11], 64)
+	st, err2 := strconv.ParseFloat(fs[12], 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
 	return (u + st) / clockTicks
 }
 
-// brokerMeter measures the broker's CPU over one measurement. The broker is
-// shared (other clients, the benchmark's own polling of the group's
-// offsets): its background rate is sampled for a second just before the
-// measurement starts and subtracted over the measurement's duration.
-type brokerMeter struct {
-	pid        int
-	start      float64
-	at         time.Time
-	background float64 // CPU s per s before the measurement
+// BrokerPhase is the broker's CPU over one measured phase.
+type BrokerPhase struct {
+	// Sec: the phase's length; IdleSec: the idle phase's just before.
+	Sec     float64 `json:"phase_seconds"`
+	IdleSec float64 `json:"idle_seconds"`
+	// Raw: broker CPU s during the phase; Idle: its CPU s during the idle
+	// phase, scaled to the phase's length; Net = Raw − Idle (not clamped:
+	// a negative figure says the background moved more than the client
+	// used).
+	Raw  float64 `json:"raw_cpu_seconds"`
+	Idle float64 `json:"idle_cpu_seconds"`
+	Net  float64 `json:"net_cpu_seconds"`
 }
 
-func startBroker(e *Env) brokerMeter {
+// brokerMeter measures the broker's CPU over one phase.
+type brokerMeter struct {
+	e     *Env
+	key   string
+	pid   int
+	start float64
+	at    time.Time
+	idle  float64 // CPU s in the idle phase
+	idleS float64 // its length
+}
+
+// idleLength is how long the idle phase before a phase of key lasts: the
+// length of the last phase of that key (or of the last plain read) in this
+// run; before any, 1 s per 100k hits, between 2 and 30 s.
+func (e *Env) idleLength(key string, hits int) time.Duration {
+	if d, ok := e.phaseLen[key]; ok {
+		return d
+	}
+	if d, ok := e.phaseLen["limit"]; ok {
+		return d
+	}
+	d := time.Duration(float64(hits) / 1e5 * float64(time.Second))
+	return min(max(d, 2*time.Second), 30*time.Second)
+}
+
+// startBroker runs the idle phase, then starts measuring the phase key
+// (whose length sets the next idle phase of the same key).
+func startBroker(e *Env, key string, hits int) brokerMeter {
 	if e.brokerPID == 0 {
-		e.brokerPID = brokerPID(e.Brokers)
-		if e.brokerPID == 0 {
+		pid, how := brokerPID(e.Brokers, e.BrokerPIDFile)
+		if pid == 0 {
 			e.brokerPID = -1
-			logf("broker CPU: no process found listening on %s; not measured", e.Brokers)
+			logf("broker CPU: no Kafka process found listening on %s; not measured", e.Brokers)
+		} else {
+			e.brokerPID = pid
+			logf("broker CPU: Kafka pid %d (%s)", pid, how)
 		}
 	}
-	c0 := procCPU(e.brokerPID)
+	m := brokerMeter{e: e, key: key, pid: e.brokerPID, start: -1}
+	c0 := procCPU(m.pid)
 	if c0 < 0 {
-		return brokerMeter{pid: e.brokerPID, start: -1}
+		return m
 	}
 	t0 := time.Now()
-	time.Sleep(time.Second)
-	c1 := procCPU(e.brokerPID)
+	time.Sleep(e.idleLength(key, hits))
+	c1 := procCPU(m.pid)
 	t1 := time.Now()
-	return brokerMeter{pid: e.brokerPID, start: c1, at: t1, background: (c1 - c0) / t1.Sub(t0).Seconds()}
+	if c1 < 0 {
+		return m
+	}
+	m.start, m.at, m.idle, m.idleS = c1, t1, c1-c0, t1.Sub(t0).Seconds()
+	return m
 }
 
-// per1M is the broker's CPU seconds since start, less its background rate
-// over the same time, per million hits; -1e9 when not measured.
-func (m brokerMeter) per1M(hits int) float64 {
+// end closes the phase; ok is false when the broker was not measured.
+func (m brokerMeter) end() (BrokerPhase, bool) {
 	if m.start < 0 {
-		return notMeasured
+		return BrokerPhase{}, false
 	}
 	now := procCPU(m.pid)
 	if now < 0 {
-		return notMeasured
+		return BrokerPhase{}, false
 	}
-	// Not clamped at zero: a negative figure says the background moved
-	// more than the measurement used.
-	used := now - m.start - m.background*time.Since(m.at).Seconds()
-	return used / float64(hits) * 1e6
+	d := time.Since(m.at)
+	if m.e.phaseLen == nil {
+		m.e.phaseLen = map[string]time.Duration{}
+	}
+	m.e.phaseLen[m.key] = d
+	p := BrokerPhase{Sec: d.Seconds(), IdleSec: m.idleS, Raw: now - m.start}
+	p.Idle = m.idle * p.Sec / m.idleS
+	p.Net = p.Raw - p.Idle
+	return p, true
 }
 
 // notMeasured marks a broker CPU figure that could not be taken.
 const notMeasured = -1e9
+
+// sentSegments sums data_segs_out (TCP segments carrying data) of pid's
+// established connections to port, from `ss -tinp`: a Kafka client writes a
+// request in one write, and a request is far smaller than a loopback
+// segment, so on connections that wait for each answer (fetches) this counts
+// the requests the broker received. -1 when ss cannot tell.
+func sentSegments(pid, port int) int64 {
+	out, err := exec.Command("ss", "-tinpH", "state", "established", fmt.Sprintf("( dport = :%d )", port)).Output()
+	if err != nil {
+		return -1
+	}
+	return parseSentSegments(string(out), pid)
+}
+
+// parseSentSegments reads `ss -tinpH` output: a line per connection
+// (addresses, users:(("name",pid=N,fd=M))), then its indented TCP info.
+func parseSentSegments(out string, pid int) int64 {
+	var n int64
+	mine := false
+	tag := fmt.Sprintf("pid=%d,", pid)
+	for _, l := range strings.Split(out, "\n") {
+		if l == "" {
+			continue
+		}
+		if l[0] != ' ' && l[0] != '\t' {
+			mine = strings.Contains(l, tag)
+			continue
+		}
+		if !mine {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			if v, ok := strings.CutPrefix(f, "data_segs_out:"); ok {
+				c, _ := strconv.ParseInt(v, 10, 64)
+				n += c
+			}
+		}
+	}
+	return n
+}

@@ -97,37 +97,24 @@ func runConnect(e *Env, l Load, maxRecords, round int) (Result, error) {
 		"-cp", cp, "org.apache.kafka.connect.cli.ConnectStandalone", wp, sp)
 	cmd := exec.Command(java, args...)
 	logPath := filepath.Join(e.Out, "logs", name+".log")
-	bm := startBroker(e)
-	p, err := startProc(cmd, logPath)
+	p, bm, err := startMeasured(e, cmd, logPath, "connect", l.Hits)
 	if err != nil {
 		return Result{}, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
 	stable, _, done, werr := waitCommitted(ctx, e, p, "connect-"+name, l.Topic, "", l.Hits, nil)
-	brokerCPU := bm.per1M(l.Hits)
+	bp, bok, segments := endBroker(e, bm, p)
 	cpu, rss, _ := p.stop(60 * time.Second)
 	if werr != nil {
 		return Result{}, fmt.Errorf("kafka connect: %v\n%s", werr, tail(logPath, 30))
 	}
-	r := Result{Name: "our own sink on Kafka Connect jsonl/" + e.PeerComp, Kind: "connect", BrokerCPUPer1M: brokerCPU, BrokerBackground: bm.background, Format: "jsonl", Compression: e.PeerComp,
+	r := Result{Name: "our own sink on Kafka Connect jsonl/" + e.PeerComp, Kind: "connect", RequestsPer1M: perMillion(segments, l.Hits), Format: "jsonl", Compression: e.PeerComp,
 		Topic: l.Topic, Partitions: l.Partitions,
 		WallSec: done.Sub(p.start).Seconds(), ActiveSec: done.Sub(stable).Seconds(),
 		Note: fmt.Sprintf("%s; tasks.max=%d, offset.flush.interval.ms=%d, file.max.records=%d, JVM %s",
 			connector, tasks, e.FlushMs, maxRecords, strings.Join(connectJVM[:2], " "))}
+	r.setBroker(bp, bok, l.Hits)
 	r.finish(l.Hits, l.Bytes, cpu, rss)
-	lines, objects, size, keys, err := countLines(e, prefix)
-	if err != nil {
-		return r, err
-	}
-	r.Objects, r.OutBytes = objects, size
-	r.Checked = fmt.Sprintf("%d lines in %d objects", lines, objects)
-	if lines < l.Valid || lines > l.Hits {
-		return r, fmt.Errorf("kafka connect wrote %d lines; produced %d records, %d valid", lines, l.Hits, l.Valid)
-	}
-	b, err := e.bucket()
-	if err != nil {
-		return r, err
-	}
-	return r, e.cleanup(b, keys)
+	return r, checkLines(e, &r, prefix, l, "kafka connect")
 }

@@ -27,11 +27,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,14 +41,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hitexport/hitexport/cli"
 	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/kafkaadmin"
-	"github.com/hitexport/hitexport/store"
 )
 
 // intCase is N integrations, each selecting 1/N of the hits, or (All) each
@@ -413,17 +409,9 @@ func runIntCase(e *Env, ie intEnv, l Load, c intCase, perApp map[int]int, tag, p
 	}
 	logPath := filepath.Join(e.Out, "logs", name+".log")
 	addr := "127.0.0.1:" + strconv.Itoa(freePort())
-	vars := map[string]string{
-		"HITEXPORT_KAFKA_BROKERS": e.Brokers, "HITEXPORT_KAFKA_TOPIC": l.Topic, "HITEXPORT_KAFKA_GROUP": group,
-		"HITEXPORT_S3_ENDPOINT": e.S3Endpoint, "HITEXPORT_S3_BUCKET": e.Bucket,
-		"HITEXPORT_S3_ACCESS_KEY": e.AccessKey, "HITEXPORT_S3_SECRET_KEY": e.SecretKey,
-		"HITEXPORT_FORMAT": ie.Layout.Format, "HITEXPORT_COMPRESSION": ie.Layout.Compression,
-		"HITEXPORT_KEY_PREFIX": root + "_deployment/", "HITEXPORT_REGISTRY": "file:" + regPath,
-		"HITEXPORT_IDLE_TIMEOUT": e.IdleTimeout.String(), "HITEXPORT_HTTP_ADDR": addr,
-	}
-	if d := os.Getenv("BENCH_SPOOL_DIR"); d != "" {
-		vars["HITEXPORT_SPOOL_DIR"] = d
-	}
+	vars := exporterVars(e, l.Topic, group, ie.Layout, root+"_deployment/")
+	vars["HITEXPORT_REGISTRY"] = "file:" + regPath
+	vars["HITEXPORT_HTTP_ADDR"] = addr
 	cfg, err := config.Parse(vars)
 	if err != nil {
 		return IntResult{}, err
@@ -431,15 +419,6 @@ func runIntCase(e *Env, ie intEnv, l Load, c intCase, perApp map[int]int, tag, p
 	groups := map[string]string{} // group → integration id
 	for _, it := range items {
 		groups[cli.IntegrationGroup(cfg, it.ID)] = it.ID
-	}
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "HITEXPORT_") {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range vars {
-		env = append(env, k+"="+v)
 	}
 	var cmd *exec.Cmd
 	if profile == "" {
@@ -454,7 +433,7 @@ func runIntCase(e *Env, ie intEnv, l Load, c intCase, perApp map[int]int, tag, p
 		}
 		cmd = exec.Command(self, "intexporter", profile)
 	}
-	cmd.Env = env
+	cmd.Env = childEnv(vars)
 	p, err := startProc(cmd, logPath)
 	if err != nil {
 		return IntResult{}, err
@@ -467,12 +446,7 @@ func runIntCase(e *Env, ie intEnv, l Load, c intCase, perApp map[int]int, tag, p
 	if werr != nil {
 		return IntResult{}, fmt.Errorf("exporter with %d integrations: %v\n%s", c.N, werr, tail(logPath, 20))
 	}
-	active := done.Sub(stable)
-	if tailWait := done.Sub(lastRead); tailWait > e.IdleTimeout {
-		active -= e.IdleTimeout
-	} else {
-		active -= tailWait
-	}
+	active := activeSpan(stable, lastRead, done, e.IdleTimeout)
 	r := IntResult{Result: Result{Name: fmt.Sprintf("hitexport %s, %d × %s", ie.Layout, c.N, c.selects()), Kind: "integrations",
 		Format: ie.Layout.Format, Compression: ie.Layout.Compression, Topic: l.Topic, Partitions: l.Partitions,
 		WallSec: done.Sub(p.start).Seconds(), ActiveSec: active.Seconds(), TailSec: done.Sub(lastRead).Seconds()},
@@ -496,13 +470,14 @@ func keys(m map[string]string) []string {
 // waitIntegrations polls until every group of groups has committed the end
 // offset of every partition of the topic. It returns when the membership
 // group was first seen Stable, when the exporter had read every record
-// (hitexport_records_consumed_total) and when the last group finished. The
-// groups are polled only once every record was read (a few OffsetFetch
-// requests per tick, not N), and each only until it is done.
+// (hitexport_records_consumed_total; if it never gets there, when the groups
+// were seen done) and when the last group finished. Until every record was
+// read the groups are polled once a second (the shared read's counter misses
+// what a detached target reads on its own reader), then every tick (a few
+// OffsetFetch requests per tick, not N), each only until it is done.
 func waitIntegrations(ctx context.Context, e *Env, p *proc, membership string, groups map[string]string, l Load, metricsURL string) (stable, lastRead, done time.Time, err error) {
-	client := kafkaClient(e)
-	client.Timeout = 10 * time.Second
-	ends, err := endOffsets(ctx, client, l.Topic)
+	w := newWatch(ctx, e, p, membership)
+	ends, err := endOffsets(ctx, w.client, l.Topic)
 	if err != nil {
 		return stable, lastRead, done, err
 	}
@@ -512,42 +487,27 @@ func waitIntegrations(ctx context.Context, e *Env, p *proc, membership string, g
 	}
 	sort.Ints(parts)
 	pending := keys(groups)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	var lastPoll, lastScrape time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return stable, lastRead, done, fmt.Errorf("not done in time (%d groups pending, e.g. %s): %w", len(pending), pending[0], ctx.Err())
-		case <-tick.C:
-		}
-		if gone, werr := p.exited(); gone {
-			return stable, lastRead, done, fmt.Errorf("process exited early: %v", werr)
-		}
-		p.sampleHWM()
-		now := time.Now()
-		if stable.IsZero() {
-			resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{membership}})
-			if err == nil && len(resp.Groups) == 1 && resp.Groups[0].GroupState == "Stable" {
-				stable = now
-			}
-		}
+	err = w.run(func(now time.Time) (bool, error) {
 		if lastRead.IsZero() {
 			if time.Since(lastScrape) < 200*time.Millisecond {
-				continue
+				return false, nil
 			}
 			lastScrape = now
 			n := consumedPlain(metricsURL)
 			if n >= int64(l.Hits) {
 				lastRead = now
-			} else if n >= 0 || time.Since(lastPoll) < time.Second {
-				continue // still reading (or no metrics yet: poll the groups once a second)
+			} else if time.Since(lastPoll) < time.Second {
+				// Still reading, or reading where the shared read's counter
+				// does not see it (a target that starts detached reads on its
+				// own reader), or no metrics yet: poll the groups once a second.
+				return false, nil
 			}
 		}
 		lastPoll = now
 		var still []string
 		for _, g := range pending {
-			offs, err := kafkaadmin.FetchCommitted(ctx, client, g, l.Topic, parts)
+			offs, err := kafkaadmin.FetchCommitted(ctx, w.client, g, l.Topic, parts)
 			if err != nil {
 				still = append(still, g)
 				continue
@@ -564,44 +524,15 @@ func waitIntegrations(ctx context.Context, e *Env, p *proc, membership string, g
 			}
 		}
 		pending = still
-		if len(pending) == 0 {
-			if stable.IsZero() {
-				stable = p.start
-			}
-			if lastRead.IsZero() {
-				lastRead = now
-			}
-			return stable, lastRead, time.Now(), nil
+		if len(pending) == 0 && lastRead.IsZero() {
+			lastRead = now
 		}
+		return len(pending) == 0, nil
+	})
+	if err != nil && len(pending) > 0 {
+		err = fmt.Errorf("%w (%d groups pending, e.g. %s)", err, len(pending), pending[0])
 	}
-}
-
-// consumedPlain is consumed without gzip (the exporter's CPU pays for the
-// scrape; with 100 integrations /metrics has thousands of series).
-func consumedPlain(url string) int64 {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return -1
-	}
-	req.Header.Set("Accept-Encoding", "identity")
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	var n float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, "hitexport_records_consumed_total{") {
-			f := strings.Fields(l)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			n += v
-		}
-	}
-	return int64(n)
+	return w.stable, lastRead, time.Now(), err
 }
 
 func deleteGroups(e *Env, groups []string) {
@@ -620,19 +551,16 @@ func deleteGroups(e *Env, groups []string) {
 // (under root/<id>/) and compares them with the hits its filter selects;
 // then deletes every object of the run unless BENCH_KEEP=1.
 func checkIntegrations(e *Env, root string, want map[string]int, r *IntResult) error {
-	b, err := e.bucket()
+	b, objs, err := listPrefix(e, root)
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
 	var keys []string
-	if err := b.List(ctx, root, func(o store.ObjectInfo) error {
+	for _, o := range objs {
 		keys = append(keys, o.Key)
 		r.Objects++
 		r.OutBytes += o.Size
-		return nil
-	}); err != nil {
-		return err
 	}
 	got := map[string]int{}
 	var stray int
@@ -697,24 +625,14 @@ func cmdIntExporter(args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(args[0])
+	stop, err := startProfiles(args[0])
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return err
-	}
-	// A heap profile at the highest heap seen (BENCH_HEAP_PROFILE=FILE).
-	heapDone := make(chan struct{})
-	defer close(heapDone)
-	if hp := os.Getenv("BENCH_HEAP_PROFILE"); hp != "" {
-		go peakHeapProfile(hp, heapDone)
 	}
 	// cli.Run stops on the first SIGTERM (its own signal.Notify) and
 	// returns: the profile is complete.
 	code := cli.Run(cfg)
-	pprof.StopCPUProfile()
+	stop()
 	if code != 0 {
 		return fmt.Errorf("exporter exited with %d", code)
 	}
@@ -932,18 +850,8 @@ func printIntReport(w io.Writer, rep *IntReport) {
 }
 
 func writeIntReport(e *Env, rep *IntReport) error {
-	if err := os.MkdirAll(e.Out, 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(rep, "", "  ")
+	path, err := writeJSONReport(e, "integrations", "integrations-latest.json", rep)
 	if err != nil {
-		return err
-	}
-	path := filepath.Join(e.Out, "integrations-"+e.RunID+".json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(e.Out, "integrations-latest.json"), b, 0o644); err != nil {
 		return err
 	}
 	logf("integrations results written to %s (and integrations-latest.json)", path)

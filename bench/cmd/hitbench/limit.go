@@ -25,6 +25,11 @@ type limitResult struct {
 	DoneNs  int64 `json:"done_ns"`
 	// HWMKiB is the reader's own VmHWM at the end.
 	HWMKiB int64 `json:"vm_hwm_kib"`
+	// Fetches: fetch requests of the Readers (kafka-go ReaderStats.Fetches);
+	// Segments: TCP data segments the process sent to the broker's port
+	// (sentSegments), taken before the Readers close; -1: unknown.
+	Fetches  int64 `json:"fetches"`
+	Segments int64 `json:"sent_segments"`
 }
 
 // exporterDefaults are the fetch settings of the exporter: config's defaults.
@@ -58,20 +63,21 @@ func cmdLimit(args []string) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	var readers []*kafka.Reader
 	for p, end := range ends {
 		if end <= 0 {
 			continue
 		}
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: []string{*brokers}, Topic: *topic, Partition: p,
+			MinBytes: cfg.KafkaMinBytes, MaxBytes: cfg.KafkaMaxBytes, MaxWait: cfg.KafkaMaxWait,
+			QueueCapacity: cfg.FetchBuffer, ReadBackoffMin: 100 * time.Millisecond, ReadBackoffMax: 2 * time.Second,
+			MaxAttempts: 3,
+		})
+		readers = append(readers, r)
 		wg.Add(1)
-		go func(p int, end int64) {
+		go func(r *kafka.Reader, p int, end int64) {
 			defer wg.Done()
-			r := kafka.NewReader(kafka.ReaderConfig{
-				Brokers: []string{*brokers}, Topic: *topic, Partition: p,
-				MinBytes: cfg.KafkaMinBytes, MaxBytes: cfg.KafkaMaxBytes, MaxWait: cfg.KafkaMaxWait,
-				QueueCapacity: cfg.FetchBuffer, ReadBackoffMin: 100 * time.Millisecond, ReadBackoffMax: 2 * time.Second,
-				MaxAttempts: 3,
-			})
-			defer r.Close()
 			var n, b int64
 			defer func() {
 				mu.Lock()
@@ -102,10 +108,16 @@ func cmdLimit(args []string) error {
 					return
 				}
 			}
-		}(p, end)
+		}(r, p, end)
 	}
 	wg.Wait()
 	res.DoneNs = time.Now().UnixNano()
+	// The connections are still open: count what was sent on them.
+	res.Segments = sentSegments(os.Getpid(), brokerPort(*brokers))
+	for _, r := range readers {
+		res.Fetches += r.Stats().Fetches
+		r.Close()
+	}
 	res.FirstNs = first.Load()
 	res.HWMKiB = vmHWM(os.Getpid())
 	if firstErr != nil {

@@ -72,6 +72,15 @@ func main() {
 type Env struct {
 	// brokerPID: the Kafka process's pid, found on first use (-1: none).
 	brokerPID int
+	// BrokerPIDFile: where scripts/kafka.sh recorded the broker's pid
+	// (BENCH_BROKER_PIDFILE; default .local/kafka/kafka.pid).
+	BrokerPIDFile string
+	// phaseLen: the length of the last measured phase of each kind (the
+	// broker's idle phase before the next one lasts as long).
+	phaseLen map[string]time.Duration
+	// Window: the exporter case also measured in the window layout
+	// (BENCH_WINDOW_CASE, default ndjson/zstd; "0" or "none": not measured).
+	Window *Case
 	// OtelBin is the OpenTelemetry Collector peer (bench/otelcol, built by
 	// scripts/bench.sh); empty or missing: the peer is skipped.
 	OtelBin string
@@ -108,10 +117,24 @@ type Env struct {
 	Timeout     time.Duration
 }
 
-// Case is one exporter configuration.
-type Case struct{ Format, Compression string }
+// Case is one exporter configuration. Layout is the object layout
+// (HITEXPORT_LAYOUT): "" or "partition", or "window".
+type Case struct{ Format, Compression, Layout string }
 
-func (c Case) String() string { return c.Format + "/" + c.Compression }
+func (c Case) String() string {
+	if c.layout() != "partition" {
+		return c.Format + "/" + c.Compression + "@" + c.Layout
+	}
+	return c.Format + "/" + c.Compression
+}
+
+// layout is HITEXPORT_LAYOUT for c: every run sets it explicitly.
+func (c Case) layout() string {
+	if c.Layout == "" {
+		return "partition"
+	}
+	return c.Layout
+}
 
 func getenv(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -138,7 +161,7 @@ func parseCases(s string) []Case {
 		var out []Case
 		for _, f := range []string{"ndjson", "json", "ocsf"} {
 			for _, c := range []string{"none", "gzip", "zstd"} {
-				out = append(out, Case{f, c})
+				out = append(out, Case{Format: f, Compression: c})
 			}
 		}
 		return out
@@ -153,7 +176,7 @@ func parseCases(s string) []Case {
 		if !ok {
 			fail("BENCH_CASES: %q is not format/compression", p)
 		}
-		out = append(out, Case{f, c})
+		out = append(out, Case{Format: f, Compression: c})
 	}
 	return out
 }
@@ -174,32 +197,33 @@ func loadEnv() *Env {
 	wd, _ := os.Getwd()
 	root := getenv("BENCH_ROOT", wd)
 	e := &Env{
-		Root:        root,
-		Out:         getenv("BENCH_OUT", filepath.Join(root, ".local", "bench")),
-		Brokers:     getenv("HITEXPORT_KAFKA_BROKERS", "127.0.0.1:9092"),
-		S3Endpoint:  getenv("HITEXPORT_S3_ENDPOINT", "127.0.0.1:9000"),
-		AccessKey:   getenv("HITEXPORT_S3_ACCESS_KEY", "minioadmin"),
-		SecretKey:   getenv("HITEXPORT_S3_SECRET_KEY", "minioadmin"),
-		Bucket:      getenv("BENCH_BUCKET", "hitbench"),
-		Exporter:    getenv("BENCH_EXPORTER", filepath.Join(root, "bin", "hitexport")),
-		Hits:        atoi("BENCH_HITS", 1_000_000),
-		Partitions:  atoi("BENCH_PARTITIONS", 4),
-		Seed:        uint64(atoi("BENCH_SEED", 1)),
-		Cases:       parseCases(getenv("BENCH_CASES", "all")),
-		Repeat:      atoi("BENCH_REPEAT", 1),
-		Peer:        getenv("BENCH_PEER", "1") != "0",
-		OtelBin:     getenv("BENCH_OTELCOL", filepath.Join(root, "bin", "otelcol-peer")),
-		Otel:        getenv("BENCH_OTEL", "1") != "0",
-		PeerComp:    getenv("BENCH_PEER_COMPRESSION", "zstd"),
-		ConnectLibs: getenv("BENCH_CONNECT_LIBS", filepath.Join(root, ".local", "bench", "connect", "libs")),
-		AivenLib:    os.Getenv("BENCH_AIVEN_LIB"),
-		FlushMs:     atoi("BENCH_CONNECT_FLUSH_MS", 5000),
-		Scale:       getenv("BENCH_SCALE", "0") != "0",
-		ScaleHits:   ints("BENCH_SCALE_HITS", "10000,100000,1000000"),
-		ScaleParts:  ints("BENCH_SCALE_PARTITIONS", "1,4,16"),
-		Keep:        getenv("BENCH_KEEP", "0") != "0",
-		RunID:       time.Now().UTC().Format("20060102t150405"),
-		Timeout:     time.Duration(atoi("BENCH_TIMEOUT_S", 900)) * time.Second,
+		Root:          root,
+		Out:           getenv("BENCH_OUT", filepath.Join(root, ".local", "bench")),
+		Brokers:       getenv("HITEXPORT_KAFKA_BROKERS", "127.0.0.1:9092"),
+		S3Endpoint:    getenv("HITEXPORT_S3_ENDPOINT", "127.0.0.1:9000"),
+		AccessKey:     getenv("HITEXPORT_S3_ACCESS_KEY", "minioadmin"),
+		SecretKey:     getenv("HITEXPORT_S3_SECRET_KEY", "minioadmin"),
+		Bucket:        getenv("BENCH_BUCKET", "hitbench"),
+		Exporter:      getenv("BENCH_EXPORTER", filepath.Join(root, "bin", "hitexport")),
+		Hits:          atoi("BENCH_HITS", 1_000_000),
+		Partitions:    atoi("BENCH_PARTITIONS", 4),
+		Seed:          uint64(atoi("BENCH_SEED", 1)),
+		Cases:         parseCases(getenv("BENCH_CASES", "all")),
+		Repeat:        atoi("BENCH_REPEAT", 1),
+		Peer:          getenv("BENCH_PEER", "1") != "0",
+		OtelBin:       getenv("BENCH_OTELCOL", filepath.Join(root, "bin", "otelcol-peer")),
+		Otel:          getenv("BENCH_OTEL", "1") != "0",
+		PeerComp:      getenv("BENCH_PEER_COMPRESSION", "zstd"),
+		ConnectLibs:   getenv("BENCH_CONNECT_LIBS", filepath.Join(root, ".local", "bench", "connect", "libs")),
+		AivenLib:      os.Getenv("BENCH_AIVEN_LIB"),
+		FlushMs:       atoi("BENCH_CONNECT_FLUSH_MS", 5000),
+		Scale:         getenv("BENCH_SCALE", "0") != "0",
+		ScaleHits:     ints("BENCH_SCALE_HITS", "10000,100000,1000000"),
+		ScaleParts:    ints("BENCH_SCALE_PARTITIONS", "1,4,16"),
+		Keep:          getenv("BENCH_KEEP", "0") != "0",
+		BrokerPIDFile: getenv("BENCH_BROKER_PIDFILE", filepath.Join(root, ".local", "kafka", "kafka.pid")),
+		RunID:         time.Now().UTC().Format("20060102t150405"),
+		Timeout:       time.Duration(atoi("BENCH_TIMEOUT_S", 900)) * time.Second,
 	}
 	var err error
 	if e.Span, err = time.ParseDuration(getenv("BENCH_SPAN", "1h")); err != nil {
@@ -219,6 +243,14 @@ func loadEnv() *Env {
 		fail("BENCH_SCALE_CASE: one format/compression")
 	}
 	e.ScaleCase = sc[0]
+	if w := getenv("BENCH_WINDOW_CASE", "ndjson/zstd"); w != "0" && w != "none" {
+		wc := parseCases(w)
+		if len(wc) != 1 {
+			fail("BENCH_WINDOW_CASE: one format/compression")
+		}
+		wc[0].Layout = "window"
+		e.Window = &wc[0]
+	}
 	if e.Hits < 1 || e.Partitions < 1 || e.Repeat < 1 {
 		fail("BENCH_HITS, BENCH_PARTITIONS and BENCH_REPEAT must be at least 1")
 	}

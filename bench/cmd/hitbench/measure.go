@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/hitexport/hitexport/encoders"
+	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
 )
@@ -45,13 +43,38 @@ type Result struct {
 	MBPerSec   float64 `json:"mb_per_second"`
 	CPUSec     float64 `json:"cpu_seconds"`
 	CPUPer1M   float64 `json:"cpu_seconds_per_million_hits"`
-	// BrokerCPUPer1M: the Kafka broker process's CPU seconds during the
-	// measurement (the exporter: until its last record was read), less the
-	// broker's background rate, per million hits (-1e9: not measured).
-	BrokerCPUPer1M float64 `json:"broker_cpu_seconds_per_million_hits"`
-	// BrokerBackground: the broker's CPU seconds per second just before.
-	BrokerBackground float64 `json:"broker_background_cpu_per_second"`
-	PeakRSSMiB     float64 `json:"peak_rss_mib"`
+	// BrokerCPUPer1M: the Kafka broker process's net CPU seconds during the
+	// measurement (the exporter: until its last record was read) per million
+	// hits: raw − the idle phase's just before, scaled to the same length
+	// (-1e9: not measured). In a median result each broker figure (and the
+	// requests) is the median over rounds of its own (midpoint).
+	BrokerCPUPer1M  float64 `json:"broker_cpu_seconds_per_million_hits"`
+	BrokerRawPer1M  float64 `json:"broker_raw_cpu_seconds_per_million_hits"`
+	BrokerIdlePer1M float64 `json:"broker_idle_cpu_seconds_per_million_hits"`
+	// Broker: this round's phase; BrokerNetSamples: the net figure of every
+	// round (per million hits), in round order.
+	Broker           *BrokerPhase `json:"broker_phase,omitempty"`
+	BrokerNetSamples []float64    `json:"broker_net_samples_per_million_hits,omitempty"`
+	// RequestsPer1M: TCP data segments the client sent to the broker while
+	// it read (≈ its requests: sentSegments) per million hits; FetchesPer1M:
+	// fetch requests counted by kafka-go (the limit's Readers). -1: unknown.
+	RequestsPer1M float64 `json:"requests_per_million_hits"`
+	FetchesPer1M  float64 `json:"fetches_per_million_hits,omitempty"`
+	// CommitsPer1M: the exporter's offset commits (hitexport_commits_total)
+	// until its last record read, per million hits (0: not an exporter).
+	CommitsPer1M float64 `json:"commits_per_million_hits,omitempty"`
+	// CPUSamples: CPU s/1M of every round, in round order.
+	CPUSamples []float64 `json:"cpu_samples_seconds_per_million_hits,omitempty"`
+	// Window layout: bytes of the staged parts uploaded (the pipeline's
+	// hitexport_bytes_uploaded_total at the last commit), of the merger's
+	// records left in the bucket (done records, progress markers), and the
+	// final objects (OutBytes).
+	StagedBytes   int64 `json:"staged_bytes,omitempty"`
+	InternalBytes int64 `json:"internal_bytes,omitempty"`
+	// MergeSec: from the last commit to the process's exit (the stop and
+	// the merger's last sweep).
+	MergeSec   float64 `json:"after_commit_seconds,omitempty"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	// TailSec: from the last record read to every offset committed.
 	TailSec  float64 `json:"tail_seconds,omitempty"`
 	Objects  int     `json:"objects,omitempty"`
@@ -86,7 +109,75 @@ func median(rs []Result) Result {
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].HitsPerSec < sorted[j].HitsPerSec })
 	m := sorted[len(sorted)/2]
 	m.Samples = samples
+	m.CPUSamples = nil
+	var net, raw, idle, req, fetch, commits []float64
+	for _, r := range rs {
+		m.CPUSamples = append(m.CPUSamples, round(r.CPUPer1M, 3))
+		if r.BrokerCPUPer1M > notMeasured {
+			net = append(net, r.BrokerCPUPer1M)
+			raw = append(raw, r.BrokerRawPer1M)
+			idle = append(idle, r.BrokerIdlePer1M)
+			m.BrokerNetSamples = append(m.BrokerNetSamples, round(r.BrokerCPUPer1M, 3))
+		}
+		if r.RequestsPer1M >= 0 {
+			req = append(req, r.RequestsPer1M)
+		}
+		if r.FetchesPer1M > 0 {
+			fetch = append(fetch, r.FetchesPer1M)
+		}
+		if r.CommitsPer1M > 0 {
+			commits = append(commits, r.CommitsPer1M)
+		}
+	}
+	m.BrokerCPUPer1M, m.BrokerRawPer1M, m.BrokerIdlePer1M = notMeasured, notMeasured, notMeasured
+	if len(net) > 0 {
+		m.BrokerCPUPer1M, m.BrokerRawPer1M, m.BrokerIdlePer1M = midpoint(net), midpoint(raw), midpoint(idle)
+	}
+	m.RequestsPer1M = -1
+	if len(req) > 0 {
+		m.RequestsPer1M = midpoint(req)
+	}
+	if len(fetch) > 0 {
+		m.FetchesPer1M = midpoint(fetch)
+	}
+	if len(commits) > 0 {
+		m.CommitsPer1M = midpoint(commits)
+	}
 	return m
+}
+
+// midpoint is the median of v, the mean of the middle two for an even
+// count (0 for none).
+func midpoint(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[n/2]
+}
+
+// setBroker records a broker phase over hits (ok false: not measured).
+func (r *Result) setBroker(p BrokerPhase, ok bool, hits int) {
+	r.BrokerCPUPer1M, r.BrokerRawPer1M, r.BrokerIdlePer1M = notMeasured, notMeasured, notMeasured
+	if !ok {
+		return
+	}
+	per := 1e6 / float64(hits)
+	r.Broker = &p
+	r.BrokerCPUPer1M, r.BrokerRawPer1M, r.BrokerIdlePer1M = p.Net*per, p.Raw*per, p.Idle*per
+}
+
+// perMillion is n per million hits, or -1 when n is unknown (< 0).
+func perMillion(n int64, hits int) float64 {
+	if n < 0 {
+		return -1
+	}
+	return float64(n) / float64(hits) * 1e6
 }
 
 // ratio is the median over rounds of a's hits/s over b's in the same round
@@ -230,39 +321,20 @@ func tail(path string, n int) string {
 // from then on: while the exporter reads, the broker serves it alone (the
 // group's state is polled until Stable, no more).
 func waitCommitted(ctx context.Context, e *Env, p *proc, group, topic, metricsURL string, hits int, atLastRead func()) (stable, lastRead, done time.Time, err error) {
-	client := kafkaClient(e)
-	client.Timeout = 10 * time.Second
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return stable, lastRead, done, fmt.Errorf("not done in time: %w", ctx.Err())
-		case <-tick.C:
-		}
-		if gone, werr := p.exited(); gone {
-			return stable, lastRead, done, fmt.Errorf("process exited early: %v", werr)
-		}
-		p.sampleHWM()
-		now := time.Now()
+	w := newWatch(ctx, e, p, group)
+	err = w.run(func(now time.Time) (bool, error) {
 		if metricsURL != "" && lastRead.IsZero() && consumed(metricsURL) >= int64(hits) {
 			lastRead = now
 			if atLastRead != nil {
 				atLastRead()
 			}
 		}
-		if stable.IsZero() {
-			resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
-			if err == nil && len(resp.Groups) == 1 && resp.Groups[0].GroupState == "Stable" {
-				stable = now
-			}
+		if metricsURL != "" && lastRead.IsZero() && !w.stable.IsZero() {
+			return false, nil
 		}
-		if metricsURL != "" && lastRead.IsZero() && !stable.IsZero() {
-			continue
-		}
-		offs, err := verify.Offsets(ctx, client, group, topic)
+		offs, err := verify.Offsets(ctx, w.client, group, topic)
 		if err != nil {
-			continue
+			return false, nil
 		}
 		all := len(offs) > 0
 		for _, o := range offs {
@@ -270,37 +342,12 @@ func waitCommitted(ctx context.Context, e *Env, p *proc, group, topic, metricsUR
 				all = false
 			}
 		}
-		if all {
-			if stable.IsZero() {
-				stable = p.start
-			}
-			if lastRead.IsZero() {
-				lastRead = now
-			}
-			return stable, lastRead, time.Now(), nil
+		if all && lastRead.IsZero() {
+			lastRead = now
 		}
-	}
-}
-
-// consumed sums hitexport_records_consumed_total over partitions.
-func consumed(url string) int64 {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	var n float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, "hitexport_records_consumed_total{") {
-			f := strings.Fields(l)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			n += v
-		}
-	}
-	return int64(n)
+		return all, nil
+	})
+	return w.stable, lastRead, time.Now(), err
 }
 
 func freePort() int {
@@ -333,8 +380,7 @@ func runLimit(e *Env, l Load) (Result, error) {
 	cmd := exec.Command(self, "limit", "-brokers", e.Brokers, "-topic", l.Topic)
 	cmd.Stdout = &out
 	logPath := filepath.Join(e.Out, "logs", e.RunID+"-limit.log")
-	bm := startBroker(e)
-	p, err := startProc(cmd, logPath)
+	p, bm, err := startMeasured(e, cmd, logPath, "limit", l.Hits)
 	if err != nil {
 		return Result{}, err
 	}
@@ -344,7 +390,7 @@ func runLimit(e *Env, l Load) (Result, error) {
 		p.done <- werr
 	case <-time.After(e.Timeout):
 	}
-	brokerCPU := bm.per1M(l.Hits)
+	bp, bok := bm.end()
 	cpu, rss, err := p.stop(5 * time.Second)
 	if err != nil || werr != nil {
 		return Result{}, fmt.Errorf("limit reader: %v %v\n%s", err, werr, tail(logPath, 20))
@@ -360,72 +406,127 @@ func runLimit(e *Env, l Load) (Result, error) {
 		rss = lr.HWMKiB
 	}
 	r := Result{Name: "kafka-go read (limit)", Kind: "limit", Topic: l.Topic, Partitions: l.Partitions,
-		WallSec:   time.Duration(lr.DoneNs - p.start.UnixNano()).Seconds(),
-		ActiveSec: time.Duration(lr.DoneNs - lr.StartNs).Seconds(),
-		Checked:   fmt.Sprintf("%d records read", lr.Records), BrokerCPUPer1M: brokerCPU, BrokerBackground: bm.background}
+		WallSec:       time.Duration(lr.DoneNs - p.start.UnixNano()).Seconds(),
+		ActiveSec:     time.Duration(lr.DoneNs - lr.StartNs).Seconds(),
+		Checked:       fmt.Sprintf("%d records read", lr.Records),
+		RequestsPer1M: perMillion(lr.Segments, l.Hits), FetchesPer1M: perMillion(lr.Fetches, l.Hits)}
+	r.setBroker(bp, bok, l.Hits)
 	r.finish(l.Hits, lr.Bytes, cpu, rss)
 	return r, nil
 }
 
-// runExporter measures bin/hitexport end to end for one case.
-func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
+// exporterRun is one run of bin/hitexport until its group has committed
+// every offset (and, in the window layout, until it has exited after its
+// last merge sweep).
+type exporterRun struct {
+	name, prefix, group, logPath, metrics string
+	p                                     *proc
+	stable, lastRead, committed, done     time.Time
+	bp                                    BrokerPhase
+	bok                                   bool
+	segments                              int64 // sent to the broker until the last record read
+	commits                               int64 // offset commits until then
+	staged                                int64 // window layout: hitexport_bytes_uploaded_total at the end
+	cpu                                   float64
+	rss                                   int64
+}
+
+// execExporter runs bin/hitexport for case c over l, measuring the broker
+// while it reads, and stops it once the group has committed the end offsets.
+func execExporter(e *Env, l Load, c Case, tag string) (*exporterRun, error) {
 	name := fmt.Sprintf("%s-%s-%s-%s", e.RunID, tag, c.Format, c.Compression)
-	prefix := "hitbench/" + name + "/"
-	group := "hitbench-" + name
-	logPath := filepath.Join(e.Out, "logs", name+".log")
+	if c.layout() != "partition" {
+		name += "-" + c.layout()
+	}
+	x := &exporterRun{name: name, prefix: "hitbench/" + name + "/", group: "hitbench-" + name,
+		logPath: filepath.Join(e.Out, "logs", name+".log")}
 	addr := "127.0.0.1:" + strconv.Itoa(freePort())
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "HITEXPORT_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
-		"HITEXPORT_KAFKA_BROKERS="+e.Brokers, "HITEXPORT_KAFKA_TOPIC="+l.Topic, "HITEXPORT_KAFKA_GROUP="+group,
-		"HITEXPORT_S3_ENDPOINT="+e.S3Endpoint, "HITEXPORT_S3_BUCKET="+e.Bucket,
-		"HITEXPORT_S3_ACCESS_KEY="+e.AccessKey, "HITEXPORT_S3_SECRET_KEY="+e.SecretKey,
-		"HITEXPORT_FORMAT="+c.Format, "HITEXPORT_COMPRESSION="+c.Compression, "HITEXPORT_KEY_PREFIX="+prefix,
-		"HITEXPORT_IDLE_TIMEOUT="+e.IdleTimeout.String(), "HITEXPORT_HTTP_ADDR="+addr)
-	if d := os.Getenv("BENCH_SPOOL_DIR"); d != "" {
-		env = append(env, "HITEXPORT_SPOOL_DIR="+d)
-	}
+	x.metrics = "http://" + addr + "/metrics"
+	vars := exporterVars(e, l.Topic, x.group, c, x.prefix)
+	vars["HITEXPORT_HTTP_ADDR"] = addr
 	cmd := exec.Command(e.Exporter, "run")
-	cmd.Env = env
-	bm := startBroker(e)
-	p, err := startProc(cmd, logPath)
+	cmd.Env = childEnv(vars)
+	p, bm, err := startMeasured(e, cmd, x.logPath, "exporter "+c.String(), l.Hits)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
+	x.p = p
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
 	// The broker's CPU while the exporter reads: up to its last record
 	// (its commits and the idle wait after are not reading).
-	brokerCPU, taken := 0.0, false
-	stable, lastRead, done, werr := waitCommitted(ctx, e, p, group, l.Topic, "http://"+addr+"/metrics", l.Hits,
-		func() { brokerCPU, taken = bm.per1M(l.Hits), true })
+	taken := false
+	atLastRead := func() {
+		x.bp, x.bok, x.segments = endBroker(e, bm, p)
+		x.commits = metricSum(x.metrics, "hitexport_commits_total")
+		taken = true
+	}
+	var werr error
+	x.stable, x.lastRead, x.committed, werr = waitCommitted(ctx, e, p, x.group, l.Topic, x.metrics, l.Hits, atLastRead)
+	x.done = x.committed
 	if !taken {
-		brokerCPU = bm.per1M(l.Hits)
+		atLastRead()
 	}
-	cpu, rss, _ := p.stop(60 * time.Second)
+	if werr == nil && c.layout() == "window" {
+		// The staged parts are all uploaded once their records are
+		// committed; the merges of the late parts run on stop (the last
+		// sweep), so the run ends when the process has exited.
+		x.staged = metricSum(x.metrics, "hitexport_bytes_uploaded_total")
+	}
+	x.cpu, x.rss, _ = p.stop(60 * time.Second)
+	if c.layout() == "window" {
+		x.done = time.Now()
+	}
 	if werr != nil {
-		return Result{}, fmt.Errorf("exporter %s: %v\n%s", c, werr, tail(logPath, 20))
+		return nil, fmt.Errorf("exporter %s: %v\n%s", c, werr, tail(x.logPath, 20))
 	}
-	// The exporter closes the last window of a replay only after the
-	// partition has been idle for IDLE_TIMEOUT: a wait by design, not work;
-	// it is taken out of the active time (the upload and commit after it
-	// stay in).
-	active := done.Sub(stable)
-	if tailWait := done.Sub(lastRead); tailWait > e.IdleTimeout {
-		active -= e.IdleTimeout
-	} else {
-		active -= tailWait
-	}
+	return x, nil
+}
+
+// result is the run's Result (before the bucket is checked).
+func (x *exporterRun) result(e *Env, l Load, c Case) Result {
 	r := Result{Name: "hitexport " + c.String(), Kind: "exporter", Format: c.Format, Compression: c.Compression,
 		Topic: l.Topic, Partitions: l.Partitions,
-		WallSec: done.Sub(p.start).Seconds(), ActiveSec: active.Seconds(),
-		TailSec: done.Sub(lastRead).Seconds(), BrokerCPUPer1M: brokerCPU, BrokerBackground: bm.background}
-	r.finish(l.Hits, l.Bytes, cpu, rss)
-	if err := checkExporter(e, prefix, l, &r); err != nil {
+		WallSec: x.done.Sub(x.p.start).Seconds(), ActiveSec: activeSpan(x.stable, x.lastRead, x.done, e.IdleTimeout).Seconds(),
+		TailSec: x.done.Sub(x.lastRead).Seconds(), RequestsPer1M: perMillion(x.segments, l.Hits),
+		CommitsPer1M: max(perMillion(x.commits, l.Hits), 0)}
+	r.setBroker(x.bp, x.bok, l.Hits)
+	r.finish(l.Hits, l.Bytes, x.cpu, x.rss)
+	return r
+}
+
+// runExporter measures bin/hitexport end to end for one case (partition
+// layout, set explicitly).
+func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
+	c.Layout = "partition"
+	x, err := execExporter(e, l, c, tag)
+	if err != nil {
+		return Result{}, err
+	}
+	r := x.result(e, l, c)
+	if err := checkExporter(e, x.prefix, l, &r); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// runWindow measures bin/hitexport end to end in the window layout: from
+// the start to the final objects written — the group's last commit, then
+// SIGTERM and the merger's last sweep (late parts are merged there without
+// waiting LATE_MAX_AGE), until the process exits. The bucket must then hold
+// no staged part or manifest and final objects with every hit.
+func runWindow(e *Env, l Load, c Case, tag string) (Result, error) {
+	c.Layout = "window"
+	x, err := execExporter(e, l, c, tag)
+	if err != nil {
+		return Result{}, err
+	}
+	r := x.result(e, l, c)
+	r.Kind = "window"
+	r.Name = fmt.Sprintf("hitexport %s/%s, window layout", c.Format, c.Compression)
+	r.StagedBytes = x.staged
+	r.MergeSec = x.done.Sub(x.committed).Seconds()
+	if err := checkWindow(e, x.prefix, l, &r); err != nil {
 		return r, err
 	}
 	return r, nil
@@ -435,25 +536,29 @@ func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
 // record-count) and compares them with the valid hits produced; then deletes
 // the objects unless BENCH_KEEP=1.
 func checkExporter(e *Env, prefix string, l Load, r *Result) error {
-	b, err := e.bucket()
+	b, objs, err := listPrefix(e, prefix)
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	keys, err := countRecords(b, objs, r, l)
+	if err != nil {
+		return err
+	}
+	return e.cleanup(b, keys)
+}
+
+// countRecords adds the objects to r (objects, bytes, Checked) and checks
+// their record-count metadata against l.
+func countRecords(b *store.S3, objs []store.ObjectInfo, r *Result, l Load) ([]string, error) {
 	var keys []string
-	if err := b.List(ctx, prefix, func(o store.ObjectInfo) error {
+	var n, rejected int
+	for _, o := range objs {
 		keys = append(keys, o.Key)
 		r.Objects++
 		r.OutBytes += o.Size
-		return nil
-	}); err != nil {
-		return err
-	}
-	var n, rejected int
-	for _, k := range keys {
-		info, err := b.Stat(ctx, k)
+		info, err := b.Stat(context.Background(), o.Key)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c, _ := strconv.Atoi(info.Metadata["record-count"])
 		if info.Metadata["kind"] == "rejected" {
@@ -464,9 +569,42 @@ func checkExporter(e *Env, prefix string, l Load, r *Result) error {
 	}
 	r.Checked = fmt.Sprintf("%d hits + %d rejected in %d objects", n, rejected, len(keys))
 	if n != l.Valid || n+rejected != l.Hits {
-		return fmt.Errorf("%s: the bucket holds %d hits and %d rejected records; produced %d valid of %d", r.Name, n, rejected, l.Valid, l.Hits)
+		return nil, fmt.Errorf("%s: the bucket holds %d hits and %d rejected records; produced %d valid of %d", r.Name, n, rejected, l.Valid, l.Hits)
 	}
-	return e.cleanup(b, keys)
+	return keys, nil
+}
+
+// checkWindow checks a window-layout run's bucket: nothing pending (staged
+// parts, manifests), the final objects hold every hit (record-count), and
+// the merger's own records (done records, progress markers) are counted
+// apart; then everything is deleted unless BENCH_KEEP=1.
+func checkWindow(e *Env, prefix string, l Load, r *Result) error {
+	b, objs, err := listPrefix(e, prefix)
+	if err != nil {
+		return err
+	}
+	var finals []store.ObjectInfo
+	var all []string
+	var pending []string
+	for _, o := range objs {
+		all = append(all, o.Key)
+		rel := strings.TrimPrefix(o.Key, prefix)
+		switch {
+		case pipeline.IsPendingKey(rel):
+			pending = append(pending, o.Key)
+		case strings.HasPrefix(rel, pipeline.InternalDir):
+			r.InternalBytes += o.Size
+		default:
+			finals = append(finals, o)
+		}
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("%s: %d staged parts or manifests left after the last sweep, e.g. %s", r.Name, len(pending), pending[0])
+	}
+	if _, err := countRecords(b, finals, r, l); err != nil {
+		return err
+	}
+	return e.cleanup(b, all)
 }
 
 func (e *Env) cleanup(b store.Bucket, keys []string) error {

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 )
 
 // The real peer: the OpenTelemetry Collector (contrib v0.115.0) built from
@@ -79,95 +74,38 @@ service:
 	cmd := exec.Command(e.OtelBin, "--config", cp)
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+e.AccessKey, "AWS_SECRET_ACCESS_KEY="+e.SecretKey, "AWS_REGION=us-east-1")
 	logPath := filepath.Join(e.Out, "logs", name+".log")
-	bm := startBroker(e)
-	p, err := startProc(cmd, logPath)
+	p, bm, err := startMeasured(e, cmd, logPath, "otel", l.Hits)
 	if err != nil {
 		return Result{}, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
 	stable, done, werr := waitExported(ctx, e, p, group, fmt.Sprintf("http://127.0.0.1:%d/metrics", port), l.Hits)
-	brokerCPU := bm.per1M(l.Hits)
+	bp, bok, segments := endBroker(e, bm, p)
 	cpu, rss, _ := p.stop(30 * time.Second)
 	if werr != nil {
 		return Result{}, fmt.Errorf("otel collector: %v\n%s", werr, tail(logPath, 30))
 	}
 	r := Result{Name: "OTel Collector kafka→awss3 body/gzip", Kind: "peer", Format: "body", Compression: "gzip",
 		Topic: l.Topic, Partitions: l.Partitions,
-		WallSec: done.Sub(p.start).Seconds(), ActiveSec: done.Sub(stable).Seconds(), BrokerCPUPer1M: brokerCPU, BrokerBackground: bm.background,
+		WallSec: done.Sub(p.start).Seconds(), ActiveSec: done.Sub(stable).Seconds(), RequestsPer1M: perMillion(segments, l.Hits),
 		Note: fmt.Sprintf("OpenTelemetry Collector contrib v0.115.0 (bench/otelcol: kafkareceiver encoding=text → batch send_batch_size=%d timeout=1s → awss3exporter marshaler=body compression=gzip)", maxRecords)}
+	r.setBroker(bp, bok, l.Hits)
 	r.finish(l.Hits, l.Bytes, cpu, rss)
-	lines, objects, size, keys, err := countLines(e, prefix+"/")
-	if err != nil {
-		return r, err
-	}
-	r.Objects, r.OutBytes = objects, size
-	r.Checked = fmt.Sprintf("%d lines in %d objects", lines, objects)
-	if lines < l.Valid || lines > l.Hits {
-		return r, fmt.Errorf("otel collector wrote %d lines; produced %d records, %d valid", lines, l.Hits, l.Valid)
-	}
-	b, err := e.bucket()
-	if err != nil {
-		return r, err
-	}
-	return r, e.cleanup(b, keys)
+	return r, checkLines(e, &r, prefix+"/", l, "otel collector")
 }
 
 // waitExported polls until the collector's exporter has sent hits log
 // records (otelcol_exporter_sent_log_records: uploaded to S3), noting when
 // its consumer group was first Stable.
 func waitExported(ctx context.Context, e *Env, p *proc, group, metricsURL string, hits int) (stable, done time.Time, err error) {
-	client := kafkaClient(e)
-	client.Timeout = 10 * time.Second
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return stable, done, fmt.Errorf("not done in time: %w", ctx.Err())
-		case <-tick.C:
-		}
-		if gone, werr := p.exited(); gone {
-			return stable, done, fmt.Errorf("process exited early: %v", werr)
-		}
-		p.sampleHWM()
-		now := time.Now()
-		if stable.IsZero() {
-			resp, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
-			if err == nil && len(resp.Groups) == 1 && resp.Groups[0].GroupState == "Stable" {
-				stable = now
-			}
-		}
+	w := newWatch(ctx, e, p, group)
+	err = w.run(func(now time.Time) (bool, error) {
 		if failed := metricSum(metricsURL, "otelcol_exporter_send_failed_log_records"); failed > 0 {
-			return stable, done, fmt.Errorf("the exporter failed to send %d log records", failed)
+			return false, fmt.Errorf("the exporter failed to send %d log records", failed)
 		}
-		if metricSum(metricsURL, "otelcol_exporter_sent_log_records") >= int64(hits) {
-			if stable.IsZero() {
-				stable = p.start
-			}
-			return stable, now, nil
-		}
-	}
-}
-
-// metricSum sums the samples of a Prometheus metric (all label sets).
-func metricSum(url, name string) int64 {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	var n float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, name+"{") || strings.HasPrefix(l, name+" ") {
-			f := strings.Fields(l)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			n += v
-		}
-	}
-	return int64(n)
+		done = now
+		return metricSum(metricsURL, "otelcol_exporter_sent_log_records") >= int64(hits), nil
+	})
+	return w.stable, done, err
 }

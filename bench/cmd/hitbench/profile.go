@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"runtime"
-	"runtime/pprof"
 	"time"
 
 	"github.com/hitexport/hitexport/cli"
 	"github.com/hitexport/hitexport/config"
-	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
 )
 
@@ -30,13 +26,9 @@ func cmdProfile(e *Env, args []string) error {
 		return err
 	}
 	name := fmt.Sprintf("%s-profile-%s-%s", e.RunID, c.Format, c.Compression)
-	cfg, err := config.Parse(map[string]string{
-		"HITEXPORT_KAFKA_BROKERS": e.Brokers, "HITEXPORT_KAFKA_TOPIC": l.Topic, "HITEXPORT_KAFKA_GROUP": "hitbench-" + name,
-		"HITEXPORT_S3_ENDPOINT": e.S3Endpoint, "HITEXPORT_S3_BUCKET": e.Bucket, "HITEXPORT_S3_ACCESS_KEY": e.AccessKey,
-		"HITEXPORT_S3_SECRET_KEY": e.SecretKey, "HITEXPORT_FORMAT": c.Format, "HITEXPORT_COMPRESSION": c.Compression,
-		"HITEXPORT_KEY_PREFIX": "hitbench/" + name + "/", "HITEXPORT_IDLE_TIMEOUT": e.IdleTimeout.String(),
-		"HITEXPORT_LOG_LEVEL": "warn",
-	})
+	vars := exporterVars(e, l.Topic, "hitbench-"+name, c, "hitbench/"+name+"/")
+	vars["HITEXPORT_LOG_LEVEL"] = "warn"
+	cfg, err := config.Parse(vars)
 	if err != nil {
 		return err
 	}
@@ -44,38 +36,11 @@ func cmdProfile(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(args[1])
+	stopProfiles, err := startProfiles(args[1])
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return err
-	}
-	// A heap profile at the highest heap seen (BENCH_HEAP_PROFILE=FILE).
-	heapDone := make(chan struct{})
-	defer close(heapDone)
-	if hp := os.Getenv("BENCH_HEAP_PROFILE"); hp != "" {
-		go func() {
-			var peak uint64
-			for {
-				select {
-				case <-heapDone:
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak {
-					peak = ms.HeapInuse
-					if hf, err := os.Create(hp); err == nil {
-						_ = pprof.Lookup("heap").WriteTo(hf, 0)
-						hf.Close()
-					}
-				}
-			}
-		}()
-	}
+	defer stopProfiles()
 	stop := make(chan struct{})
 	done := make(chan error, 1)
 	start := time.Now()
@@ -102,17 +67,17 @@ func cmdProfile(e *Env, args []string) error {
 		}
 	}
 	elapsed := time.Since(start)
-	pprof.StopCPUProfile()
+	stopProfiles()
 	close(stop)
 	<-done
 	logf("profile of %s over %d hits: %.1fs wall (incl. the %s idle wait) → %s", c, l.Hits, elapsed.Seconds(), e.IdleTimeout, args[1])
-	b, err := e.bucket()
+	b, objs, err := listPrefix(e, "hitbench/"+name+"/")
 	if err != nil {
 		return err
 	}
 	var keys []string
-	if err := b.List(ctx, "hitbench/"+name+"/", func(o store.ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
-		return err
+	for _, o := range objs {
+		keys = append(keys, o.Key)
 	}
 	return e.cleanup(b, keys)
 }
