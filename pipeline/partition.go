@@ -145,57 +145,6 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 	return p
 }
 
-// Run handles messages until ctx ends (the generation is over or the hard
-// shutdown deadline passed), stop is closed (soft shutdown) or msgs is closed.
-// Objects still open are discarded: they were never committed, so the next
-// owner reads their records again.
-func (p *Partition) Run(ctx context.Context, stop <-chan struct{}, msgs <-chan Message) error {
-	tick := p.s.Tick
-	if tick <= 0 {
-		tick = time.Second
-	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	defer p.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-stop:
-			return nil
-		case msg, ok := <-msgs:
-			if !ok {
-				return p.inputClosed(ctx)
-			}
-			if err := p.Handle(ctx, msg); err != nil {
-				return err
-			}
-			// Records come in bursts (a fetch): take those already queued
-			// with a plain non-blocking receive rather than the four-way
-			// select per record; ctx, stop and the ticker are looked at
-			// again after at most drainMax records.
-		drain:
-			for i := 0; i < drainMax; i++ {
-				select {
-				case msg, ok := <-msgs:
-					if !ok {
-						return p.inputClosed(ctx)
-					}
-					if err := p.Handle(ctx, msg); err != nil {
-						return err
-					}
-				default:
-					break drain
-				}
-			}
-		case <-t.C:
-			if err := p.Tick(ctx); err != nil {
-				return err
-			}
-		}
-	}
-}
-
 func (p *Partition) skip() {
 	p.m.Skipped.Inc()
 	if p.skipped != nil {
@@ -211,10 +160,6 @@ func (p *Partition) inputClosed(ctx context.Context) error {
 	}
 	return nil
 }
-
-// drainMax is how many queued records Run handles between two looks at its
-// other channels.
-const drainMax = 128
 
 // Handle processes one record. It returns an error only when ctx ended
 // during an upload.
