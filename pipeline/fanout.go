@@ -149,12 +149,12 @@ type fanout struct {
 
 // worker is one target's Partition on this partition.
 type worker struct {
-	f       *fanout
-	t       Target
-	idx     atomic.Int32 // index in the current target set (for catch-up selection)
-	sel     atomic.Pointer[selRef]
-	p       *Partition
-	ch      chan batch
+	f   *fanout
+	t   Target
+	idx atomic.Int32 // index in the current target set (for catch-up selection)
+	sel atomic.Pointer[selRef]
+	p   *Partition
+	ch  chan batch
 	// queued is the records in ch (batch.weight); the fanout sends while it
 	// is below qcap (one batch may overshoot) and waits on room otherwise.
 	queued  atomic.Int64
@@ -407,6 +407,10 @@ func (f *fanout) index() {
 	}
 }
 
+// partitionUploads is how many closed objects of one target on one
+// partition upload at once while it reads on (PartitionDeps.Uploads).
+const partitionUploads = 2
+
 // newPartition builds the target's Partition at r.
 func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 	g, t := f.g, w.t
@@ -420,7 +424,7 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 	w.committed.Store(r.Offset)
 	return NewPartition(f.topic, f.part, t.Settings, PartitionDeps{
 		Uploader: t.Uploader, Commit: commit, Log: g.logger().With("integration", t.ID), Metrics: g.partitionMetrics(t),
-		Spool: g.Spool, HighWatermark: f.hwm,
+		Spool: g.Spool, HighWatermark: f.hwm, Uploads: partitionUploads,
 		OnUpload: func(key string, records int, window int64, err error) {
 			w.failing.Store(err != nil)
 			if err == nil { // busy uploading (a Tick may flush several windows in a row) is progress too
@@ -467,9 +471,17 @@ func (f *fanout) loop(pool *chunkPool) error {
 	t := time.NewTicker(f.tick)
 	defer t.Stop()
 	for {
+		var uploads <-chan *upload // the directly fed target's finished uploads
+		if f.inline != nil {
+			uploads = f.inline.p.uploadResults()
+		}
 		select {
 		case <-f.ctx.Done():
 			return f.ctx.Err()
+		case r := <-uploads:
+			if err := f.inline.p.applyUpload(r); err != nil {
+				return err
+			}
 		case <-f.stop:
 			return nil
 		case recs, ok := <-pool.chunks:
@@ -881,6 +893,10 @@ func (w *worker) loop() {
 			if w.handle(b) != nil {
 				return
 			}
+		case r := <-w.p.uploadResults():
+			if w.p.applyUpload(r) != nil {
+				return
+			}
 		case d := <-w.detachC:
 			// The fanout sends nothing more: finish what it queued.
 			for len(w.ch) > 0 {
@@ -970,6 +986,9 @@ func (w *worker) catchUp(d detachSig) bool {
 	lastTick := time.Now()
 	for {
 		if w.ctx.Err() != nil || w.stopped() {
+			return false
+		}
+		if w.p.reap() != nil {
 			return false
 		}
 		if time.Since(lastTick) >= f.tick {

@@ -269,6 +269,10 @@ func (p *Partition) runChunks(ctx context.Context, stop <-chan struct{}, pool *c
 				recs[i] = Message{} // let the values go
 			}
 			pool.put(recs)
+		case r := <-p.uploadResults():
+			if err := p.applyUpload(r); err != nil {
+				return err
+			}
 		case <-t.C:
 			if err := p.Tick(ctx); err != nil {
 				return err
