@@ -418,6 +418,7 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 	r := &upload{ctx: ctx, o: o, u: u, start: p.now()}
 	if p.maxUploads <= 1 {
 		r.out, r.err = p.up.Upload(ctx, u)
+		r.took = p.now().Sub(r.start)
 		return p.uploadDone(r)
 	}
 	for p.inflight >= p.maxUploads {
@@ -445,7 +446,9 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 				}
 			}
 		}
+		began := time.Now()
 		r.out, r.err = p.up.Upload(ctx, r.u)
+		r.took = time.Since(began)
 		if failed {
 			p.failing.Add(-1)
 		}
@@ -471,6 +474,7 @@ type upload struct {
 	o     *object
 	u     Upload
 	start time.Time
+	took  time.Duration // the upload's duration
 	out   Outcome
 	err   error
 }
@@ -497,7 +501,7 @@ func (p *Partition) uploadDone(r *upload) error {
 	} else {
 		p.log.Info("object uploaded", "key", u.Key, "kind", string(o.kind), "records", o.count,
 			"bytes", o.spool.Size(), "first_offset", o.first, "last_offset", o.last,
-			"attempts", out.Attempts, "duration", p.now().Sub(r.start).String())
+			"attempts", out.Attempts, "duration", r.took.String())
 	}
 	p.doCommit(r.ctx)
 	return nil
