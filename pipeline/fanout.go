@@ -499,7 +499,7 @@ func (f *fanout) loop(pool *chunkPool) error {
 			f.reconfigure1()
 		case <-t.C:
 			if w := f.inline; w != nil {
-				if err := w.p.Tick(f.ctx); err != nil {
+				if err := w.p.Tick(w.ctx); err != nil {
 					return err
 				}
 				w.publish()
@@ -564,27 +564,28 @@ func (f *fanout) handleChunk(recs []Message) error {
 }
 
 // handleInline hands one record to the single directly fed target: no
-// decode here, no channel, no copy.
+// decode here, no channel, no copy. It runs under the worker's context, so
+// that stopping the worker (stopWorker) also ends its uploads in flight.
 func (f *fanout) handleInline(w *worker, m Message) error {
 	if m.Offset < w.from {
 		return nil
 	}
 	if f.set.sel == nil {
-		return w.p.Handle(f.ctx, m)
+		return w.p.Handle(w.ctx, m)
 	}
 	dec, reason := hits.Decode(m.Value, m.Time, w.t.Settings.Limits)
 	if reason != "" {
 		if w.t.Rejected {
-			return w.p.HandleDecoded(f.ctx, m, dec, reason)
+			return w.p.HandleDecoded(w.ctx, m, dec, reason)
 		}
-		return w.p.Skip(f.ctx, m.Offset, 0)
+		return w.p.Skip(w.ctx, m.Offset, 0)
 	}
 	clear(f.want)
 	f.set.sel(dec.Value, f.want)
 	if f.want[w.idx.Load()] {
-		return w.p.HandleDecoded(f.ctx, m, dec, reason)
+		return w.p.HandleDecoded(w.ctx, m, dec, reason)
 	}
-	return w.p.Skip(f.ctx, m.Offset, dec.TimeMillis)
+	return w.p.Skip(w.ctx, m.Offset, dec.TimeMillis)
 }
 
 // split decodes one record once and adds it to the batch of every attached
