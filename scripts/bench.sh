@@ -24,6 +24,7 @@
 #                              application_id, 10 selecting all; bench/cmd/hitbench/integrations.go: BENCH_INT_HITS,
 #                              BENCH_INT_APPS=100, BENCH_INT_CASES=1,10,100,all10, BENCH_INT_CASE=ndjson/zstd, BENCH_INT_PROFILE=1)
 #   BENCH_GO=1                 0 skips the Go micro-benchmarks; BENCH_GO_TIME=200ms their -benchtime
+#   BENCH_LAYOUT=partition     the exporter's HITEXPORT_LAYOUT in every run (pinned: the product default may differ)
 #   BENCH_FRESH=1              produce the topic again even if an identical one exists
 #   BENCH_KEEP=1               keep the objects written (default: deleted after each measurement)
 #   BENCH_SPAN=1h BENCH_LATE=0.02 BENCH_BAD=0 BENCH_SEED=1   shape of the load (gen.Generate)

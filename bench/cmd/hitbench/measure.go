@@ -367,6 +367,11 @@ func runLimit(e *Env, l Load) (Result, error) {
 	return r, nil
 }
 
+// benchLayout is the exporter's HITEXPORT_LAYOUT in the runs: BENCH_LAYOUT,
+// by default "partition" whatever the product's default is, so that the
+// tables stay comparable with earlier runs.
+func benchLayout() string { return getenv("BENCH_LAYOUT", "partition") }
+
 // runExporter measures bin/hitexport end to end for one case.
 func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
 	name := fmt.Sprintf("%s-%s-%s-%s", e.RunID, tag, c.Format, c.Compression)
@@ -385,7 +390,8 @@ func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
 		"HITEXPORT_S3_ENDPOINT="+e.S3Endpoint, "HITEXPORT_S3_BUCKET="+e.Bucket,
 		"HITEXPORT_S3_ACCESS_KEY="+e.AccessKey, "HITEXPORT_S3_SECRET_KEY="+e.SecretKey,
 		"HITEXPORT_FORMAT="+c.Format, "HITEXPORT_COMPRESSION="+c.Compression, "HITEXPORT_KEY_PREFIX="+prefix,
-		"HITEXPORT_IDLE_TIMEOUT="+e.IdleTimeout.String(), "HITEXPORT_HTTP_ADDR="+addr)
+		"HITEXPORT_IDLE_TIMEOUT="+e.IdleTimeout.String(), "HITEXPORT_HTTP_ADDR="+addr,
+		"HITEXPORT_LAYOUT="+benchLayout())
 	if d := os.Getenv("BENCH_SPOOL_DIR"); d != "" {
 		env = append(env, "HITEXPORT_SPOOL_DIR="+d)
 	}
