@@ -237,7 +237,7 @@ func (c *chunkPool) put(b []Message) {
 	}
 }
 
-// Run handles chunks from the pool until ctx ends (the generation is over
+// runChunks handles chunks from the pool until ctx ends (the generation is over
 // or the hard shutdown deadline passed), stop is closed (soft shutdown) or
 // the chunks channel is closed: it handles every record of a chunk, gives
 // the chunk back, and looks at ctx, stop and the ticker between chunks (a

@@ -51,7 +51,7 @@ type Result struct {
 	BrokerCPUPer1M float64 `json:"broker_cpu_seconds_per_million_hits"`
 	// BrokerBackground: the broker's CPU seconds per second just before.
 	BrokerBackground float64 `json:"broker_background_cpu_per_second"`
-	PeakRSSMiB     float64 `json:"peak_rss_mib"`
+	PeakRSSMiB       float64 `json:"peak_rss_mib"`
 	// TailSec: from the last record read to every offset committed.
 	TailSec  float64 `json:"tail_seconds,omitempty"`
 	Objects  int     `json:"objects,omitempty"`
