@@ -51,9 +51,12 @@ type partLog interface {
 	CommitMembership(ctx context.Context, offset int64) error
 }
 
-// recordReader reads one partition in offset order.
+// recordReader reads one partition in order, a chunk at a time.
 type recordReader interface {
-	Fetch(ctx context.Context) (Message, error)
+	// Read fills buf with the next records. It returns 0 and no error when
+	// nothing came within about the fetch's wait, and an error when ctx
+	// ended (or, in tests, on a failure the caller retries after a pause).
+	Read(ctx context.Context, buf []Message) (int, error)
 	// HighWatermark is the partition's end offset as last seen, or -1.
 	HighWatermark() int64
 	Close() error
@@ -73,10 +76,21 @@ type item struct {
 	msg    Message
 	dec    hits.Decoded
 	reason hits.Reason
-	// skip: not a record of this target; every offset up to msg.Offset is
-	// read, dec.TimeMillis is the highest event time seen.
-	skip bool
 }
+
+// batch is what the fanout hands a target worker per fetched chunk: the
+// chunk's records that are the worker's, in offset order, and how far the
+// chunk went. After its items the worker notes every offset up to last as
+// read (Skip) with the highest event time seen so far.
+type batch struct {
+	items []item // nil: only the position (the chunk had none of its records)
+	last  int64
+	event int64
+}
+
+// weight is what b counts against the worker's queue (in records): at
+// least one, so a queue of position-only batches is bounded too.
+func (b batch) weight() int64 { return int64(max(len(b.items), 1)) }
 
 type attachReq struct {
 	w     *worker
@@ -135,12 +149,19 @@ type fanout struct {
 
 // worker is one target's Partition on this partition.
 type worker struct {
-	f       *fanout
-	t       Target
-	idx     atomic.Int32 // index in the current target set (for catch-up selection)
-	sel     atomic.Pointer[selRef]
-	p       *Partition
-	ch      chan item
+	f   *fanout
+	t   Target
+	idx atomic.Int32 // index in the current target set (for catch-up selection)
+	sel atomic.Pointer[selRef]
+	p   *Partition
+	ch  chan batch
+	// queued is the records in ch (batch.weight); the fanout sends while it
+	// is below qcap (one batch may overshoot) and waits on room otherwise.
+	queued  atomic.Int64
+	qcap    int64
+	room    chan struct{} // a worker took a batch (capacity 1)
+	free    chan []item   // item slices the worker is done with
+	out     []item        // the fanout's scratch for the chunk being split
 	detachC chan detachSig
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -286,12 +307,16 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 		}
 	}
 
-	msgs := make(chan Message, max(g.Kafka.Buffer, 1))
+	// The fetched chunks go to the loop as they are (one channel hand-off
+	// per chunk, not per record) and come back on the pool once handled.
+	pool := newChunkPool(g.Kafka.Buffer)
 	go func() {
-		defer close(msgs)
+		defer close(pool.chunks)
 		for {
-			m, err := rd.Fetch(ctx)
+			buf := pool.get()
+			n, err := rd.Read(ctx, buf)
 			if err != nil {
+				pool.put(buf)
 				if ctx.Err() != nil {
 					return
 				}
@@ -301,14 +326,18 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 				}
 				continue
 			}
+			if n == 0 {
+				pool.put(buf)
+				continue
+			}
 			select {
-			case msgs <- m:
+			case pool.chunks <- buf[:n]:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-	err = f.loop(msgs)
+	err = f.loop(pool)
 	close(f.done)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		f.lg.Error("partition fanout stopped", "error", err.Error())
@@ -378,6 +407,10 @@ func (f *fanout) index() {
 	}
 }
 
+// partitionUploads is how many closed objects of one target on one
+// partition upload at once while it reads on (PartitionDeps.Uploads).
+const partitionUploads = 2
+
 // newPartition builds the target's Partition at r.
 func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 	g, t := f.g, w.t
@@ -391,7 +424,7 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 	w.committed.Store(r.Offset)
 	return NewPartition(f.topic, f.part, t.Settings, PartitionDeps{
 		Uploader: t.Uploader, Commit: commit, Log: g.logger().With("integration", t.ID), Metrics: g.partitionMetrics(t),
-		Spool: g.Spool, HighWatermark: f.hwm,
+		Spool: g.Spool, HighWatermark: f.hwm, Uploads: partitionUploads,
 		OnUpload: func(key string, records int, window int64, err error) {
 			w.failing.Store(err != nil)
 			if err == nil { // busy uploading (a Tick may flush several windows in a row) is progress too
@@ -422,7 +455,10 @@ func (f *fanout) startWorker(w *worker, resolve bool) {
 		// 4096 slots would hold 200 MB.
 		q = max(256, f.queue/len(f.workers))
 	}
-	w.ch = make(chan item, q)
+	w.ch = make(chan batch, q) // a batch weighs at least one record: never full before queued is
+	w.qcap = int64(q)
+	w.room = make(chan struct{}, 1)
+	w.free = make(chan []item, 4)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -431,44 +467,39 @@ func (f *fanout) startWorker(w *worker, resolve bool) {
 	}()
 }
 
-func (f *fanout) loop(msgs <-chan Message) error {
+func (f *fanout) loop(pool *chunkPool) error {
 	t := time.NewTicker(f.tick)
 	defer t.Stop()
 	for {
+		var uploads <-chan *upload // the directly fed target's finished uploads
+		if f.inline != nil {
+			uploads = f.inline.p.uploadResults()
+		}
 		select {
 		case <-f.ctx.Done():
 			return f.ctx.Err()
+		case r := <-uploads:
+			if err := f.inline.p.applyUpload(r); err != nil {
+				return err
+			}
 		case <-f.stop:
 			return nil
-		case m, ok := <-msgs:
+		case recs, ok := <-pool.chunks:
 			if !ok {
 				return nil
 			}
-			if err := f.handle(m); err != nil {
+			err := f.handleChunk(recs)
+			pool.put(recs)
+			if err != nil {
 				return err
 			}
-		drain:
-			for i := 0; i < drainMax; i++ {
-				select {
-				case m, ok := <-msgs:
-					if !ok {
-						return nil
-					}
-					if err := f.handle(m); err != nil {
-						return err
-					}
-				default:
-					break drain
-				}
-			}
-			f.endBurst()
 		case r := <-f.attachC:
 			f.attach(r)
 		case <-f.reconfC:
 			f.reconfigure1()
 		case <-t.C:
 			if w := f.inline; w != nil {
-				if err := w.p.Tick(f.ctx); err != nil {
+				if err := w.p.Tick(w.ctx); err != nil {
 					return err
 				}
 				w.publish()
@@ -479,41 +510,96 @@ func (f *fanout) loop(msgs <-chan Message) error {
 	}
 }
 
-// handle hands one record to the targets that want it.
-func (f *fanout) handle(m Message) error {
-	f.local = m.Offset + 1
-	f.consumed.Inc()
+// handleChunk hands one fetched chunk to the targets: the directly fed one
+// record by record, the others one batch each with their records of it.
+func (f *fanout) handleChunk(recs []Message) error {
+	f.local = recs[len(recs)-1].Offset + 1
+	f.consumed.Add(float64(len(recs)))
 	if w := f.inline; w != nil {
-		// One target fed directly: no decode here, no channel, no copy.
-		if m.Offset < w.from {
-			return nil
-		}
-		if f.set.sel == nil {
-			return w.p.Handle(f.ctx, m)
-		}
-		dec, reason := hits.Decode(m.Value, m.Time, w.t.Settings.Limits)
-		if reason != "" {
-			if w.t.Rejected {
-				return w.p.HandleDecoded(f.ctx, m, dec, reason)
+		for i := range recs {
+			if err := f.handleInline(w, recs[i]); err != nil {
+				return err
 			}
-			return w.p.Skip(f.ctx, m.Offset, 0)
+			recs[i] = Message{} // let the values go
 		}
-		clear(f.want)
-		f.set.sel(dec.Value, f.want)
-		if f.want[w.idx.Load()] {
-			return w.p.HandleDecoded(f.ctx, m, dec, reason)
-		}
-		return w.p.Skip(f.ctx, m.Offset, dec.TimeMillis)
+		f.next.Store(f.local)
+		return nil
 	}
+	for _, w := range f.order {
+		if w != nil {
+			w.out = w.out[:0]
+		}
+	}
+	for i := range recs {
+		f.split(recs[i])
+		recs[i] = Message{}
+	}
+	last := f.local - 1
+	for _, w := range f.order {
+		if w == nil || !w.attached || last < w.from {
+			continue
+		}
+		if len(w.out) > 0 {
+			f.send(w, batch{items: w.take(), last: last, event: f.maxEvent})
+			clear(w.out)
+			continue
+		}
+		if w.lastSent >= last {
+			continue
+		}
+		// None of its records: it learns how far the partition was read
+		// (if its queue has room; else with its next batch).
+		b := batch{last: last, event: f.maxEvent}
+		if w.queued.Load() < w.qcap {
+			select {
+			case w.ch <- b:
+				w.queued.Add(b.weight())
+				w.lastSent = last
+			default:
+			}
+		}
+	}
+	f.next.Store(f.local)
+	return nil
+}
+
+// handleInline hands one record to the single directly fed target: no
+// decode here, no channel, no copy. It runs under the worker's context, so
+// that stopping the worker (stopWorker) also ends its uploads in flight.
+func (f *fanout) handleInline(w *worker, m Message) error {
+	if m.Offset < w.from {
+		return nil
+	}
+	if f.set.sel == nil {
+		return w.p.Handle(w.ctx, m)
+	}
+	dec, reason := hits.Decode(m.Value, m.Time, w.t.Settings.Limits)
+	if reason != "" {
+		if w.t.Rejected {
+			return w.p.HandleDecoded(w.ctx, m, dec, reason)
+		}
+		return w.p.Skip(w.ctx, m.Offset, 0)
+	}
+	clear(f.want)
+	f.set.sel(dec.Value, f.want)
+	if f.want[w.idx.Load()] {
+		return w.p.HandleDecoded(w.ctx, m, dec, reason)
+	}
+	return w.p.Skip(w.ctx, m.Offset, dec.TimeMillis)
+}
+
+// split decodes one record once and adds it to the batch of every attached
+// target that wants it.
+func (f *fanout) split(m Message) {
 	dec, reason := hits.Decode(m.Value, m.Time, f.limits)
 	it := item{msg: m, dec: dec, reason: reason}
 	if reason != "" {
 		for _, w := range f.order {
 			if w != nil && w.attached && m.Offset >= w.from && w.t.Rejected {
-				f.send(w, it)
+				w.out = append(w.out, it)
 			}
 		}
-		return nil
+		return
 	}
 	if dec.TimeMillis > f.maxEvent {
 		f.maxEvent = dec.TimeMillis
@@ -524,26 +610,46 @@ func (f *fanout) handle(m Message) error {
 	}
 	for i, w := range f.order {
 		if w != nil && w.attached && m.Offset >= w.from && (f.set.sel == nil || f.want[i]) {
-			f.send(w, it)
+			w.out = append(w.out, it)
 		}
 	}
-	return nil
 }
 
-// send hands it to w, waiting at most detachWait for a slot: a worker whose
-// queue stays full that long is detached at this record and reads on its own
-// until it catches up.
-func (f *fanout) send(w *worker, it item) {
+// take copies the fanout's scratch into a slice of the worker's own (one
+// it gave back, or a new one): the batch's items stay the worker's until it
+// is done with them.
+func (w *worker) take() []item {
+	n := len(w.out)
+	var s []item
 	select {
-	case w.ch <- it:
-		w.lastSent = it.msg.Offset
-		return
+	case s = <-w.free:
+		if cap(s) < n || cap(s) > 2*n+16 {
+			s = nil // too small, or holding much more than this batch needs
+		}
 	default:
 	}
-	// Full. A worker busy with an upload takes the next record soon: wait
+	if s == nil {
+		s = make([]item, n)
+	}
+	s = s[:n]
+	copy(s, w.out)
+	return s
+}
+
+// send hands b to w, waiting at most detachWait for room: a worker whose
+// queue stays full that long is detached at the batch's first record and
+// reads on its own until it catches up.
+func (f *fanout) send(w *worker, b batch) {
+	if w.queued.Load() < w.qcap {
+		w.queued.Add(b.weight())
+		w.ch <- b // never blocks: ch holds at most qcap batches
+		w.lastSent = b.last
+		return
+	}
+	// Full. A worker busy with an upload takes the next batch soon: wait
 	// for it rather than detach a healthy target (whose catch-up reader
 	// would read the partition again: reading that grows with the number of
-	// targets in every backlog). A worker that has neither taken a record
+	// targets in every backlog). A worker that has neither taken a batch
 	// nor finished an upload for detachWait is detached; so is one whose
 	// last upload failed, at once.
 	// The wait ends detachWait after the worker's last activity, not after
@@ -564,10 +670,14 @@ wait:
 			f.full.Reset(left)
 		}
 		select {
-		case w.ch <- it:
+		case <-w.room:
 			f.full.Stop()
-			w.lastSent = it.msg.Offset
-			return
+			if w.queued.Load() < w.qcap {
+				w.queued.Add(b.weight())
+				w.ch <- b
+				w.lastSent = b.last
+				return
+			}
 		case <-f.full.C:
 		case <-f.stop:
 			f.full.Stop()
@@ -577,34 +687,18 @@ wait:
 			break wait
 		}
 	}
+	first := b.items[0]
 	w.attached = false
 	var ev int64
-	if it.reason == "" {
-		ev = it.dec.TimeMillis
+	if first.reason == "" {
+		ev = first.dec.TimeMillis
 	}
 	w.pending.Store(ev)
 	w.detached.Store(true)
 	f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.parked = true })
-	w.detachC <- detachSig{offset: it.msg.Offset, event: ev}
+	w.detachC <- detachSig{offset: first.msg.Offset, event: ev}
 	f.lg.Info("target detached from the shared read (its queue is full); it continues on its own reader",
-		"integration", w.t.ID, "offset", it.msg.Offset)
-}
-
-// endBurst publishes the fanout's position and tells attached workers that
-// got nothing of the burst's end how far the partition was read.
-func (f *fanout) endBurst() {
-	f.next.Store(f.local)
-	last := f.local - 1
-	for _, w := range f.order {
-		if w == nil || !w.attached || w == f.inline || w.lastSent >= last || last < w.from {
-			continue
-		}
-		select {
-		case w.ch <- item{msg: Message{Offset: last}, dec: hits.Decoded{TimeMillis: f.maxEvent}, skip: true}:
-			w.lastSent = last
-		default: // full: it learns the position with its next record
-		}
-	}
+		"integration", w.t.ID, "offset", first.msg.Offset)
 }
 
 func (f *fanout) attach(r attachReq) {
@@ -796,22 +890,13 @@ func (w *worker) loop() {
 			return
 		case <-w.f.stop:
 			return
-		case it := <-w.ch:
-			w.active.Store(time.Now().UnixNano())
-			if w.handle(it) != nil {
+		case b := <-w.ch:
+			if w.handle(b) != nil {
 				return
 			}
-		drain:
-			for i := 0; i < drainMax; i++ {
-				select {
-				case it := <-w.ch:
-					w.active.Store(time.Now().UnixNano())
-					if w.handle(it) != nil {
-						return
-					}
-				default:
-					break drain
-				}
+		case r := <-w.p.uploadResults():
+			if w.p.applyUpload(r) != nil {
+				return
 			}
 		case d := <-w.detachC:
 			// The fanout sends nothing more: finish what it queued.
@@ -832,11 +917,28 @@ func (w *worker) loop() {
 	}
 }
 
-func (w *worker) handle(it item) error {
-	if it.skip {
-		return w.p.Skip(w.ctx, it.msg.Offset, it.dec.TimeMillis)
+// handle takes one batch off the queue: its records, then its position.
+func (w *worker) handle(b batch) error {
+	w.active.Store(time.Now().UnixNano())
+	w.queued.Add(-b.weight())
+	select {
+	case w.room <- struct{}{}:
+	default:
 	}
-	return w.p.HandleDecoded(w.ctx, it.msg, it.dec, it.reason)
+	for i := range b.items {
+		it := &b.items[i]
+		if err := w.p.HandleDecoded(w.ctx, it.msg, it.dec, it.reason); err != nil {
+			return err
+		}
+	}
+	if b.items != nil {
+		clear(b.items) // let the values go
+		select {
+		case w.free <- b.items:
+		default:
+		}
+	}
+	return w.p.Skip(w.ctx, b.last, b.event)
 }
 
 // publish copies the worker's state into the target's status.
@@ -875,6 +977,7 @@ func (w *worker) catchUp(d detachSig) bool {
 		}
 	}
 	var rd recordReader
+	var recs *recordIter
 	defer func() {
 		if rd != nil {
 			rd.Close()
@@ -884,6 +987,9 @@ func (w *worker) catchUp(d detachSig) bool {
 	lastTick := time.Now()
 	for {
 		if w.ctx.Err() != nil || w.stopped() {
+			return false
+		}
+		if w.p.reap() != nil {
 			return false
 		}
 		if time.Since(lastTick) >= f.tick {
@@ -928,15 +1034,17 @@ func (w *worker) catchUp(d detachSig) bool {
 		if rd == nil {
 			var err error
 			if rd, err = f.log.Open(w.ctx, pos); err != nil {
+				rd = nil
 				f.lg.Warn("catch-up reader failed; retrying", "integration", w.t.ID, "error", err.Error())
 				if sleepCtx(w.ctx, time.Second) != nil {
 					return false
 				}
 				continue
 			}
+			recs = &recordIter{rd: rd, buf: make([]Message, chunkRecords)}
 		}
 		fctx, cancel := context.WithTimeout(w.ctx, f.tick)
-		m, err := rd.Fetch(fctx)
+		m, err := recs.Next(fctx)
 		cancel()
 		if err != nil {
 			if w.ctx.Err() != nil {

@@ -53,21 +53,26 @@ type benchReader struct {
 	pos int64
 }
 
-func (r *benchReader) Fetch(ctx context.Context) (Message, error) {
-	i := r.pos
-	if i > int64(r.l.n) {
+func (r *benchReader) Read(ctx context.Context, buf []Message) (int, error) {
+	if r.pos > int64(r.l.n) {
 		<-ctx.Done()
-		return Message{}, ctx.Err()
+		return 0, ctx.Err()
 	}
-	r.pos++
-	ms := r.l.t0 + i*100
-	v := r.l.vals[i&(1<<14-1)]
-	if i == int64(r.l.n) {
-		// Far in the future: closes every window, so every target commits n.
-		ms += 24 * 3600 * 1000
-		v = []byte(`{"time":"` + strconv.FormatInt(ms/1000, 10) + `","application_id":-1}`)
+	n := 0
+	for n < len(buf) && r.pos <= int64(r.l.n) {
+		i := r.pos
+		r.pos++
+		ms := r.l.t0 + i*100
+		v := r.l.vals[i&(1<<14-1)]
+		if i == int64(r.l.n) {
+			// Far in the future: closes every window, so every target commits n.
+			ms += 24 * 3600 * 1000
+			v = []byte(`{"time":"` + strconv.FormatInt(ms/1000, 10) + `","application_id":-1}`)
+		}
+		buf[n] = Message{Offset: i, Time: time.UnixMilli(ms), Value: v}
+		n++
 	}
-	return Message{Offset: i, Time: time.UnixMilli(ms), Value: v}, nil
+	return n, nil
 }
 
 func (r *benchReader) HighWatermark() int64 { return int64(r.l.n) }

@@ -111,21 +111,23 @@ type memReader struct {
 	pos int64
 }
 
-func (r *memReader) Fetch(ctx context.Context) (Message, error) {
+// Read hands out what the log holds past pos (up to len(buf) records),
+// waiting for at least one.
+func (r *memReader) Read(ctx context.Context, buf []Message) (int, error) {
 	for {
 		r.l.mu.Lock()
 		if r.pos < int64(len(r.l.recs)) {
-			m := r.l.recs[r.pos]
-			r.pos++
+			n := copy(buf, r.l.recs[r.pos:])
+			r.pos += int64(n)
 			r.l.mu.Unlock()
-			return m, nil
+			return n, nil
 		}
 		wake := r.l.wake
 		r.l.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return Message{}, ctx.Err()
+			return 0, ctx.Err()
 		}
 	}
 }

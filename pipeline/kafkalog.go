@@ -26,8 +26,7 @@ func (l *kafkaLog) Open(_ context.Context, from int64) (recordReader, error) {
 	if from < 0 {
 		from = kafka.FirstOffset
 	}
-	return &fetchReader{f: newConnFetcher(ko, l.part, from, l.g.logger().With("topic", l.topic, "partition", l.part)),
-		buf: make([]Message, chunkRecords)}, nil
+	return newConnFetcher(ko, l.part, from, l.g.logger().With("topic", l.topic, "partition", l.part)), nil
 }
 
 func (l *kafkaLog) Resume(ctx context.Context, t Target) (TargetResume, error) {
@@ -64,17 +63,21 @@ func (t Target) group(g *Group) string {
 // membership group itself; a fenced target in another group commits simply).
 func (t Target) fenced(g *Group) bool { return t.Fenced && t.group(g) == g.Kafka.Group }
 
-// fetchReader hands out one record at a time from the chunks of the read
-// path's fetcher (Conn/Batch through a large socket buffer, reconnects).
-type fetchReader struct {
-	f    *connFetcher
+// recordIter hands out one record at a time from a recordReader's chunks
+// (the catch-up reader: the shared read takes whole chunks).
+type recordIter struct {
+	rd   recordReader
 	buf  []Message
 	n, i int
 }
 
-func (r *fetchReader) Fetch(ctx context.Context) (Message, error) {
+// Next is the next record; it fails when ctx ends before one came.
+func (r *recordIter) Next(ctx context.Context) (Message, error) {
 	for r.i >= r.n {
-		n, err := r.f.Read(ctx, r.buf)
+		if err := ctx.Err(); err != nil {
+			return Message{}, err
+		}
+		n, err := r.rd.Read(ctx, r.buf)
 		if err != nil {
 			return Message{}, err
 		}
@@ -85,10 +88,6 @@ func (r *fetchReader) Fetch(ctx context.Context) (Message, error) {
 	r.i++
 	return m, nil
 }
-
-func (r *fetchReader) HighWatermark() int64 { return r.f.HighWatermark() }
-
-func (r *fetchReader) Close() error { return r.f.Close() }
 
 // commitOffsets commits to group: fenced with gen's generation and member id,
 // or, with gen nil, a "simple" commit (generation -1, no member id) for a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,6 +79,14 @@ type Partition struct {
 	endOfInput func() bool
 	uploaded   func(Upload, Outcome)
 	skipped    func()
+
+	// maxUploads is the most uploads in flight (1: flush uploads itself);
+	// inflight are started and not yet applied; their results come on
+	// uploads (capacity maxUploads).
+	maxUploads int
+	inflight   int
+	uploads    chan *upload
+	failing    atomic.Int32 // uploads in flight whose last attempt failed
 }
 
 // PartitionDeps are what a worker needs besides its settings.
@@ -102,6 +111,12 @@ type PartitionDeps struct {
 	// Skipped is called for each record skipped because it is already in
 	// the bucket; optional.
 	Skipped func()
+	// Uploads is how many closed objects may be uploading at once while
+	// the partition reads on (0 or 1: one at a time, reading waits for
+	// it). Commits stay in offset order. The window layout (Settings.Stager)
+	// uploads one at a time: its progress marker must not claim a window
+	// whose part is still in flight.
+	Uploads int
 }
 
 // NewPartition prepares a worker that starts reading at start (a negative
@@ -129,6 +144,10 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 		open: map[int64]*object{},
 	}
 	p.onUpload = d.OnUpload
+	if d.Uploads > 1 && s.Stager == nil {
+		p.maxUploads = d.Uploads
+		p.uploads = make(chan *upload, d.Uploads)
+	}
 	p.consumed = p.m.Consumed.WithLabelValues(p.label)
 	p.wm.MaxEvent, p.wm.ClosedBefore = st.MaxEvent, st.ClosedBefore
 	p.offs = NewOffsets(start, st.Ranges)
@@ -143,57 +162,6 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 	}
 	p.paused(false) // the gauge shows 0 from the start, not only after a failure
 	return p
-}
-
-// Run handles messages until ctx ends (the generation is over or the hard
-// shutdown deadline passed), stop is closed (soft shutdown) or msgs is closed.
-// Objects still open are discarded: they were never committed, so the next
-// owner reads their records again.
-func (p *Partition) Run(ctx context.Context, stop <-chan struct{}, msgs <-chan Message) error {
-	tick := p.s.Tick
-	if tick <= 0 {
-		tick = time.Second
-	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	defer p.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-stop:
-			return nil
-		case msg, ok := <-msgs:
-			if !ok {
-				return p.inputClosed(ctx)
-			}
-			if err := p.Handle(ctx, msg); err != nil {
-				return err
-			}
-			// Records come in bursts (a fetch): take those already queued
-			// with a plain non-blocking receive rather than the four-way
-			// select per record; ctx, stop and the ticker are looked at
-			// again after at most drainMax records.
-		drain:
-			for i := 0; i < drainMax; i++ {
-				select {
-				case msg, ok := <-msgs:
-					if !ok {
-						return p.inputClosed(ctx)
-					}
-					if err := p.Handle(ctx, msg); err != nil {
-						return err
-					}
-				default:
-					break drain
-				}
-			}
-		case <-t.C:
-			if err := p.Tick(ctx); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 func (p *Partition) skip() {
@@ -212,10 +180,6 @@ func (p *Partition) inputClosed(ctx context.Context) error {
 	return nil
 }
 
-// drainMax is how many queued records Run handles between two looks at its
-// other channels.
-const drainMax = 128
-
 // Handle processes one record. It returns an error only when ctx ended
 // during an upload.
 func (p *Partition) Handle(ctx context.Context, msg Message) error {
@@ -226,6 +190,11 @@ func (p *Partition) Handle(ctx context.Context, msg Message) error {
 // HandleDecoded processes one record already decoded by hits.Decode with
 // this partition's limits (the fanout decodes once for every target).
 func (p *Partition) HandleDecoded(ctx context.Context, msg Message, dec hits.Decoded, reason hits.Reason) error {
+	if p.inflight > 0 {
+		if err := p.waitFailing(); err != nil {
+			return err
+		}
+	}
 	p.offs.Read(msg.Offset)
 	p.lastRecord = p.now()
 	p.consumed.Inc()
@@ -314,6 +283,12 @@ func (p *Partition) openObject(kind Kind, window, span, first int64) (*object, e
 // Tick closes what idleness and age close, refreshes gauges and retries a
 // failed commit.
 func (p *Partition) Tick(ctx context.Context) error {
+	if err := p.reap(); err != nil {
+		return err
+	}
+	if err := p.waitFailing(); err != nil {
+		return err
+	}
 	now := p.now()
 	idle := now.Sub(p.lastRecord) >= p.s.IdleTimeout
 	if idle {
@@ -407,8 +382,13 @@ func sortObjects(os []*object) {
 	sort.Slice(os, func(i, j int) bool { return os[i].first < os[j].first })
 }
 
-// flush finishes o, uploads it (retrying until it succeeds or ctx ends) and
-// commits.
+// flush finishes o and uploads it (retrying until it succeeds or ctx
+// ends), then commits. With Uploads > 1 the upload runs in its own goroutine
+// and flush returns once it started (after waiting for one of those in
+// flight when Uploads already are): its result is applied, and the commit
+// made, by the partition's goroutine (reap, Flush, Close). The commit point
+// stays the lowest first offset of any object not yet uploaded: an object
+// in flight keeps its first offset open until its result is applied.
 func (p *Partition) flush(ctx context.Context, o *object) error {
 	if o == p.rejected {
 		p.rejected = nil
@@ -420,7 +400,6 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		p.offs.Discard(o.first)
 		return fmt.Errorf("finish object: %w", err)
 	}
-	defer o.spool.Close()
 	l := p.s.Layout
 	u := Upload{
 		Key:   p.objectKey(o),
@@ -454,11 +433,79 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		key, n, w := u.Key, o.count, o.span
 		u.OnAttempt = func(err error) { p.onUpload(key, n, w, err) }
 	}
-	start := p.now()
-	out, err := p.up.Upload(ctx, u)
-	if err != nil {
-		p.offs.Discard(o.first)
+	r := &upload{ctx: ctx, o: o, u: u, start: p.now()}
+	if p.maxUploads <= 1 {
+		r.out, r.err = p.up.Upload(ctx, u)
+		r.took = p.now().Sub(r.start)
+		return p.uploadDone(r)
+	}
+	for p.inflight >= p.maxUploads {
+		if err := p.applyUpload(<-p.uploads); err != nil {
+			return err
+		}
+	}
+	if err := p.waitFailing(); err != nil {
 		return err
+	}
+	p.inflight++
+	go func() {
+		// While an attempt of this upload failed (the destination is down)
+		// the partition stops reading, as it did when it uploaded itself:
+		// waitFailing.
+		failed := false
+		r.u.OnPaused = func(on bool) {
+			p.paused(on)
+			if on != failed {
+				failed = on
+				if on {
+					p.failing.Add(1)
+				} else {
+					p.failing.Add(-1)
+				}
+			}
+		}
+		began := time.Now()
+		r.out, r.err = p.up.Upload(ctx, r.u)
+		r.took = time.Since(began)
+		if failed {
+			p.failing.Add(-1)
+		}
+		p.uploads <- r // buffered: never blocks
+	}()
+	return nil
+}
+
+// waitFailing waits for the uploads in flight while one of them is failing:
+// a partition whose destination is down reads no further (as when it
+// uploaded one object at a time), so that its target is parked and its
+// memory stays bounded.
+func (p *Partition) waitFailing() error {
+	if p.inflight == 0 || p.failing.Load() == 0 {
+		return nil
+	}
+	return p.waitUploads()
+}
+
+// upload is one object's upload, run by flush.
+type upload struct {
+	ctx   context.Context
+	o     *object
+	u     Upload
+	start time.Time
+	took  time.Duration // the upload's duration
+	out   Outcome
+	err   error
+}
+
+// uploadDone applies the result of r: the object is in the bucket (its
+// span noted, the offset committed), or, when its ctx ended first, its
+// records stay uncommitted.
+func (p *Partition) uploadDone(r *upload) error {
+	o, u, out := r.o, r.u, r.out
+	defer o.spool.Close()
+	if r.err != nil {
+		p.offs.Discard(o.first)
+		return r.err
 	}
 	p.offs.Uploaded(u.Range)
 	if p.uploaded != nil {
@@ -472,10 +519,50 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 	} else {
 		p.log.Info("object uploaded", "key", u.Key, "kind", string(o.kind), "records", o.count,
 			"bytes", o.spool.Size(), "first_offset", o.first, "last_offset", o.last,
-			"attempts", out.Attempts, "duration", p.now().Sub(start).String())
+			"attempts", out.Attempts, "duration", r.took.String())
 	}
-	p.doCommit(ctx)
+	p.doCommit(r.ctx)
 	return nil
+}
+
+// uploadResults is the channel on which the results of the uploads in
+// flight come (nil when uploads are not concurrent): the goroutine that runs
+// the partition passes each to applyUpload.
+func (p *Partition) uploadResults() <-chan *upload { return p.uploads }
+
+// applyUpload applies an upload's result received from uploadResults; it
+// returns an error when the upload's ctx ended before the object was in the
+// bucket.
+func (p *Partition) applyUpload(r *upload) error {
+	p.inflight--
+	return p.uploadDone(r)
+}
+
+// reap applies the results of the uploads already done, without waiting.
+func (p *Partition) reap() error {
+	for p.inflight > 0 {
+		select {
+		case r := <-p.uploads:
+			if err := p.applyUpload(r); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// waitUploads waits for every upload in flight and applies the results; it
+// returns the first error.
+func (p *Partition) waitUploads() error {
+	var first error
+	for p.inflight > 0 {
+		if err := p.applyUpload(<-p.uploads); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // doCommit commits the committable offset with the resume state. A failure
@@ -507,6 +594,9 @@ func (p *Partition) doCommit(ctx context.Context) {
 // paused 1 from an upload cut short by a rebalance) would fire alerts for a
 // partition this replica no longer owns. The next owner creates them anew.
 func (p *Partition) Close() {
+	// Uploads in flight end as they would have in the worker: on stop
+	// they finish (and commit), when their ctx ended they fail.
+	p.waitUploads()
 	for w, o := range p.open {
 		o.discard()
 		p.offs.Discard(o.first)
@@ -540,5 +630,5 @@ func (p *Partition) Flush(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return p.waitUploads()
 }

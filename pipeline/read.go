@@ -77,31 +77,22 @@ func readPartition(ctx context.Context, stop <-chan struct{}, f fetcher, buffer 
 	if giveUp <= 0 {
 		giveUp = 15 * time.Second
 	}
-	// The queue holds about buffer records: buffer/chunkRecords chunks
-	// (at least one), plus the one being filled and the one being handled.
-	depth := max(1, (buffer+chunkRecords-1)/chunkRecords)
-	chunks := make(chan []Message, depth)
-	free := make(chan []Message, depth+2)
+	pool := newChunkPool(buffer)
 	var endReached atomic.Bool
 	fetchErr := make(chan error, 1) // filled before chunks is closed
 	var fetching sync.WaitGroup
 	fetching.Add(1)
 	go func() {
 		defer fetching.Done()
-		defer close(chunks)
+		defer close(pool.chunks)
 		lastProgress, lastWarn := time.Now(), time.Now()
 		for {
 			if o.End > 0 && f.Offset() >= o.End {
 				endReached.Store(true)
 				return
 			}
-			var buf []Message
-			select {
-			case buf = <-free:
-			default:
-				buf = make([]Message, chunkRecords)
-			}
-			n, err := f.Read(ctx, buf[:chunkRecords])
+			buf := pool.get()
+			n, err := f.Read(ctx, buf)
 			if err != nil {
 				return // ctx ended
 			}
@@ -144,19 +135,21 @@ func readPartition(ctx context.Context, stop <-chan struct{}, f fetcher, buffer 
 			}
 			lastProgress = time.Now()
 			if len(recs) > 0 {
+				// Counted before the hand-off: the worker clears the chunk.
+				var bytes int64
+				for i := range recs {
+					bytes += int64(len(recs[i].Value))
+				}
+				next := recs[len(recs)-1].Offset + 1
 				select {
-				case chunks <- recs:
+				case pool.chunks <- recs:
 				case <-ctx.Done():
 					return
 				}
 				if o.Progress != nil {
-					var b int64
-					for i := range recs {
-						b += int64(len(recs[i].Value))
-					}
 					o.Progress.Records.Add(int64(len(recs)))
-					o.Progress.Bytes.Add(b)
-					o.Progress.Next.Store(recs[len(recs)-1].Offset + 1)
+					o.Progress.Bytes.Add(bytes)
+					o.Progress.Next.Store(next)
 				}
 			}
 			if end {
@@ -169,7 +162,7 @@ func readPartition(ctx context.Context, stop <-chan struct{}, f fetcher, buffer 
 	if o.End > 0 {
 		p.endOfInput = endReached.Load
 	}
-	err := p.runChunks(ctx, stop, chunks, free)
+	err := p.runChunks(ctx, stop, pool)
 	// Stop the fetching goroutine (a fetch in progress fails on the closed
 	// connection) before the caller closes the fetcher.
 	cancel()
@@ -211,10 +204,47 @@ func rangeDone(f fetcher, end int64, idle, giveUp time.Duration) (bool, error) {
 	return false, nil
 }
 
-// runChunks is Run for records that come in chunks: it handles every record
-// of a chunk, gives the chunk back on free, and looks at ctx, stop and the
-// ticker between chunks (a chunk is at most chunkRecords records).
-func (p *Partition) runChunks(ctx context.Context, stop <-chan struct{}, chunks <-chan []Message, free chan<- []Message) error {
+// chunkPool carries the chunks of records a partition's fetching goroutine
+// reads to the goroutine that handles them, and the handled chunks' slices
+// back (replay's reader and the fanout's shared read).
+type chunkPool struct {
+	chunks chan []Message
+	free   chan []Message
+}
+
+// newChunkPool's queue holds about buffer records: buffer/chunkRecords
+// chunks (at least one), plus the one being filled and the one being handled.
+func newChunkPool(buffer int) *chunkPool {
+	depth := max(1, (buffer+chunkRecords-1)/chunkRecords)
+	return &chunkPool{chunks: make(chan []Message, depth), free: make(chan []Message, depth+2)}
+}
+
+// get is an empty chunk of chunkRecords slots.
+func (c *chunkPool) get() []Message {
+	select {
+	case b := <-c.free:
+		return b[:chunkRecords]
+	default:
+		return make([]Message, chunkRecords)
+	}
+}
+
+// put gives a chunk back once nothing refers to it (its records cleared).
+func (c *chunkPool) put(b []Message) {
+	select {
+	case c.free <- b[:cap(b)]:
+	default:
+	}
+}
+
+// runChunks handles chunks from the pool until ctx ends (the generation is over
+// or the hard shutdown deadline passed), stop is closed (soft shutdown) or
+// the chunks channel is closed: it handles every record of a chunk, gives
+// the chunk back, and looks at ctx, stop and the ticker between chunks (a
+// chunk is at most chunkRecords records). Objects still open at the end are
+// discarded (they were never committed, so the next owner reads their
+// records again), except at the end of a range (endOfInput).
+func (p *Partition) runChunks(ctx context.Context, stop <-chan struct{}, pool *chunkPool) error {
 	tick := p.s.Tick
 	if tick <= 0 {
 		tick = time.Second
@@ -228,7 +258,7 @@ func (p *Partition) runChunks(ctx context.Context, stop <-chan struct{}, chunks 
 			return ctx.Err()
 		case <-stop:
 			return nil
-		case recs, ok := <-chunks:
+		case recs, ok := <-pool.chunks:
 			if !ok {
 				return p.inputClosed(ctx)
 			}
@@ -238,9 +268,10 @@ func (p *Partition) runChunks(ctx context.Context, stop <-chan struct{}, chunks 
 				}
 				recs[i] = Message{} // let the values go
 			}
-			select {
-			case free <- recs[:cap(recs)]:
-			default:
+			pool.put(recs)
+		case r := <-p.uploadResults():
+			if err := p.applyUpload(r); err != nil {
+				return err
 			}
 		case <-t.C:
 			if err := p.Tick(ctx); err != nil {

@@ -45,9 +45,9 @@ func benchValues() [][]byte {
 // BenchmarkReadHandOff: the hand-off from the fetching goroutine to the
 // partition worker, per record, ndjson without compression so that it shows:
 // "chunks" is ReadPartition's (chunks of 256 records over one channel,
-// runChunks); "records" is one record per channel operation into Run, as
-// the relay goroutine fed it before (the kafka.Reader added a second such
-// hop in front of it).
+// runChunks); "records" is one record per channel operation into the test
+// helper Run (export_test.go), which groups what is queued into chunks for
+// runChunks: the cost of a per-record producer in front of the chunked loop.
 func BenchmarkReadHandOff(b *testing.B) {
 	vals := benchValues()
 	mk := func(b *testing.B) *Partition {

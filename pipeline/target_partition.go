@@ -12,6 +12,9 @@ func (p *Partition) Skip(ctx context.Context, offset, eventMillis int64) error {
 	if offset+1 <= p.offs.Next() {
 		return nil
 	}
+	if err := p.waitFailing(); err != nil {
+		return err
+	}
 	p.offs.Read(offset)
 	p.lastRecord = p.now()
 	if eventMillis > 0 && p.wm.Observe(eventMillis) {
