@@ -420,6 +420,8 @@ func runIntCase(e *Env, ie intEnv, l Load, c intCase, perApp map[int]int, tag, p
 		"HITEXPORT_FORMAT": ie.Layout.Format, "HITEXPORT_COMPRESSION": ie.Layout.Compression,
 		"HITEXPORT_KEY_PREFIX": root + "_deployment/", "HITEXPORT_REGISTRY": "file:" + regPath,
 		"HITEXPORT_IDLE_TIMEOUT": e.IdleTimeout.String(), "HITEXPORT_HTTP_ADDR": addr,
+		// The perf targets are measured in the partition layout (no merge).
+		"HITEXPORT_LAYOUT": "partition",
 	}
 	if d := os.Getenv("BENCH_SPOOL_DIR"); d != "" {
 		vars["HITEXPORT_SPOOL_DIR"] = d

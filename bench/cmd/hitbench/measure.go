@@ -385,7 +385,9 @@ func runExporter(e *Env, l Load, c Case, tag string) (Result, error) {
 		"HITEXPORT_S3_ENDPOINT="+e.S3Endpoint, "HITEXPORT_S3_BUCKET="+e.Bucket,
 		"HITEXPORT_S3_ACCESS_KEY="+e.AccessKey, "HITEXPORT_S3_SECRET_KEY="+e.SecretKey,
 		"HITEXPORT_FORMAT="+c.Format, "HITEXPORT_COMPRESSION="+c.Compression, "HITEXPORT_KEY_PREFIX="+prefix,
-		"HITEXPORT_IDLE_TIMEOUT="+e.IdleTimeout.String(), "HITEXPORT_HTTP_ADDR="+addr)
+		"HITEXPORT_IDLE_TIMEOUT="+e.IdleTimeout.String(), "HITEXPORT_HTTP_ADDR="+addr,
+		// The perf targets are measured in the partition layout (no merge).
+		"HITEXPORT_LAYOUT=partition")
 	if d := os.Getenv("BENCH_SPOOL_DIR"); d != "" {
 		env = append(env, "HITEXPORT_SPOOL_DIR="+d)
 	}

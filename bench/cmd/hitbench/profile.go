@@ -35,7 +35,7 @@ func cmdProfile(e *Env, args []string) error {
 		"HITEXPORT_S3_ENDPOINT": e.S3Endpoint, "HITEXPORT_S3_BUCKET": e.Bucket, "HITEXPORT_S3_ACCESS_KEY": e.AccessKey,
 		"HITEXPORT_S3_SECRET_KEY": e.SecretKey, "HITEXPORT_FORMAT": c.Format, "HITEXPORT_COMPRESSION": c.Compression,
 		"HITEXPORT_KEY_PREFIX": "hitbench/" + name + "/", "HITEXPORT_IDLE_TIMEOUT": e.IdleTimeout.String(),
-		"HITEXPORT_LOG_LEVEL": "warn",
+		"HITEXPORT_LOG_LEVEL": "warn", "HITEXPORT_LAYOUT": "partition",
 	})
 	if err != nil {
 		return err
