@@ -204,7 +204,11 @@ func (r *runtime) target(it integrations.Integration) (pipeline.Target, error) {
 	if cfg.Layout == string(pipeline.ObjectsWindow) {
 		// One object per window for this integration: its partitions stage
 		// parts in its bucket, its merger (one per replica) merges them.
-		m, err := mergerOf(cfg, up.Bucket, layout, it.Filter.Topic, r.log.With("integration", it.ID))
+		mlog := r.log.With("integration", it.ID)
+		if r.parts != nil && r.parts.finals != nil {
+			mlog = r.parts.finals.logFinals(mlog, it.ID)
+		}
+		m, err := mergerOf(cfg, up.Bucket, layout, it.Filter.Topic, mlog)
 		if err != nil {
 			return pipeline.Target{}, err
 		}
@@ -298,6 +302,13 @@ func (s statusSource) Status(id string) (integrations.RuntimeStatus, bool) {
 	}
 	if ts.LastDelivery != nil {
 		rt.LastDelivery = &integrations.Delivery{Time: ts.LastDelivery.Time, Key: ts.LastDelivery.Key}
+	}
+	if s.rt != nil && s.rt.parts != nil {
+		// Window layout: the last object the customer sees (the merger's),
+		// not the last staged part.
+		if d, ok := s.rt.parts.finals.get(id); ok {
+			rt.LastDelivery = &integrations.Delivery{Time: d.Time, Key: d.Key}
+		}
 	}
 	if ts.LastError != nil {
 		rt.LastError = &integrations.ErrorInfo{Time: ts.LastError.Time, Class: ts.LastError.Class, Message: ts.LastError.Message}

@@ -234,7 +234,7 @@ func Verify(ctx context.Context, cfg *config.Config, o VerifyOptions, out io.Wri
 	// Window layout: merges finish after the commits; --wait waits for them.
 	for deadline := time.Now().Add(o.Wait); len(c.Pending) > 0 && time.Now().Before(deadline) && ctx.Err() == nil; {
 		time.Sleep(time.Second)
-		if c, err = verify.ReadBucket(ctx, b, cfg.KeyPrefix); err != nil {
+		if c, err = verify.ReadBucket(ctx, b, scope.prefix); err != nil {
 			return false, err
 		}
 	}

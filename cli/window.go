@@ -83,3 +83,71 @@ func mergerOf(cfg *config.Config, bucket store.Bucket, layout pipeline.Layout, t
 	}
 	return m, nil
 }
+
+// finalDeliveries are, per integration, the last final object its merger
+// wrote (window layout): the integration's "last delivery" is the object the
+// customer sees, not the staged part its partition workers uploaded.
+type finalDeliveries struct {
+	mu   sync.Mutex
+	last map[string]pipeline.Delivery
+}
+
+func (f *finalDeliveries) set(id, key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.last == nil {
+		f.last = map[string]pipeline.Delivery{}
+	}
+	f.last[id] = pipeline.Delivery{Time: time.Now().UTC(), Key: key}
+}
+
+func (f *finalDeliveries) get(id string) (pipeline.Delivery, bool) {
+	if f == nil {
+		return pipeline.Delivery{}, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.last[id]
+	return d, ok
+}
+
+// logFinals returns log with a handler that also passes the key of every
+// final object the merger logs ("object uploaded") to f under id.
+func (f *finalDeliveries) logFinals(log *slog.Logger, id string) *slog.Logger {
+	return slog.New(finalTee{Handler: log.Handler(), fn: func(key string) { f.set(id, key) }})
+}
+
+// finalTee is a slog.Handler that hands the key of each "object uploaded"
+// record to fn (whatever the level enabled) and passes every record on.
+type finalTee struct {
+	slog.Handler
+	fn func(key string)
+}
+
+func (t finalTee) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || t.Handler.Enabled(ctx, l)
+}
+
+func (t finalTee) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "object uploaded" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "key" {
+				t.fn(a.Value.String())
+				return false
+			}
+			return true
+		})
+	}
+	if !t.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return t.Handler.Handle(ctx, r)
+}
+
+func (t finalTee) WithAttrs(as []slog.Attr) slog.Handler {
+	return finalTee{Handler: t.Handler.WithAttrs(as), fn: t.fn}
+}
+
+func (t finalTee) WithGroup(name string) slog.Handler {
+	return finalTee{Handler: t.Handler.WithGroup(name), fn: t.fn}
+}

@@ -114,6 +114,9 @@ type Parts struct {
 	Metrics  *pipeline.Metrics
 	Health   *pipeline.Health
 	Registry *prometheus.Registry
+	// finals: the last final object of each integration's merger (window
+	// layout), the integration's last delivery.
+	finals *finalDeliveries
 }
 
 // Build wires a Group from the configuration.
@@ -141,9 +144,9 @@ func Build(cfg *config.Config, log *slog.Logger) (*Parts, error) {
 		Kafka: ko, Settings: Settings(cfg, layout), Uploader: up, Log: log, Metrics: m, Health: health,
 		Spool: spool, ShutdownTimeout: cfg.ShutdownTimeout,
 	}
-	parts := &Parts{Group: g, Metrics: m, Health: health, Registry: reg}
+	parts := &Parts{Group: g, Metrics: m, Health: health, Registry: reg, finals: &finalDeliveries{}}
 	if cfg.Layout == string(pipeline.ObjectsWindow) {
-		if parts.Merger, err = Merger(cfg, bucket, layout, log); err != nil {
+		if parts.Merger, err = Merger(cfg, bucket, layout, parts.finals.logFinals(log, "default")); err != nil {
 			return nil, err
 		}
 		g.Settings.Stager = &pipeline.Stager{Bucket: bucket, Poke: parts.Merger.Poke}

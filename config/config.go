@@ -83,10 +83,11 @@ type Config struct {
 	// KeyTemplate is the key after the prefix: folders of placeholders,
 	// then hitlogs-{timestamp}{ext} (pipeline.KeyTemplate).
 	KeyTemplate string `env:"KEY_TEMPLATE" envDefault:"hitlogs-{timestamp}{ext}"`
-	// Layout: "partition" (an object per window, partition and flush) or
-	// "window" (one object per window, merged from staged parts;
-	// docs/objects.md). MergeInterval is the window layout's sweep period.
-	Layout        string        `env:"LAYOUT" envDefault:"partition"`
+	// Layout: "window" (the default: one object per window, merged from
+	// staged parts; docs/objects.md) or "partition" (an object per window,
+	// partition and flush; for very high volume). MergeInterval is the
+	// window layout's sweep period.
+	Layout        string        `env:"LAYOUT" envDefault:"window"`
 	MergeInterval time.Duration `env:"MERGE_INTERVAL" envDefault:"30s"`
 	// MergedRetention: the window layout keeps a window's done records and
 	// offsets indexes this long after its last merge (docs/objects.md,

@@ -72,20 +72,28 @@ func TestExportHeaders(t *testing.T) {
 		rejType      string // of rejected objects
 		hitMagic     []byte // first bytes of hit objects
 		rejMagic     []byte
+		layout       string // "": the default (window)
 	}{
-		{"ndjson", "none", "application/x-ndjson", "application/x-ndjson", []byte("{"), []byte("{")},
-		{"json", "none", "application/json", "application/x-ndjson", []byte("["), []byte("{")},
-		{"ocsf", "none", "application/x-ndjson", "application/x-ndjson", []byte("{"), []byte("{")},
-		{"ndjson", "gzip", "application/gzip", "application/gzip", []byte{0x1f, 0x8b}, []byte{0x1f, 0x8b}},
-		{"json", "zstd", "application/zstd", "application/zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}, []byte{0x28, 0xb5, 0x2f, 0xfd}},
+		{"ndjson", "none", "application/x-ndjson", "application/x-ndjson", []byte("{"), []byte("{"), ""},
+		{"json", "none", "application/json", "application/x-ndjson", []byte("["), []byte("{"), ""},
+		{"ocsf", "none", "application/x-ndjson", "application/x-ndjson", []byte("{"), []byte("{"), ""},
+		{"ndjson", "gzip", "application/gzip", "application/gzip", []byte{0x1f, 0x8b}, []byte{0x1f, 0x8b}, ""},
+		{"json", "zstd", "application/zstd", "application/zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}, []byte{0x28, 0xb5, 0x2f, 0xfd}, ""},
+		{"ndjson", "gzip", "application/gzip", "application/gzip", []byte{0x1f, 0x8b}, []byte{0x1f, 0x8b}, "partition"},
 	} {
-		t.Run(tc.format+"-"+tc.comp, func(t *testing.T) {
+		name := tc.format + "-" + tc.comp
+		extra := map[string]string{"HITEXPORT_FORMAT": tc.format, "HITEXPORT_COMPRESSION": tc.comp}
+		if tc.layout != "" {
+			name += "-" + tc.layout
+			extra["HITEXPORT_LAYOUT"] = tc.layout
+		}
+		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, 2)
 			o := pastHour(11, 1500)
 			o.Span = 25 * time.Minute
 			recs := gen.Generate(o)
 			e.produce(recs)
-			x := e.start(map[string]string{"HITEXPORT_FORMAT": tc.format, "HITEXPORT_COMPRESSION": tc.comp})
+			x := e.start(extra)
 			e.waitCommitted(2*time.Minute, x)
 			x.stop(t, 30*time.Second)
 			if rep := e.check(recs, 10*time.Minute); !rep.OK() || rep.HitsInBucket != rep.ProducedValid || rep.RejectedInBucket != rep.ProducedRejected {
@@ -95,9 +103,15 @@ func TestExportHeaders(t *testing.T) {
 			ctx := context.Background()
 			var hitsN, rejN int
 			for key, obj := range readObjects(t, e.bucket) {
+				if pipeline.IsInternalKey(key) && !pipeline.IsPendingKey(key) {
+					continue // the window layout's progress markers and done records (JSON, not the customer's)
+				}
 				k, ok := pipeline.ParseKey(key)
 				if !ok {
-					t.Fatalf("%s: not an export key", key)
+					// The window layout's objects: hitlogs-<window s>[_late-NNN]<ext>.
+					if _, ok = pipeline.ParseWindowKey(key); !ok {
+						t.Fatalf("%s: not an export key", key)
+					}
 				}
 				wantType, magic := tc.hitType, tc.hitMagic
 				if k.Kind == pipeline.KindRejected {
@@ -136,17 +150,25 @@ func TestExportHeaders(t *testing.T) {
 	}
 }
 
-// TestExportHeadersHiveTemplate exports with a Hive-style key template:
-// every key sits in the dt=/hour= folders of its window start (UTC), the
-// checker reads the bucket (in process and as `hitexport verify`), and a
-// replay over a deleted window rewrites exactly the same keys.
+// TestExportHeadersHiveTemplate exports with a Hive-style key template, in
+// both layouts: every key sits in the dt=/hour= folders of its window start
+// (UTC), the checker reads the bucket (in process and as `hitexport
+// verify`), and a replay over a deleted window rewrites exactly the same
+// keys (window layout: the window's object deleted with its done record,
+// as docs/objects.md describes a lost window object; its late objects kept).
 func TestExportHeadersHiveTemplate(t *testing.T) {
+	for _, layout := range []string{"window", "partition"} {
+		t.Run(layout, func(t *testing.T) { testHiveTemplate(t, layout) })
+	}
+}
+
+func testHiveTemplate(t *testing.T, layout string) {
 	const tmpl = "dt={yyyy}-{mm}-{dd}/hour={hh}/hitlogs-{timestamp}{ext}"
 	e := newEnv(t, 3)
 	o := pastHour(12, 3000)
 	recs := gen.Generate(o)
 	e.produce(recs)
-	extra := map[string]string{"HITEXPORT_KEY_TEMPLATE": tmpl, "HITEXPORT_COMPRESSION": "gzip"}
+	extra := map[string]string{"HITEXPORT_KEY_TEMPLATE": tmpl, "HITEXPORT_COMPRESSION": "gzip", "HITEXPORT_LAYOUT": layout}
 	x := e.start(extra)
 	e.waitCommitted(2*time.Minute, x)
 	x.stop(t, 30*time.Second)
@@ -154,23 +176,42 @@ func TestExportHeadersHiveTemplate(t *testing.T) {
 	if !rep.OK() || rep.HitsInBucket != rep.ProducedValid || rep.RejectedInBucket != rep.ProducedRejected || rep.ProducedRejected == 0 {
 		t.Fatalf("invariants: %+v", rep)
 	}
-	keyRe := regexp.MustCompile(`^(rejected/)?dt=(\d{4})-(\d{2})-(\d{2})/hour=(\d{2})/hitlogs-(\d+)-` + regexp.QuoteMeta(e.topic) + `-\d+-\d+\.(rejected\.)?ndjson\.gz$`)
+	// Hits: hitlogs-<ts>[_late-NNN].ndjson.gz (window) or
+	// hitlogs-<ts>-<topic>-<partition>-<first offset>.ndjson.gz (partition);
+	// rejected records are per partition in both.
+	part := `-` + regexp.QuoteMeta(e.topic) + `-\d+-\d+`
+	hitName := part
+	if layout == "window" {
+		hitName = `(?:_late-\d{3})?`
+	}
+	keyRe := regexp.MustCompile(`^(?:dt=(\d{4})-(\d{2})-(\d{2})/hour=(\d{2})/hitlogs-(\d+)` + hitName + `\.ndjson\.gz` +
+		`|rejected/dt=(\d{4})-(\d{2})-(\d{2})/hour=(\d{2})/hitlogs-(\d+)` + part + `\.rejected\.ndjson\.gz)$`)
 	objs := readObjects(t, e.bucket)
 	byWindow := map[int64][]string{}
 	for key := range objs {
+		if pipeline.IsInternalKey(key) {
+			if pipeline.IsPendingKey(key) || layout != "window" {
+				t.Fatalf("%s left in the bucket (%s layout)", key, layout)
+			}
+			continue
+		}
 		m := keyRe.FindStringSubmatch(key)
 		if m == nil {
-			t.Fatalf("key %q does not follow the template %s", key, tmpl)
+			t.Fatalf("key %q does not follow the template %s (%s layout)", key, tmpl, layout)
 		}
-		ts, _ := strconv.ParseInt(m[6], 10, 64)
-		if want := time.Unix(ts, 0).UTC().Format("2006-01-02/15"); m[2]+"-"+m[3]+"-"+m[4]+"/"+m[5] != want {
-			t.Errorf("%s: folders say %s-%s-%s hour %s, the window starts %s UTC", key, m[2], m[3], m[4], m[5], want)
-		}
+		f, rejected := m[1:6], false
 		if m[1] == "" {
+			f, rejected = m[6:11], true
+		}
+		ts, _ := strconv.ParseInt(f[4], 10, 64)
+		if want := time.Unix(ts, 0).UTC().Format("2006-01-02/15"); f[0]+"-"+f[1]+"-"+f[2]+"/"+f[3] != want {
+			t.Errorf("%s: folders say %s-%s-%s hour %s, the window starts %s UTC", key, f[0], f[1], f[2], f[3], want)
+		}
+		if !rejected {
 			byWindow[ts] = append(byWindow[ts], key)
 		}
 	}
-	t.Logf("%d objects in %d windows", len(objs), len(byWindow))
+	t.Logf("%s layout: %d objects in %d windows", layout, len(objs), len(byWindow))
 
 	// hitexport verify reads the foldered keys.
 	dir := t.TempDir()
@@ -186,7 +227,8 @@ func TestExportHeadersHiveTemplate(t *testing.T) {
 		t.Fatalf("hitexport verify: exit %d\n%s", code, tail(out, 3000))
 	}
 
-	// Delete the hit objects of one window in the middle and replay it.
+	// Delete the hit objects of one window in the middle (window layout:
+	// its object) and replay it.
 	var victim int64
 	for ts := range byWindow {
 		if victim == 0 || (ts > victim && ts < o.Start.Add(40*time.Minute).Unix()) {
@@ -195,10 +237,29 @@ func TestExportHeadersHiveTemplate(t *testing.T) {
 	}
 	deleted := map[string]bool{}
 	for _, k := range byWindow[victim] {
+		if layout == "window" {
+			// A lost window object: gone with its done record. Its late
+			// objects stay (their done records keep their records out of
+			// the replay; a lost late object would come back inside the
+			// window's object, not under its own key).
+			wk, ok := pipeline.ParseWindowKey(k)
+			if !ok {
+				t.Fatalf("%s: not a window-layout key", k)
+			}
+			if wk.Late > 0 {
+				continue
+			}
+			if err := e.bucket.Delete(context.Background(), pipeline.InternalDir+"merged/"+wk.Name()+".json"); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := e.bucket.Delete(context.Background(), k); err != nil {
 			t.Fatal(err)
 		}
 		deleted[k] = true
+	}
+	if len(deleted) == 0 {
+		t.Fatalf("window %d: no object deleted (%v)", victim, byWindow[victim])
 	}
 	// The whole topic (Kafka times are the produce times): the objects
 	// still in the bucket are found under the template's folders and
@@ -209,7 +270,11 @@ func TestExportHeadersHiveTemplate(t *testing.T) {
 		t.Fatalf("replay: exit %d\n%s\n%s", code, stdout, tail(stderr, 3000))
 	}
 	t.Logf("replay:\n%s", stdout)
-	if want := fmt.Sprintf(" %d objects written, 0 already in the bucket", len(deleted)); !strings.Contains(stdout, want) {
+	want := fmt.Sprintf(" %d objects written, 0 already in the bucket", len(deleted))
+	if layout == "window" {
+		want = fmt.Sprintf("window layout: 1 merges, %d objects written", len(deleted))
+	}
+	if !strings.Contains(stdout, want) {
 		t.Errorf("replay summary lacks %q: it did not find the foldered objects", want)
 	}
 	after := readObjects(t, e.bucket)
@@ -219,6 +284,9 @@ func TestExportHeadersHiveTemplate(t *testing.T) {
 		}
 	}
 	for k, o := range after {
+		if pipeline.IsInternalKey(k) {
+			continue
+		}
 		if before, ok := objs[k]; !ok {
 			t.Errorf("replay wrote a new key %s", k)
 		} else if !deleted[k] && before.ETag != o.ETag {

@@ -365,6 +365,13 @@ func (d *itgDeploy) exact(what string, b store.Bucket, prefix, group string, exp
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := verify.ReadBucket(ctx, b, prefix)
+	// Window layout (the default): the parts are staged before the commits
+	// and merged after them; wait until no staged part or merge manifest is
+	// left (as verify -wait does) before judging.
+	for deadline := time.Now().Add(time.Minute); err == nil && len(c.Pending) > 0 && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		c, err = verify.ReadBucket(ctx, b, prefix)
+	}
 	if err != nil {
 		d.t.Fatalf("%s: read bucket: %v", what, err)
 	}
@@ -497,7 +504,7 @@ func makeBucket(t *testing.T, s svc, name string) *store.S3 {
 }
 
 // newestWindowEnd is the end of the newest window of the objects under
-// prefix, and how many objects there are.
+// prefix (either layout's final objects), and how many there are.
 func newestWindowEnd(t *testing.T, b store.Bucket, prefix string) (time.Time, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -505,12 +512,16 @@ func newestWindowEnd(t *testing.T, b store.Bucket, prefix string) (time.Time, in
 	var newest int64
 	n := 0
 	err := store.WithPrefix(b, prefix).List(ctx, "", func(o store.ObjectInfo) error {
-		if pipeline.IsCheckKey(o.Key) {
+		// The window layout's staged parts, markers and merge records are
+		// not objects for the customer.
+		if pipeline.IsCheckKey(o.Key) || pipeline.IsInternalKey(o.Key) {
 			return nil
 		}
 		n++
 		if k, ok := pipeline.ParseKey(o.Key); ok && k.Window > newest {
 			newest = k.Window
+		} else if wk, ok := pipeline.ParseWindowKey(o.Key); ok && wk.Window > newest {
+			newest = wk.Window
 		}
 		return nil
 	})

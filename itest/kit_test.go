@@ -203,12 +203,16 @@ func (e *env) baseEnv(extra map[string]string) []string {
 		"HITEXPORT_HTTP_ADDR":        "127.0.0.1:0",
 		"HITEXPORT_LOG_FORMAT":       "json",
 		"HITEXPORT_RETRY_SCHEDULE":   "200ms,500ms,1s;1s,2s",
+		// The window layout (the default) merges a window's parts at most
+		// this long after every partition closed it: the tests wait for
+		// the merges (env.check, itgDeploy.exact poll for them).
+		"HITEXPORT_MERGE_INTERVAL": "1s",
 	}
 	if l := os.Getenv("HITEXPORT_IT_LAYOUT"); l != "" {
-		// Run a suite in another object layout (e.g. the fault suite in
-		// the window layout): HITEXPORT_IT_LAYOUT=window.
+		// Run a suite in the other object layout (e.g. the fault suite in
+		// the partition layout): HITEXPORT_IT_LAYOUT=partition. A test's
+		// own HITEXPORT_LAYOUT (extra) still wins.
 		cfg["HITEXPORT_LAYOUT"] = l
-		cfg["HITEXPORT_MERGE_INTERVAL"] = "1s"
 	}
 	for k, v := range extra {
 		cfg[k] = v

@@ -58,7 +58,10 @@ func TestOpsMetrics(t *testing.T) {
 		produced[m.Partition]++
 	}
 
-	x := e.start(map[string]string{"HITEXPORT_SPOOL_MEMORY": "4096", "HITEXPORT_IDLE_TIMEOUT": "2s", "HITEXPORT_LOG_LEVEL": "info"})
+	// The partition layout: every upload is an object of the bucket, with
+	// per-object metrics (the window layout's merges: TestExportWindowLayout).
+	x := e.start(map[string]string{"HITEXPORT_SPOOL_MEMORY": "4096", "HITEXPORT_IDLE_TIMEOUT": "2s", "HITEXPORT_LOG_LEVEL": "info",
+		"HITEXPORT_LAYOUT": "partition"})
 	addr := x.httpAddr(t)
 	if code, body := mustGet(t, addr, "/healthz"); code != 200 || !strings.Contains(body, `"ok"`) {
 		t.Fatalf("/healthz: %d %s", code, body)
@@ -690,7 +693,9 @@ func TestOpsReplay(t *testing.T) {
 	recs := gen.Generate(opts)
 	const delay = 5 * time.Second
 	e.produceAt(stamped(recs, opts, parts, delay))
-	extra := map[string]string{"HITEXPORT_COMPRESSION": "zstd", "HITEXPORT_IDLE_TIMEOUT": "10s"}
+	// The partition layout's replay rules (the window layout's replay:
+	// TestExportWindowLayoutReplay).
+	extra := map[string]string{"HITEXPORT_COMPRESSION": "zstd", "HITEXPORT_IDLE_TIMEOUT": "10s", "HITEXPORT_LAYOUT": "partition"}
 	x := e.start(extra)
 	e.waitCommitted(2*time.Minute, x)
 	x.stop(t, 30*time.Second)
@@ -781,7 +786,7 @@ func TestOpsReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromB, toB := F.Add(2*time.Minute+17*time.Second), F.Add(15*time.Minute)
-	extraB := map[string]string{"HITEXPORT_COMPRESSION": "zstd", "HITEXPORT_S3_BUCKET": b2, "HITEXPORT_KAFKA_GROUP": e.group + "-unused"}
+	extraB := map[string]string{"HITEXPORT_COMPRESSION": "zstd", "HITEXPORT_S3_BUCKET": b2, "HITEXPORT_KAFKA_GROUP": e.group + "-unused", "HITEXPORT_LAYOUT": "partition"}
 	stdout, stderr, code = e.runOnce(extraB, "replay", "--from", strconv.FormatInt(fromB.Unix(), 10), "--to", toB.UTC().Format(time.RFC3339))
 	if code != 0 {
 		t.Fatalf("replay B: exit %d\n%s\n%s", code, stdout, tail(stderr, 3000))

@@ -31,7 +31,8 @@ export HITEXPORT_S3_SECRET_KEY=minioadmin
 export HITEXPORT_IDLE_TIMEOUT=3s
 export HITEXPORT_HTTP_ADDR=127.0.0.1:9465
 export HITEXPORT_LOG_FORMAT=text
-export HITEXPORT_LAYOUT=window   # one object per window per integration: hitlogs-{timestamp}.<ext>
+# The window layout (the default): one object per window per integration,
+# hitlogs-{timestamp}.<ext>; merged soon after every partition closed it.
 export HITEXPORT_MERGE_INTERVAL=2s
 export HITEXPORT_REGISTRY=kafka
 export HITEXPORT_REGISTRY_TOPIC=hitexport.integrations.demo
