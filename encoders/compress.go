@@ -1,6 +1,7 @@
 package encoders
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -106,6 +107,7 @@ type zstdFrames struct {
 	opts      []zstd.EOption
 	encoders  sync.Pool // *frameEncoder
 	blocks    sync.Pool // *[]byte of cap blockSize
+	empty     []byte    // an object with no input: the streaming encoder's empty frame
 }
 
 // frameEncoder is a pooled encoder with its output buffer.
@@ -124,6 +126,11 @@ func newZstdFrames(blockSize int, opts ...zstd.EOption) *zstdFrames {
 		}
 		return &frameEncoder{e: e}
 	}
+	var empty bytes.Buffer
+	if e, err := zstd.NewWriter(&empty, z.opts...); err != nil || e.Close() != nil {
+		panic(fmt.Sprintf("zstd encoder: %v", err))
+	}
+	z.empty = empty.Bytes()
 	z.blocks.New = func() any {
 		b := make([]byte, 0, z.blockSize)
 		return &b
@@ -137,7 +144,7 @@ func (z *zstdFrames) newWriter(w io.Writer) *zstdWriter { return &zstdWriter{z: 
 type zstdWriter struct {
 	z      *zstdFrames
 	w      io.Writer
-	block  *[]byte // pending input; nil until the first write and after Close
+	block  *[]byte // pending input (see grow); nil until the first write and after Close
 	frames int     // frames written
 	closed bool
 	err    error // the first write error: every later call returns it
@@ -152,21 +159,52 @@ func (zw *zstdWriter) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for len(p) > 0 {
-		if zw.block == nil {
-			zw.block = zw.z.blocks.Get().(*[]byte)
+		if zw.block == nil || len(*zw.block) == cap(*zw.block) {
+			zw.grow()
 		}
 		b := *zw.block
 		k := copy(b[len(b):cap(b)], p)
 		*zw.block = b[:len(b)+k]
 		n += k
 		p = p[k:]
-		if len(*zw.block) == cap(*zw.block) {
+		if len(*zw.block) == zw.z.blockSize {
 			if err := zw.flush(); err != nil {
 				return n, err
 			}
 		}
 	}
 	return n, nil
+}
+
+// zstdSmallBlock is the first buffer of an object's pending input; it
+// doubles up to zstdSmallMax, then the object takes a whole block from the
+// pool. A small object (a late batch of a few hits) holds a few KiB, not a
+// whole block; a large one allocates about 250 KiB once before it takes a
+// pooled block.
+const (
+	zstdSmallBlock = 8 << 10
+	zstdSmallMax   = 128 << 10
+)
+
+// grow makes room in the pending block (which is full, or nil).
+func (zw *zstdWriter) grow() {
+	var old []byte
+	if zw.block != nil {
+		old = *zw.block
+	}
+	var b []byte
+	switch c := 2 * cap(old); {
+	case c == 0:
+		b = make([]byte, 0, min(zstdSmallBlock, zw.z.blockSize))
+	case c <= zstdSmallMax && c < zw.z.blockSize:
+		b = make([]byte, 0, c)
+	default:
+		zw.block = zw.z.blocks.Get().(*[]byte)
+		*zw.block = append((*zw.block)[:0], old...)
+		return
+	}
+	b = append(b, old...)
+	zw.block = &b
 }
 
 // flush compresses the pending block into one frame and writes it to w.
@@ -178,6 +216,12 @@ func (zw *zstdWriter) flush() error {
 
 // encode writes src as one frame (an empty src: an empty frame).
 func (zw *zstdWriter) encode(src []byte) error {
+	if len(src) == 0 {
+		zw.frames++
+		_, err := zw.w.Write(zw.z.empty)
+		zw.err = err
+		return err
+	}
 	fe := zw.z.encoders.Get().(*frameEncoder)
 	fe.out = fe.e.EncodeAll(src, fe.out[:0])
 	_, err := zw.w.Write(fe.out)
@@ -204,11 +248,11 @@ func (zw *zstdWriter) Close() error {
 		}
 		err = zw.encode(src)
 	}
-	if zw.block != nil {
+	if zw.block != nil && cap(*zw.block) == zw.z.blockSize {
 		*zw.block = (*zw.block)[:0]
 		zw.z.blocks.Put(zw.block)
-		zw.block = nil
 	}
+	zw.block = nil
 	return err
 }
 
