@@ -88,7 +88,7 @@ func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 
 // zstdBlockSize is the uncompressed size of each zstd frame of an object
 // (the last one may be shorter).
-const zstdBlockSize = 256 << 10
+const zstdBlockSize = 512 << 10
 
 // zstdOptions are the settings of the pooled encoders.
 var zstdOptions = []zstd.EOption{
@@ -179,11 +179,11 @@ func (zw *zstdWriter) Write(p []byte) (int, error) {
 // zstdSmallBlock is the first buffer of an object's pending input; it
 // doubles up to zstdSmallMax, then the object takes a whole block from the
 // pool. A small object (a late batch of a few hits) holds a few KiB, not a
-// whole block; a large one allocates about 250 KiB once before it takes a
+// whole block; a large one allocates about 0.5 MiB once before it takes a
 // pooled block.
 const (
 	zstdSmallBlock = 8 << 10
-	zstdSmallMax   = 128 << 10
+	zstdSmallMax   = 256 << 10
 )
 
 // grow makes room in the pending block (which is full, or nil).

@@ -69,9 +69,9 @@ func zstdVariants() []zstdVariant {
 		vs = append(vs, zstdVariant{fmt.Sprintf("frames%dK", kb), func(w io.Writer) (io.WriteCloser, error) { return z.newWriter(w), nil }})
 	}
 	nocrc := newZstdFrames(zstdBlockSize, append(append([]zstd.EOption(nil), zstdOptions...), zstd.WithEncoderCRC(false))...)
-	vs = append(vs, zstdVariant{"frames256K-nocrc", func(w io.Writer) (io.WriteCloser, error) { return nocrc.newWriter(w), nil }})
+	vs = append(vs, zstdVariant{"frames-nocrc", func(w io.Writer) (io.WriteCloser, error) { return nocrc.newWriter(w), nil }})
 	dflt := newZstdFrames(zstdBlockSize, append(append([]zstd.EOption(nil), zstdOptions...), zstd.WithEncoderLevel(zstd.SpeedDefault))...)
-	vs = append(vs, zstdVariant{"frames256K-default", func(w io.Writer) (io.WriteCloser, error) { return dflt.newWriter(w), nil }})
+	vs = append(vs, zstdVariant{"frames-default", func(w io.Writer) (io.WriteCloser, error) { return dflt.newWriter(w), nil }})
 	return vs
 }
 

@@ -56,7 +56,7 @@ func zstdDecompress(t *testing.T, b []byte) []byte {
 // do not depend on how its input was cut into writes, and they decompress
 // to the input — around and across block boundaries.
 func TestZstdFramesChunking(t *testing.T) {
-	data := hitsNDJSON(t, 2000) // about 4 blocks
+	data := hitsNDJSON(t, 4000) // about 4 blocks
 	for _, n := range []int{zstdBlockSize - 1, zstdBlockSize, zstdBlockSize + 1, 3 * zstdBlockSize, len(data)} {
 		in := data[:n]
 		ref := zstdCompress(t, in, len(in))
@@ -103,7 +103,7 @@ func TestZstdWriteError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := hitsNDJSON(t, 600)
+	data := hitsNDJSON(t, 1200)
 	if _, err := w.Write(data); err == nil {
 		t.Fatal("write of more than a block: no error from the failing writer")
 	}

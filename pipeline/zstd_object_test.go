@@ -23,14 +23,14 @@ import (
 // sizes cover one record, less than one frame, frame boundaries and many
 // frames, in memory and spilled to a spool file.
 func TestZstdObjectsInterleaved(t *testing.T) {
-	recs := gen.Generate(gen.Options{Seed: 12, Count: 6000, Start: time.Unix(1_700_000_000, 0), Span: time.Hour})
+	recs := gen.Generate(gen.Options{Seed: 12, Count: 8000, Start: time.Unix(1_700_000_000, 0), Span: time.Hour})
 	ndjson, err := encoders.New("ndjson")
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := Layout{Encoder: ndjson, Compression: encoders.Zstd, Window: 10 * time.Minute}
-	// hits per object: 1, a few, about one 256 KiB frame (≈ 480 hits), several frames
-	sizes := []int{1, 7, 470, 480, 490, 1000, 4000}
+	// hits per object: 1, a few, about one 512 KiB frame (≈ 960 hits), several frames
+	sizes := []int{1, 7, 940, 960, 980, 2000, 6000}
 	objs := make([]*object, len(sizes))
 	want := make([]bytes.Buffer, len(sizes))
 	dir := t.TempDir()
@@ -94,7 +94,7 @@ func TestZstdObjectsInterleaved(t *testing.T) {
 		if !bytes.Equal(got, want[i].Bytes()) {
 			t.Fatalf("object %d (%d hits): decompressed %d bytes, want the %d bytes of its records", i, sizes[i], len(got), want[i].Len())
 		}
-		if len(compressed)*5 > want[i].Len() && sizes[i] >= 470 {
+		if len(compressed)*5 > want[i].Len() && sizes[i] >= 940 {
 			t.Errorf("object %d: %d bytes compressed to %d: hits compress better than 5:1", i, want[i].Len(), len(compressed))
 		}
 		if cli != "" {
