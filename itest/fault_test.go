@@ -493,7 +493,10 @@ func TestFaultRebalance(t *testing.T) {
 	zombie412 := p2.statusCount(412) - before412
 	time.Sleep(500 * time.Millisecond)
 	after, err := e.bucket.Stat(context.Background(), ev.key)
-	if err != nil {
+	// Window layout: the new owner's part may be merged and removed by now
+	// (the merge sweep follows a closed window at once).
+	afterMerged := store.IsNotFound(err) && pipeline.IsPendingKey(ev.key)
+	if err != nil && !afterMerged {
 		t.Fatal(err)
 	}
 	r2.signal(syscall.SIGCONT)
@@ -520,9 +523,9 @@ func TestFaultRebalance(t *testing.T) {
 		precondition += px.statusCount(412)
 	}
 	rep := e.check(f.produced(), time.Minute)
-	notes := fmt.Sprintf("3 replicas, 6 partitions; replica 1 SIGKILLed, replica 4 added; zombie: replica 2 frozen %s with its PUT of %s (last offset %s, %s) held, new owner wrote it (last offset %s) %s after the freeze, the zombie's PUT then got %d x 412 Precondition Failed, object unchanged: %v; replica 2 uploads_superseded_total %.0f; all replicas: %d writes skipped as already in the bucket, %d PUTs answered 412",
+	notes := fmt.Sprintf("3 replicas, 6 partitions; replica 1 SIGKILLed, replica 4 added; zombie: replica 2 frozen %s with its PUT of %s (last offset %s, %s) held, new owner wrote it (last offset %s) %s after the freeze, the zombie's PUT then got %d x 412 Precondition Failed, object unchanged: %v (merged and removed since: %v); replica 2 uploads_superseded_total %.0f; all replicas: %d writes skipped as already in the bucket, %d PUTs answered 412",
 		frozenFor.Round(100*time.Millisecond), ev.key, zombieLast, cond, ownerLast, movedAfter.Round(100*time.Millisecond), zombie412,
-		after.ETag == owner.ETag, m2.sum("hitexport_uploads_superseded_total"), superseded, precondition)
+		after.ETag == owner.ETag, afterMerged, m2.sum("hitexport_uploads_superseded_total"), superseded, precondition)
 	faultResult(t, "rebalance + zombie", rep, time.Since(began), notes)
 	if testing.Verbose() {
 		t.Logf("replica 2's log lines about %s:\n%s", ev.key, strings.Join(zombieLines, "\n"))
@@ -530,14 +533,17 @@ func TestFaultRebalance(t *testing.T) {
 	mustOK(t, rep, all...)
 	zl, _ := strconv.ParseInt(zombieLast, 10, 64)
 	ol, _ := strconv.ParseInt(ownerLast, 10, 64)
-	if zl <= ol && after.ETag != owner.ETag {
+	if zl <= ol && !afterMerged && after.ETag != owner.ETag {
 		t.Errorf("the zombie's object (last offset %d) replaced the new owner's (last offset %d)", zl, ol)
 	}
 	merged := final.Key == "" && pipeline.IsPendingKey(ev.key) // window layout: a staged part, merged and removed since
 	if !merged && final.Metadata["last-offset"] < ownerLast && len(final.Metadata["last-offset"]) <= len(ownerLast) {
 		t.Errorf("%s went back from last offset %s to %s", ev.key, ownerLast, final.Metadata["last-offset"])
 	}
-	if zombie412 == 0 && zl <= ol {
+	// (When the part was merged and removed before the zombie's PUT went
+	// through, that PUT created a stale part; the merger drops it as already
+	// merged, which mustOK above proves: no hit twice, none missing.)
+	if zombie412 == 0 && zl <= ol && !afterMerged {
 		t.Errorf("the zombie's conditional PUT was not refused (no 412 seen)")
 	}
 }
