@@ -85,6 +85,7 @@ type Partition struct {
 	// uploads (capacity maxUploads).
 	maxUploads int
 	inflight   int
+	flying     map[*object]struct{} // the objects of the uploads in flight
 	uploads    chan *upload
 	failing    atomic.Int32 // uploads in flight whose last attempt failed
 }
@@ -114,8 +115,8 @@ type PartitionDeps struct {
 	// Uploads is how many closed objects may be uploading at once while
 	// the partition reads on (0 or 1: one at a time, reading waits for
 	// it). Commits stay in offset order. The window layout (Settings.Stager)
-	// uploads one at a time: its progress marker must not claim a window
-	// whose part is still in flight.
+	// counts the windows of the parts in flight as open in its progress
+	// marker, so that no window is merged before its parts are in.
 	Uploads int
 }
 
@@ -144,9 +145,10 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 		open: map[int64]*object{},
 	}
 	p.onUpload = d.OnUpload
-	if d.Uploads > 1 && s.Stager == nil {
+	if d.Uploads > 1 {
 		p.maxUploads = d.Uploads
 		p.uploads = make(chan *upload, d.Uploads)
+		p.flying = map[*object]struct{}{}
 	}
 	p.consumed = p.m.Consumed.WithLabelValues(p.label)
 	p.wm.MaxEvent, p.wm.ClosedBefore = st.MaxEvent, st.ClosedBefore
@@ -448,6 +450,7 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		return err
 	}
 	p.inflight++
+	p.flying[o] = struct{}{}
 	go func() {
 		// While an attempt of this upload failed (the destination is down)
 		// the partition stops reading, as it did when it uploaded itself:
@@ -535,6 +538,7 @@ func (p *Partition) uploadResults() <-chan *upload { return p.uploads }
 // bucket.
 func (p *Partition) applyUpload(r *upload) error {
 	p.inflight--
+	delete(p.flying, r.o)
 	return p.uploadDone(r)
 }
 

@@ -437,6 +437,9 @@ func (f *connFetcher) current() *kafka.Conn {
 // connect dials the partition's leader through the first broker that
 // answers and resolves the start offset.
 func (f *connFetcher) connect(ctx context.Context) (*kafka.Conn, error) {
+	if err := paceDial(ctx); err != nil {
+		return nil, err
+	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	var conn *kafka.Conn
@@ -550,4 +553,30 @@ func (f *connFetcher) fail(msg string, err error) {
 func backoff(attempt int) time.Duration {
 	d := backoffMin << min(attempt-1, 10)
 	return min(d, backoffMax)
+}
+
+// dialSpacing is the least time between two leader dials of the process.
+// Many integrations starting behind each open a catch-up reader per
+// partition at once (100 × 4 connections, each dial two TCP connections:
+// bootstrap and leader); unpaced, that burst overflows the broker's accept
+// backlog (socket.listen.backlog.size, 50 by default), the dials time out
+// and retry together. Paced, 400 readers are connected in about 8 s.
+const dialSpacing = 20 * time.Millisecond
+
+var dialGate struct {
+	mu   sync.Mutex
+	next time.Time
+}
+
+// paceDial waits for the process's next dial slot (or ctx).
+func paceDial(ctx context.Context) error {
+	dialGate.mu.Lock()
+	now := time.Now()
+	at := dialGate.next
+	if at.Before(now) {
+		at = now
+	}
+	dialGate.next = at.Add(dialSpacing)
+	dialGate.mu.Unlock()
+	return sleepCtx(ctx, time.Until(at))
 }

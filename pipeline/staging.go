@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -73,7 +74,14 @@ func (p *Partition) closedBefore() int64 {
 	if p.s.Stager == nil {
 		return cb
 	}
+	// A window is not closed for the merger while one of its parts is
+	// open or still uploading.
 	for _, o := range p.open {
+		if o.kind == KindHits && o.window < cb {
+			cb = o.window
+		}
+	}
+	for o := range p.flying {
 		if o.kind == KindHits && o.window < cb {
 			cb = o.window
 		}
@@ -92,6 +100,11 @@ func (p *Partition) stageProgress(ctx context.Context) {
 	pr := Progress{ClosedBefore: p.closedBefore()}
 	for _, o := range p.open {
 		if o.kind == KindLate {
+			pr.LateOpen = append(pr.LateOpen, o.window)
+		}
+	}
+	for o := range p.flying {
+		if o.kind == KindLate && !slices.Contains(pr.LateOpen, o.window) {
 			pr.LateOpen = append(pr.LateOpen, o.window)
 		}
 	}

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,7 +108,7 @@ var tailT0 = time.Now().Add(-2 * time.Hour).Truncate(time.Hour)
 
 func tailMsg(off int64) Message {
 	ms := tailT0.UnixMilli() + off*1000
-	return Message{Offset: off, Time: time.UnixMilli(ms), Value: []byte(`{"time":"` + time.UnixMilli(ms).UTC().Format(time.RFC3339) + `","n":1}`)}
+	return Message{Offset: off, Time: time.UnixMilli(ms), Value: []byte(`{"time":` + strconv.FormatInt(ms, 10) + `,"n":1}`)}
 }
 
 // Two objects upload while the partition reads on; a third waits for a
@@ -211,25 +213,60 @@ func TestPartitionCloseWaitsForUploads(t *testing.T) {
 	}
 }
 
-// The window layout uploads one at a time: its progress marker must not
-// claim a window whose part is still in flight.
-func TestPartitionWindowLayoutUploadsOneAtATime(t *testing.T) {
+// The window layout uploads while it reads too, and its progress marker
+// counts the window of a part still in flight as open: the merger must not
+// merge a window before all its parts are in the bucket.
+func TestPartitionWindowLayoutPartsInFlight(t *testing.T) {
 	b, c := newGateBucket(), &tailCommits{}
-	p := tailPartition(t, b, c, &Stager{Bucket: store.NewMemory("stage")})
-	done := make(chan error, 1)
-	go func() { done <- p.Handle(context.Background(), tailMsg(0)) }()
-	k := b.next(t)
-	select {
-	case <-done:
-		t.Fatal("Handle returned before its object was uploaded (window layout)")
-	case <-time.After(100 * time.Millisecond):
+	stage := store.NewMemory("stage")
+	p := tailPartition(t, b, c, &Stager{Bucket: stage})
+	ctx := context.Background()
+	part := func() string { // the next part's key; its offsets index let through
+		for {
+			k := b.next(t)
+			if strings.HasPrefix(k, "_hitexport/offsets/") {
+				b.release(k)
+				continue
+			}
+			return k
+		}
 	}
-	b.release(k)
-	if err := <-done; err != nil {
+	marker := func() Progress {
+		pr, err := ReadProgressMarker(ctx, stage, progressKey("hits", 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pr
+	}
+	if err := p.Handle(ctx, tailMsg(0)); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.last(); got != 1 {
-		t.Fatalf("commit %d, want 1", got)
+	k0 := part()
+	// A record 30 minutes later closes window 0 while its part uploads.
+	if err := p.Handle(ctx, tailMsg(1800)); err != nil {
+		t.Fatal(err)
+	}
+	k1 := part()
+	if err := p.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w0 := tailT0.UnixMilli()
+	if pr := marker(); pr.ClosedBefore > w0 {
+		t.Fatalf("marker claims windows before %d closed while the part of window %d is in flight", pr.ClosedBefore, w0)
+	}
+	b.release(k0)
+	b.release(k1)
+	if err := p.waitUploads(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pr := marker(); pr.ClosedBefore < w0+(10*time.Minute).Milliseconds() {
+		t.Fatalf("marker closed before %d once the parts are in, want at least the end of window %d", pr.ClosedBefore, w0)
+	}
+	if got := c.last(); got != 1801 {
+		t.Fatalf("commit %d, want 1801", got)
 	}
 	p.Close()
 }
