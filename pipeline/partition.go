@@ -524,6 +524,12 @@ func (p *Partition) uploadDone(r *upload) error {
 			"bytes", o.spool.Size(), "first_offset", o.first, "last_offset", o.last,
 			"attempts", out.Attempts, "duration", r.took.String())
 	}
+	// Window layout: the part is in, so the progress marker may move now,
+	// before the commit rather than a tick later: whoever sees the commit
+	// (a stop, the process's final merge sweep) sees the marker too. Close
+	// discards the open objects only after applying the last uploads, so
+	// the marker stays capped by them.
+	p.stageProgress(r.ctx)
 	p.doCommit(r.ctx)
 	return nil
 }
