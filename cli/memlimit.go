@@ -12,8 +12,7 @@ import (
 const memBase = 64 << 20
 
 // memPerObject is an open object's state besides its in-memory spool: the
-// compressor's state (zstd: its pending input, at most 512 KiB, the encoders
-// being shared by the process; gzip: about 0.4 MiB of history and tables)
+// compressor's history and tables (zstd: about 0.4 MiB; gzip about as much)
 // and the encoder's buffers, rounded up.
 const memPerObject = 1 << 20
 
