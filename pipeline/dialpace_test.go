@@ -37,3 +37,25 @@ func TestPaceDial(t *testing.T) {
 		t.Fatalf("cancelled wait: %v, want context.Canceled", err)
 	}
 }
+
+// Waiters that give up do not use up slots: after 200 dials abandoned at
+// once (a catch-up reader's read deadline), the next dial still gets a slot
+// within a couple of spacings, not 200 spacings (4 s) later.
+func TestPaceDialAbandonedWaitersTakeNoSlot(t *testing.T) {
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			defer cancel()
+			paceDial(ctx)
+		}()
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := paceDial(ctx); err != nil {
+		t.Fatalf("dial after 200 abandoned waits: %v (abandoned waits held slots)", err)
+	}
+}

@@ -20,13 +20,15 @@ type kafkaLog struct {
 	part   int
 }
 
-func (l *kafkaLog) Open(_ context.Context, from int64) (recordReader, error) {
+func (l *kafkaLog) Open(ctx context.Context, from int64) (recordReader, error) {
 	ko := l.g.Kafka
 	ko.Topic = l.topic
 	if from < 0 {
 		from = kafka.FirstOffset
 	}
-	return newConnFetcher(ko, l.part, from, l.g.logger().With("topic", l.topic, "partition", l.part)), nil
+	f := newConnFetcher(ko, l.part, from, l.g.logger().With("topic", l.topic, "partition", l.part))
+	f.base = ctx // the reader's life: its connects are not cut short by one read's deadline
+	return f, nil
 }
 
 func (l *kafkaLog) Resume(ctx context.Context, t Target) (TargetResume, error) {

@@ -295,6 +295,9 @@ type connFetcher struct {
 	closed   bool
 	batch    *kafka.Batch
 	failures int // consecutive failed fetches or dials
+	// base, when set, bounds connects instead of each Read's context: the
+	// context of the reader's whole life (a catch-up reader's worker).
+	base context.Context
 }
 
 func newConnFetcher(ko KafkaOptions, id int, start int64, log *slog.Logger) *connFetcher {
@@ -368,8 +371,20 @@ func (f *connFetcher) Read(ctx context.Context, buf []Message) (int, error) {
 		}
 		conn := f.current()
 		if conn == nil {
+			// A connect is bounded by the reader's life (base), not by this
+			// read's deadline: a catch-up reader reads a tick at a time, and
+			// a dial that had to wait its turn or a slow broker would be
+			// abandoned and restarted every tick — with hundreds of readers
+			// connecting at once, none would ever get through.
+			cctx := ctx
+			if f.base != nil {
+				cctx = f.base
+			}
 			var err error
-			if conn, err = f.connect(ctx); err != nil {
+			if conn, err = f.connect(cctx); err != nil {
+				if cctx.Err() != nil {
+					return 0, cctx.Err()
+				}
 				if ctx.Err() != nil {
 					return 0, ctx.Err()
 				}
@@ -568,15 +583,22 @@ var dialGate struct {
 	next time.Time
 }
 
-// paceDial waits for the process's next dial slot (or ctx).
+// paceDial waits for the process's next dial slot (or ctx). A waiter takes
+// a slot only when it is due, so waiters that give up (their ctx ended) do
+// not push the slots of the others into the future.
 func paceDial(ctx context.Context) error {
-	dialGate.mu.Lock()
-	now := time.Now()
-	at := dialGate.next
-	if at.Before(now) {
-		at = now
+	for {
+		dialGate.mu.Lock()
+		now := time.Now()
+		if !now.Before(dialGate.next) {
+			dialGate.next = now.Add(dialSpacing)
+			dialGate.mu.Unlock()
+			return ctx.Err()
+		}
+		wait := dialGate.next.Sub(now)
+		dialGate.mu.Unlock()
+		if err := sleepCtx(ctx, wait); err != nil {
+			return err
+		}
 	}
-	dialGate.next = at.Add(dialSpacing)
-	dialGate.mu.Unlock()
-	return sleepCtx(ctx, time.Until(at))
 }
