@@ -524,13 +524,16 @@ func (p *Partition) uploadDone(r *upload) error {
 			"bytes", o.spool.Size(), "first_offset", o.first, "last_offset", o.last,
 			"attempts", out.Attempts, "duration", r.took.String())
 	}
-	// Window layout: the part is in, so the progress marker may move now,
-	// before the commit rather than a tick later: whoever sees the commit
-	// (a stop, the process's final merge sweep) sees the marker too. Close
-	// discards the open objects only after applying the last uploads, so
-	// the marker stays capped by them.
-	p.stageProgress(r.ctx)
 	p.doCommit(r.ctx)
+	// Window layout: the part is in and committed, so the progress marker
+	// may move now rather than a tick later: a stop right after the commit
+	// (and the process's final merge sweep) finds it moved. After the
+	// commit, so that a window is merged only once its parts' records are
+	// committed (a crash in between leaves the marker behind, which the
+	// next owner moves from the committed state; never a re-staged part
+	// next to a merged one). Close discards the open objects only after
+	// applying the last uploads, so the marker stays capped by them.
+	p.stageProgress(r.ctx)
 	return nil
 }
 

@@ -259,7 +259,7 @@ func TestPartitionWindowLayoutPartsInFlight(t *testing.T) {
 	if err := p.waitUploads(); err != nil {
 		t.Fatal(err)
 	}
-	// Applying the uploads moves the marker (before their commit), no tick
+	// Applying the uploads moves the marker (after their commit), no tick
 	// needed: a stop right after the commit must find it moved.
 	if pr := marker(); pr.ClosedBefore < w0+(10*time.Minute).Milliseconds() {
 		t.Fatalf("marker closed before %d once the parts are in, want at least the end of window %d", pr.ClosedBefore, w0)
