@@ -411,7 +411,20 @@ func TestExportWindowLayoutOverlap(t *testing.T) {
 	if !rep.OK() || rep.HitsInBucket != rep.ProducedValid {
 		t.Fatalf("invariants violated: %+v\n%s", rep, tail(x.out.String(), 3000))
 	}
-	if mt.val("hitexport_merge_overlaps_resolved_total") < 1 || mt.val("hitexport_merge_overlaps_total") != 0 ||
+	// If the part's records were not yet committed at the kill (its upload
+	// applied, its commit not), the restarted run reads them again and
+	// re-stages the whole part under copy A's key: B is then contained in
+	// it and no overlap reaches the merger. Exactness is checked above
+	// either way; the overlap path itself is what is asserted below.
+	restaged := false
+	for _, l := range strings.Split(x.out.String(), "\n") {
+		if strings.Contains(l, `"object uploaded"`) && strings.Contains(l, `"key":"`+part+`"`) {
+			restaged = true
+		}
+	}
+	if restaged && mt.val("hitexport_merge_records_deduplicated_total") == 0 {
+		t.Logf("the restarted run re-staged %s (uncommitted at the kill): the overlap was superseded, not merged", part)
+	} else if mt.val("hitexport_merge_overlaps_resolved_total") < 1 || mt.val("hitexport_merge_overlaps_total") != 0 ||
 		int(mt.val("hitexport_merge_records_deduplicated_total")) != a-b {
 		t.Errorf("overlaps resolved %v, unresolved %v, records deduplicated %v (want %d)", mt.val("hitexport_merge_overlaps_resolved_total"),
 			mt.val("hitexport_merge_overlaps_total"), mt.val("hitexport_merge_records_deduplicated_total"), a-b)
