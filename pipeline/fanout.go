@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,32 +246,31 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 			f.membership = false
 		}
 	}
-	// The shared read starts at the lowest position of the targets within
-	// one queue (f.queue records) of the furthest; targets ahead of it skip.
-	// A target further behind (re-enabled after a long pause, parked during
-	// an outage) starts detached and catches up on its own reader, so it
-	// does not hold the others back.
+	// The shared read starts where most targets are: at the lowest position
+	// of the largest group of targets within one queue (f.queue records) of
+	// each other (ties: the group further on, so that up-to-date targets
+	// are not held back by as many behind). A target further behind
+	// (re-enabled after a long pause, parked during an outage, a new
+	// integration starting at the earliest offset next to live ones) starts
+	// detached and catches up on its own reader, so it does not hold the
+	// others back. A target ahead of the start skips until the shared read
+	// reaches its position. Not the furthest target's position: one target
+	// at the end (the rejected-records sink starts at the latest offset)
+	// would detach every integration starting at the earliest, each then
+	// reading the whole partition on its own reader.
 	pos := func(r TargetResume) int64 {
 		if r.Offset < 0 {
 			return -1 // the first offset: lower than any real one
 		}
 		return r.Offset
 	}
-	furthest, any := int64(-1), false
+	var positions []int64
 	for _, t := range ts {
-		if r, ok := initial[t.ID]; ok && (!any || pos(r) > furthest) {
-			furthest, any = pos(r), true
+		if r, ok := initial[t.ID]; ok {
+			positions = append(positions, pos(r))
 		}
 	}
-	start := int64(-1)
-	if any {
-		start = furthest
-		for _, t := range ts {
-			if r, ok := initial[t.ID]; ok && pos(r) < start && furthest-pos(r) <= int64(f.queue) {
-				start = pos(r)
-			}
-		}
-	}
+	start := sharedStart(positions, int64(f.queue))
 	f.local = start
 	f.next.Store(start)
 	rd, err := pl.Open(ctx, start)
@@ -288,6 +288,8 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 			w.p = f.newPartition(w, r)
 			if pos(r) < start {
 				w.startDetached, w.catchFrom = true, r.Offset // far behind: detached from the start
+				f.lg.Info("target detached from the shared read at assignment (more than one queue behind most targets); it catches up on its own reader",
+					"integration", t.ID, "offset", r.Offset, "shared_read_from", start)
 			} else {
 				w.attached = true
 				w.from = r.Offset
@@ -360,6 +362,31 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 	for _, w := range f.workers {
 		g.dropPart(w.t.ID, part)
 	}
+}
+
+// sharedStart is where the shared read of a partition starts given the
+// targets' positions (-1: the partition's first offset): the lowest
+// position of the largest group of positions spanning at most queue
+// records; among groups as large, the one further on. -1 without positions.
+func sharedStart(positions []int64, queue int64) int64 {
+	if len(positions) == 0 {
+		return -1
+	}
+	ps := slices.Clone(positions)
+	slices.Sort(ps)
+	best, bestN := ps[0], 0
+	j := 0
+	for i := range ps {
+		// positions ps[i..j) lie within queue of ps[i]
+		j = max(j, i)
+		for j < len(ps) && ps[j]-ps[i] <= queue {
+			j++
+		}
+		if n := j - i; n >= bestN {
+			best, bestN = ps[i], n
+		}
+	}
+	return best
 }
 
 type fanKey struct {
