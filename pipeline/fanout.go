@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hitexport/hitexport/hits"
+	"github.com/hitexport/hitexport/store"
 )
 
 // Read once, deliver many. One fanout per assigned partition reads it once
@@ -180,7 +182,7 @@ type worker struct {
 
 	committed atomic.Int64
 	failing   atomic.Bool  // its last upload attempt failed
-	active    atomic.Int64 // unix ns when it last took a record from its queue, finished an upload or attached
+	active    atomic.Int64 // unix ns when it last took a record from its queue, its destination made progress (progressBucket) or it attached
 	detached  atomic.Bool  // set by the fanout on detach, cleared by the worker when attached again
 	pending   atomic.Int64 // event time of the next undelivered record while detached
 	scratch   []bool
@@ -450,7 +452,7 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 	}
 	w.committed.Store(r.Offset)
 	return NewPartition(f.topic, f.part, t.Settings, PartitionDeps{
-		Uploader: t.Uploader, Commit: commit, Log: g.logger().With("integration", t.ID), Metrics: g.partitionMetrics(t),
+		Uploader: w.progressUploader(), Commit: commit, Log: g.logger().With("integration", t.ID), Metrics: g.partitionMetrics(t),
 		Spool: g.Spool, HighWatermark: f.hwm, Uploads: partitionUploads,
 		OnUpload: func(key string, records int, window int64, err error) {
 			w.failing.Store(err != nil)
@@ -470,6 +472,70 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 		},
 	}, r.Offset, r.State)
 }
+
+// progressUploader is the target's Uploader whose bucket notes the worker
+// active whenever its destination makes progress: a request answered, or a
+// piece of an object's body taken by the client. A healthy target that is
+// merely slow (its uploads take long because the machine is busy) stays on
+// the shared read while its upload moves; one whose requests never answer
+// (a hanging bucket) shows no progress and is detached after DetachWait; a
+// failing one (an attempt failed: OnUpload) at once.
+func (w *worker) progressUploader() *Uploader {
+	up := w.t.Uploader
+	if up == nil || up.Bucket == nil {
+		return up
+	}
+	c := *up
+	c.Bucket = &progressBucket{Bucket: up.Bucket, note: w.progress}
+	return &c
+}
+
+// progress notes that the worker's destination made progress.
+func (w *worker) progress() { w.active.Store(time.Now().UnixNano()) }
+
+// progressBucket calls note when a request to the bucket returns (whatever
+// its outcome: an answer is progress; a failed attempt is handled by
+// OnUpload) and when Put's client reads a piece of the body.
+type progressBucket struct {
+	store.Bucket
+	note func()
+}
+
+func (b *progressBucket) Put(ctx context.Context, key string, r io.Reader, size int64, opts store.PutOptions) error {
+	var body io.Reader = progressReader{r: r, note: b.note}
+	if rs, ok := r.(io.ReadSeeker); ok { // S3 digests a seekable body in place, else buffers it
+		body = progressReadSeeker{progressReader{r: r, note: b.note}, rs}
+	}
+	err := b.Bucket.Put(ctx, key, body, size, opts)
+	b.note()
+	return err
+}
+
+func (b *progressBucket) Stat(ctx context.Context, key string) (store.ObjectInfo, error) {
+	info, err := b.Bucket.Stat(ctx, key)
+	b.note()
+	return info, err
+}
+
+type progressReader struct {
+	r    io.Reader
+	note func()
+}
+
+func (p progressReader) Read(buf []byte) (int, error) {
+	n, err := p.r.Read(buf)
+	if n > 0 {
+		p.note()
+	}
+	return n, err
+}
+
+type progressReadSeeker struct {
+	progressReader
+	s io.Seeker
+}
+
+func (p progressReadSeeker) Seek(off int64, whence int) (int64, error) { return p.s.Seek(off, whence) }
 
 // startWorker runs w in its own goroutine: attached (fed by the fanout), or,
 // with resolve, first finding its position and catching up to the fanout.
@@ -580,7 +646,7 @@ func (f *fanout) handleChunk(recs []Message) error {
 		if w.queued.Load() < w.qcap {
 			select {
 			case w.ch <- b:
-				w.queued.Add(b.weight())
+				w.enqueued(b)
 				w.lastSent = last
 			default:
 			}
@@ -668,7 +734,7 @@ func (w *worker) take() []item {
 // reads on its own until it catches up.
 func (f *fanout) send(w *worker, b batch) {
 	if w.queued.Load() < w.qcap {
-		w.queued.Add(b.weight())
+		w.enqueued(b)
 		w.ch <- b // never blocks: ch holds at most qcap batches
 		w.lastSent = b.last
 		return
@@ -700,7 +766,7 @@ wait:
 		case <-w.room:
 			f.full.Stop()
 			if w.queued.Load() < w.qcap {
-				w.queued.Add(b.weight())
+				w.enqueued(b)
 				w.ch <- b
 				w.lastSent = b.last
 				return
@@ -715,6 +781,8 @@ wait:
 		}
 	}
 	first := b.items[0]
+	idle := time.Duration(time.Now().UnixNano() - w.active.Load())
+	failing := w.failing.Load()
 	w.attached = false
 	var ev int64
 	if first.reason == "" {
@@ -725,7 +793,19 @@ wait:
 	f.g.setPart(w.t.ID, f.part, func(ps *partStat) { ps.parked = true })
 	w.detachC <- detachSig{offset: first.msg.Offset, event: ev}
 	f.lg.Info("target detached from the shared read (its queue is full); it continues on its own reader",
-		"integration", w.t.ID, "offset", first.msg.Offset)
+		"integration", w.t.ID, "offset", first.msg.Offset,
+		"idle", idle.Round(time.Millisecond).String(), "failing", failing, "queued", w.queued.Load())
+}
+
+// enqueued counts b in w's queue. A worker whose queue was empty was
+// waiting for work, not stuck: its activity clock (send's wait for room)
+// runs from now. Else a healthy worker left idle while the shared read
+// waited for another target would be detached at once when its queue
+// filled (its last activity looked older than DetachWait).
+func (w *worker) enqueued(b batch) {
+	if wt := b.weight(); w.queued.Add(wt) == wt {
+		w.active.Store(time.Now().UnixNano())
+	}
 }
 
 func (f *fanout) attach(r attachReq) {
