@@ -139,8 +139,13 @@ type IntResult struct {
 	// Deliveries: hits delivered in all (sum over integrations).
 	Deliveries int `json:"deliveries"`
 	// Detaches: "target detached from the shared read" log lines (a target
-	// reading on its own reader: reading that grows with N).
+	// reading on its own reader: reading that grows with N), whether at
+	// assignment (far behind the shared read's start) or while running.
 	Detaches int `json:"detaches"`
+	// Rejoins: "target caught up and rejoined the shared read" log lines
+	// (catch-up readers that reached the shared read; a build whose
+	// start-detached targets logged no detach line still shows them).
+	Rejoins int `json:"rejoins"`
 	// Shares of the exporter's CPU by part, from the profiled round.
 	Shares      map[string]float64 `json:"cpu_shares,omitempty"`
 	ProfileFile string             `json:"profile,omitempty"`
@@ -220,8 +225,8 @@ func runIntegrations(e *Env, ie intEnv) error {
 			if err != nil {
 				return err
 			}
-			logf("  %d integrations selecting %s: %.0f hits/s, %.2f CPU s/1M, %.0f MiB, %d objects, %d detaches (%s)",
-				c.N, c.selects(), r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB, r.Objects, r.Detaches, r.Checked)
+			logf("  %d integrations selecting %s: %.0f hits/s, %.2f CPU s/1M, %.0f MiB, %d objects, %d detaches, %d rejoins (%s)",
+				c.N, c.selects(), r.HitsPerSec, r.CPUPer1M, r.PeakRSSMiB, r.Objects, r.Detaches, r.Rejoins, r.Checked)
 			rounds[c] = append(rounds[c], r)
 		}
 	}
@@ -450,7 +455,8 @@ func runIntCase(e *Env, ie intEnv, l Load, c intCase, perApp map[int]int, tag, p
 	r := IntResult{Result: Result{Name: fmt.Sprintf("hitexport %s, %d × %s", ie.Layout, c.N, c.selects()), Kind: "integrations",
 		Format: ie.Layout.Format, Compression: ie.Layout.Compression, Topic: l.Topic, Partitions: l.Partitions,
 		WallSec: done.Sub(p.start).Seconds(), ActiveSec: active.Seconds(), TailSec: done.Sub(lastRead).Seconds()},
-		Integrations: c.N, Selects: c.selects(), Deliveries: l.Valid * c.deliveries(), Detaches: countLogLines(logPath, "detached from the shared read")}
+		Integrations: c.N, Selects: c.selects(), Deliveries: l.Valid * c.deliveries(), Detaches: countLogLines(logPath, "detached from the shared read"),
+		Rejoins: countLogLines(logPath, "rejoined the shared read")}
 	r.finish(l.Hits, l.Bytes, cpu, rss)
 	if err := checkIntegrations(e, root, want, &r); err != nil {
 		return r, err
@@ -813,25 +819,25 @@ func printIntReport(w io.Writer, rep *IntReport) {
 		return
 	}
 	fmt.Fprintf(w, "exporter %s/%s, HITEXPORT_REGISTRY=file:, one key_prefix per integration; medians of %d rounds (hits/s, CPU each);\n"+
-		"÷ columns: median of the per-round ratios; RSS, wall, objects, detaches: the median-by-hits/s round\n",
+		"÷ columns: median of the per-round ratios; RSS, wall, objects, detaches, rejoins: the median-by-hits/s round\n",
 		rep.Results[0].Format, rep.Results[0].Compression, len(rep.Limit.Samples))
 	base := rep.Results[0]
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := "integrations\teach selects\thits/s\tCPU s/1M hits\tCPU ÷ first\tpeak RSS MiB\twall s\tobjects\tdetaches\t÷ limit\t"
+	head := "integrations\teach selects\thits/s\tCPU s/1M hits\tCPU ÷ first\tpeak RSS MiB\twall s\tobjects\tdetaches\trejoins\t÷ limit\t"
 	if rep.Results[0].Shares != nil {
 		head += "read CPU s/1M\tread share\tdecode+select\tencode+compress\tupload\toffsets\tpipeline\truntime/GC\tscrape\t"
 	}
 	fmt.Fprintln(tw, head)
 	lim := rep.Limit
-	fmt.Fprintf(tw, "kafka-go read (limit)\t-\t%.0f\t%.2f\t\t%.0f\t%.1f\t\t\t\t\n", lim.HitsPerSec, lim.CPUPer1M, lim.PeakRSSMiB, lim.WallSec)
+	fmt.Fprintf(tw, "kafka-go read (limit)\t-\t%.0f\t%.2f\t\t%.0f\t%.1f\t\t\t\t\t\n", lim.HitsPerSec, lim.CPUPer1M, lim.PeakRSSMiB, lim.WallSec)
 	for _, r := range rep.Results {
 		limR := Result{HitsPerSec: lim.HitsPerSec, Samples: r.LimitSamples}
 		cpu := r.CPUMedian
 		if cpu == 0 {
 			cpu = r.CPUPer1M
 		}
-		line := fmt.Sprintf("%d\t%s\t%.0f\t%.2f\t%.2f\t%.0f\t%.1f\t%d\t%d\t%.2f\t", r.Integrations, r.Selects, r.HitsPerSec, cpu,
-			cpuRatio(r, base), r.PeakRSSMiB, r.WallSec, r.Objects, r.Detaches, ratio(&r.Result, &limR))
+		line := fmt.Sprintf("%d\t%s\t%.0f\t%.2f\t%.2f\t%.0f\t%.1f\t%d\t%d\t%d\t%.2f\t", r.Integrations, r.Selects, r.HitsPerSec, cpu,
+			cpuRatio(r, base), r.PeakRSSMiB, r.WallSec, r.Objects, r.Detaches, r.Rejoins, ratio(&r.Result, &limR))
 		if r.Shares != nil {
 			line += fmt.Sprintf("%.2f\t", r.ReadCPUPer1M)
 			for _, p := range shareParts {
