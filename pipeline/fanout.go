@@ -174,6 +174,11 @@ type worker struct {
 	// catches up from catchFrom first.
 	startDetached bool
 	catchFrom     int64
+	// ahead > 0: the worker starts more than one queue ahead of the shared
+	// read; its own reader reads on (past the fanout's next) while it is
+	// more than ahead records ahead, and it attaches once the shared read
+	// comes that near. Only its catch-up goroutine touches it.
+	ahead int64
 
 	// fanout goroutine's view
 	attached bool
@@ -288,11 +293,18 @@ func (g *Group) runFanout(ctx context.Context, stop <-chan struct{}, pl partLog,
 		w := f.newWorker(t)
 		if ok {
 			w.p = f.newPartition(w, r)
-			if pos(r) < start {
+			switch {
+			case pos(r) < start:
 				w.startDetached, w.catchFrom = true, r.Offset // far behind: detached from the start
 				f.lg.Info("target detached from the shared read at assignment (more than one queue behind most targets); it catches up on its own reader",
 					"integration", t.ID, "offset", r.Offset, "shared_read_from", start)
-			} else {
+			case pos(r)-start > int64(f.queue):
+				// Far ahead (most targets are behind it): it reads on its
+				// own rather than wait for the shared read to reach it.
+				w.startDetached, w.catchFrom, w.ahead = true, r.Offset, int64(f.queue)
+				f.lg.Info("target ahead of the shared read at assignment (more than one queue); it reads on its own reader until the shared read comes near",
+					"integration", t.ID, "offset", r.Offset, "shared_read_from", start)
+			default:
 				w.attached = true
 				w.from = r.Offset
 				w.lastSent = r.Offset - 1
@@ -1073,7 +1085,7 @@ func (w *worker) publish() {
 func (w *worker) catchUp(d detachSig) bool {
 	f := w.f
 	pos := d.offset
-	w.detached.Store(true)
+	w.detached.Store(w.ahead == 0) // a target reading ahead is not parked
 	if d.event > 0 {
 		w.pending.Store(d.event)
 	}
@@ -1119,7 +1131,11 @@ func (w *worker) catchUp(d detachSig) bool {
 			}
 			pos = max(pos, n) // nothing between pos and the held record
 		}
-		if pos >= n || n < 0 {
+		// far: reading ahead of the shared read, still more than w.ahead
+		// records ahead of it (n only grows, so it never becomes far again
+		// once near; no record is held while far).
+		far := w.ahead > 0 && n >= 0 && held == nil && pos-n > w.ahead
+		if n < 0 || (pos >= n && !far) {
 			reply := make(chan attachReply, 1)
 			select {
 			case f.attachC <- attachReq{w: w, pos: pos, reply: reply}:
@@ -1130,6 +1146,7 @@ func (w *worker) catchUp(d detachSig) bool {
 			}
 			r := <-reply
 			if r.ok {
+				w.ahead = 0
 				w.active.Store(time.Now().UnixNano())
 				w.detached.Store(false)
 				w.pending.Store(0)
@@ -1168,7 +1185,7 @@ func (w *worker) catchUp(d detachSig) bool {
 		if m.Offset < pos {
 			continue
 		}
-		if m.Offset >= n {
+		if m.Offset >= n && !far {
 			held = &m
 			continue
 		}
