@@ -609,6 +609,7 @@ func (f *fanout) loop(pool *chunkPool) error {
 				}
 				w.publish()
 			}
+			f.sendPositions()
 			f.publishLag()
 			f.commitMembership()
 		}
@@ -666,6 +667,29 @@ func (f *fanout) handleChunk(recs []Message) error {
 	}
 	f.next.Store(f.local)
 	return nil
+}
+
+// sendPositions hands every attached worker that has not learnt how far the
+// partition was read a position-only batch, when its queue has room now.
+// handleChunk drops that batch when the queue is full and counts on the
+// next one; at the end of a partition (or before a quiet spell) there is no
+// next one, and the worker's committed offset would stay behind its last
+// record until another record came (the bench waited for it forever with
+// every integration attached).
+func (f *fanout) sendPositions() {
+	last := f.local - 1
+	for _, w := range f.order {
+		if w == nil || w == f.inline || !w.attached || last < w.from || w.lastSent >= last || w.queued.Load() >= w.qcap {
+			continue
+		}
+		b := batch{last: last, event: f.maxEvent}
+		select {
+		case w.ch <- b:
+			w.enqueued(b)
+			w.lastSent = last
+		default:
+		}
+	}
 }
 
 // handleInline hands one record to the single directly fed target: no
