@@ -471,18 +471,21 @@ func (f *connFetcher) connect(ctx context.Context) (*kafka.Conn, error) {
 		return nil, err
 	}
 	if next := f.next.Load(); next < 0 {
+		// One ListOffsets request, for the end asked for (ReadOffsets
+		// would send two).
 		conn.SetDeadline(time.Now().Add(readTimeout))
-		first, last, err := conn.ReadOffsets()
+		var off int64
+		if next == kafka.LastOffset {
+			off, err = conn.ReadLastOffset()
+		} else {
+			off, err = conn.ReadFirstOffset()
+		}
 		conn.SetDeadline(time.Time{})
 		if err != nil {
 			conn.Close()
 			return nil, err
 		}
-		if next == kafka.LastOffset {
-			f.next.Store(last)
-		} else {
-			f.next.Store(first)
-		}
+		f.next.Store(off)
 	}
 	if _, err := conn.Seek(f.next.Load(), kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
 		conn.Close()
