@@ -85,11 +85,15 @@ func testBrokers() string {
 }
 
 func newTestTopic(t *testing.T, brokers string) string {
+	return newTestTopicN(t, brokers, 1)
+}
+
+func newTestTopicN(t *testing.T, brokers string, partitions int) string {
 	t.Helper()
 	topic := fmt.Sprintf("readpath-%d", time.Now().UnixNano())
 	c := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 30 * time.Second}
 	ctx := context.Background()
-	resp, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}})
+	resp, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
 	if err == nil {
 		err = resp.Errors[topic]
 	}
@@ -193,5 +197,61 @@ func TestConnFetcherReadsWithFewRequests(t *testing.T) {
 	}
 	if lo := tap2.count(2); lo != 1 {
 		t.Fatalf("ListOffsets %d from the end, want 1", lo)
+	}
+}
+
+// The partitions of a topic connect to their leaders with one Metadata
+// request between them (the leaders cached for leaderTTL), not one each
+// through a connection of its own to a bootstrap broker; a dropped
+// connection looks up afresh.
+func TestConnFetcherOneLookupForTheTopic(t *testing.T) {
+	brokers := testBrokers()
+	const parts = 3
+	topic := newTestTopicN(t, brokers, parts)
+	produceN(t, brokers, topic, 0, 300) // spread over the partitions
+	tap := &reqTap{n: map[int16]int{}}
+	ko := KafkaOptions{Brokers: []string{brokers}, Topic: topic, Dialer: tap.dialer(),
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	buf := make([]Message, chunkRecords)
+	var fs []*connFetcher
+	total := 0
+	for id := 0; id < parts; id++ {
+		f := newConnFetcher(ko, id, kafka.FirstOffset, log)
+		defer f.Close()
+		fs = append(fs, f)
+		for f.HighWatermark() < 0 || f.Offset() < f.HighWatermark() {
+			n, err := f.Read(ctx, buf)
+			if err != nil {
+				t.Fatalf("partition %d: %v", id, err)
+			}
+			total += n
+		}
+	}
+	if total != 300 {
+		t.Fatalf("read %d records, want 300", total)
+	}
+	// One lookup (Metadata) on one bootstrap connection, then one ApiVersions
+	// per leader connection: 1 + parts (kafka-go's DialLeader per partition:
+	// parts Metadata and 2×parts ApiVersions).
+	if md, av := tap.count(3), tap.count(18); md != 1 || av != 1+parts {
+		t.Fatalf("Metadata %d, ApiVersions %d for %d partitions; want 1 and %d", md, av, parts, 1+parts)
+	}
+	// A dropped connection forgets the cached leaders: the reconnect looks up.
+	f := fs[0]
+	f.drop(f.current())
+	produceN(t, brokers, topic, 300, 30)
+	for {
+		if _, err := f.Read(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+		if f.Offset() >= f.HighWatermark() && f.current() != nil {
+			break
+		}
+	}
+	if md := tap.count(3); md != 2 {
+		t.Fatalf("Metadata %d after a dropped connection, want 2", md)
 	}
 }
