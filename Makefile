@@ -29,6 +29,7 @@ test-unit:
 
 test-integration: services
 	scripts/chromium.sh >/dev/null
+	$(GO) test -count=1 -timeout 5m -tags integration -run 'TestConnFetcher' -v ./pipeline/ 2>&1 | scripts/gotest-summary.sh
 	$(GO) test -count=1 -timeout 20m -tags integration -run 'TestExport|TestCheck|TestHostile|TestSecrets|TestOps|TestTLS' -v ./itest/ 2>&1 | scripts/gotest-summary.sh
 
 test-faults: services

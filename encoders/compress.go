@@ -55,6 +55,8 @@ func (c Compression) ContentType(base string) string {
 		return "application/gzip"
 	case Zstd:
 		return "application/zstd"
+	case S2:
+		return "application/octet-stream"
 	}
 	return base
 }
@@ -75,6 +77,8 @@ func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 		return nopCloser{w}, nil
 	case Gzip:
 		return gzip.NewWriterLevel(w, gzip.DefaultCompression)
+	case S2:
+		return newS2Writer(w), nil
 	case Zstd:
 		if e, ok := zstdPool.Get().(*zstd.Encoder); ok {
 			e.Reset(w)
@@ -134,6 +138,8 @@ func (c Compression) NewReader(r io.Reader) (io.ReadCloser, error) {
 			return nil, err
 		}
 		return d.IOReadCloser(), nil
+	case S2:
+		return newS2Reader(r), nil
 	}
 	return nil, fmt.Errorf("unknown compression %q", c)
 }

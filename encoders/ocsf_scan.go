@@ -8,94 +8,11 @@ package encoders
 
 import (
 	"bytes"
-	"encoding/binary"
-	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/hitexport/hitexport/internal/jsonscan"
 )
-
-const (
-	ocsfLSB = 0x0101010101010101
-	ocsfMSB = 0x8080808080808080
-)
-
-// ocsfQuoteOrBackslash has the high bit of the first byte of w (read
-// little-endian) that is '"' or '\\' set (and possibly of bytes above it,
-// never below).
-func ocsfQuoteOrBackslash(w uint64) uint64 {
-	q := w ^ ('"' * ocsfLSB)
-	s := w ^ ('\\' * ocsfLSB)
-	return (((q - ocsfLSB) &^ q) | ((s - ocsfLSB) &^ s)) & ocsfMSB
-}
-
-// ocsfSkipString returns the index after the string starting at b[i] ('"')
-// and whether it holds a backslash; -1 when it does not end.
-func ocsfSkipString(b []byte, i int) (int, bool) {
-	j, esc := i+1, false
-	for {
-		for j+8 <= len(b) {
-			if m := ocsfQuoteOrBackslash(binary.LittleEndian.Uint64(b[j:])); m != 0 {
-				j += bits.TrailingZeros64(m) >> 3
-				goto special
-			}
-			j += 8
-		}
-		for j < len(b) && b[j] != '"' && b[j] != '\\' {
-			j++
-		}
-		if j >= len(b) {
-			return -1, esc
-		}
-	special:
-		if b[j] == '"' {
-			return j + 1, esc
-		}
-		esc = true
-		j += 2
-	}
-}
-
-// ocsfSkipValue is jsonscan.SkipValue with ocsfSkipString.
-func ocsfSkipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		end, _ := ocsfSkipString(b, i)
-		return end
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				k, _ := ocsfSkipString(b, j)
-				if k < 0 {
-					return -1
-				}
-				j = k - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	default:
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case ',', '}', ']', ' ', '\t', '\r', '\n':
-				return j
-			}
-		}
-		return len(b)
-	}
-}
 
 // ocsfEachMember is jsonscan.EachMember on a well-formed object: it calls fn
 // with each member's key (unescaped) and raw value and reports true. On
@@ -112,7 +29,7 @@ func ocsfEachMember(raw []byte, fn func(key, val []byte)) bool {
 		return true
 	}
 	for i < len(raw) && raw[i] == '"' {
-		end, esc := ocsfSkipString(raw, i)
+		end, esc := jsonscan.SkipStringEsc(raw, i)
 		if end < 0 {
 			return false
 		}
@@ -127,7 +44,7 @@ func ocsfEachMember(raw []byte, fn func(key, val []byte)) bool {
 			return false
 		}
 		i = jsonscan.SkipSpace(raw, i+1)
-		vend := ocsfSkipValue(raw, i)
+		vend := jsonscan.SkipValue(raw, i)
 		if vend < 0 {
 			return false
 		}

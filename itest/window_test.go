@@ -4,7 +4,6 @@ package itest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hitexport/hitexport/encoders"
 	"github.com/hitexport/hitexport/gen"
 	"github.com/hitexport/hitexport/pipeline"
 	"github.com/hitexport/hitexport/store"
@@ -363,7 +363,10 @@ func TestExportWindowLayoutOverlap(t *testing.T) {
 	if err != nil || int64(len(offs)) != best {
 		t.Fatalf("offsets index of %s: %d offsets (%v), want %d", part, len(offs), err, best)
 	}
-	lines := strings.SplitAfter(string(gunzip(t, e.getBytes(part))), "\n")
+	// The part is in its staged codec (S2 by default, gzip with a
+	// previous version's key): copies are written back in the same one.
+	codec := stagedCodec(part, "gzip")
+	lines := strings.SplitAfter(string(decompress(t, codec, e.getBytes(part))), "\n")
 	if lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
 	}
@@ -393,7 +396,7 @@ func TestExportWindowLayoutOverlap(t *testing.T) {
 		md[pipeline.MetaLastOffset] = strconv.FormatInt(offs[to-1], 10)
 		md[pipeline.MetaRecordCount] = strconv.Itoa(to - from)
 		md[pipeline.MetaOffsetsIndex] = h
-		data := gzipBytes(t, []byte(strings.Join(lines[from:to], "")))
+		data := compress(t, codec, []byte(strings.Join(lines[from:to], "")))
 		if err := e.bucket.Put(ctx, key, bytes.NewReader(data), int64(len(data)), store.PutOptions{Metadata: md}); err != nil {
 			t.Fatal(err)
 		}
@@ -446,12 +449,22 @@ func (e *env) getBytes(key string) []byte {
 	return data
 }
 
-func gunzip(t *testing.T, b []byte) []byte {
+// stagedCodec is the codec a staged part's bytes are in: its key's mark
+// (S2), else the final compression comp.
+func stagedCodec(key string, comp encoders.Compression) encoders.Compression {
+	if sp, ok := pipeline.ParseStagedKey(key); ok && sp.Codec != "" {
+		return sp.Codec
+	}
+	return comp
+}
+
+func decompress(t *testing.T, c encoders.Compression, b []byte) []byte {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(b))
+	zr, err := c.NewReader(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer zr.Close()
 	out, err := io.ReadAll(zr)
 	if err != nil {
 		t.Fatal(err)
@@ -459,10 +472,13 @@ func gunzip(t *testing.T, b []byte) []byte {
 	return out
 }
 
-func gzipBytes(t *testing.T, b []byte) []byte {
+func compress(t *testing.T, c encoders.Compression, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, err := c.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := zw.Write(b); err != nil {
 		t.Fatal(err)
 	}

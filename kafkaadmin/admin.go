@@ -281,6 +281,43 @@ func Commit(ctx context.Context, c *kafka.Client, group, topic string, m Member,
 	return nil
 }
 
+// CommitEach is Commit of several partitions in one request, with each
+// partition's own outcome: errs[p] is nil when p's offset was committed and
+// wraps what Commit would have returned for p alone otherwise. err is set
+// when the request itself failed (every partition failed with it).
+func CommitEach(ctx context.Context, c *kafka.Client, group, topic string, m Member, offsets []Offset) (errs map[int]error, err error) {
+	commits := make([]kafka.OffsetCommit, len(offsets))
+	for i, o := range offsets {
+		commits[i] = kafka.OffsetCommit{Partition: o.Partition, Offset: o.Offset, Metadata: o.Metadata}
+	}
+	resp, err := c.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+		GroupID: group, GenerationID: m.Generation, MemberID: m.ID,
+		Topics: map[string][]kafka.OffsetCommit{topic: commits},
+	})
+	if err != nil {
+		return nil, Hint(fmt.Errorf("commit offsets of group %q: %w", group, err))
+	}
+	errs = make(map[int]error, len(offsets))
+	answered := map[int]bool{}
+	for _, p := range resp.Topics[topic] {
+		answered[p.Partition] = true
+		if p.Error == nil {
+			continue
+		}
+		if m.Generation < 0 && Classify(p.Error) == ClassMembership {
+			errs[p.Partition] = fmt.Errorf("%w: the coordinator refused the commit of %s/%d (%w)", ErrGroupActive, topic, p.Partition, p.Error)
+		} else {
+			errs[p.Partition] = fmt.Errorf("commit offset of %s/%d: %w", topic, p.Partition, p.Error)
+		}
+	}
+	for _, o := range offsets {
+		if !answered[o.Partition] {
+			errs[o.Partition] = fmt.Errorf("commit offset of %s/%d: no answer from the coordinator", topic, o.Partition)
+		}
+	}
+	return errs, nil
+}
+
 // DescribeGroup returns the group's state and its members as
 // "client-id@host", sorted (a group that never existed is "Dead" with none).
 func DescribeGroup(ctx context.Context, c *kafka.Client, group string) (string, []string, error) {

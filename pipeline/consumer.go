@@ -82,6 +82,10 @@ type Group struct {
 	// Integrations).
 	DetachWait time.Duration
 
+	// commits gathers the offset commits of the partitions (commitbatch.go).
+	cmu     sync.Mutex
+	commits *commitBatcher
+
 	tmu     sync.Mutex
 	tset    *targetSet
 	tstats  map[string]*targetStats

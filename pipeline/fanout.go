@@ -1041,6 +1041,7 @@ func (w *worker) loop() {
 			if w.p.applyUpload(r) != nil {
 				return
 			}
+			w.publish() // the commit it made shows in the status now, not a tick later
 		case d := <-w.detachC:
 			// The fanout sends nothing more: finish what it queued.
 			for len(w.ch) > 0 {

@@ -390,10 +390,15 @@ func TestFanoutSelectorsEachBucketExact(t *testing.T) {
 			}
 		}
 	}
-	st, ok := g.TargetStatus("a")
-	if !ok || st.LastDelivery == nil || st.Failing || st.Parked || st.LagRecords != 0 || st.Partitions != 1 {
-		t.Fatalf("status of a: %+v ok=%v", st, ok)
-	}
+	// The status follows the commit (the worker publishes it after
+	// applying an upload and on its tick): lag 0 soon after.
+	waitFor(t, 5*time.Second, "status of a", func() error {
+		st, ok := g.TargetStatus("a")
+		if !ok || st.LastDelivery == nil || st.Failing || st.Parked || st.LagRecords != 0 || st.Partitions != 1 {
+			return fmt.Errorf("%+v ok=%v", st, ok)
+		}
+		return nil
+	})
 	if v := testCounter(g.Metrics.Consumed.WithLabelValues("0")); v != float64(end+1) {
 		t.Fatalf("records consumed %v, want %d (once each)", v, end+1)
 	}

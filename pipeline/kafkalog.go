@@ -44,13 +44,28 @@ func (l *kafkaLog) Commit(ctx context.Context, t Target, offset int64, st Commit
 	if t.fenced(l.g) {
 		gen = l.gen
 	}
-	return commitOffsets(ctx, l.client, t.group(l.g), gen, l.topic,
-		[]kafka.OffsetCommit{{Partition: l.part, Offset: offset, Metadata: st.Encode()}})
+	return l.commit(ctx, t.group(l.g), gen, kafkaadmin.Offset{Partition: l.part, Offset: offset, Metadata: st.Encode()})
 }
 
 func (l *kafkaLog) CommitMembership(ctx context.Context, offset int64) error {
-	return commitOffsets(ctx, l.client, l.g.Kafka.Group, l.gen, l.topic,
-		[]kafka.OffsetCommit{{Partition: l.part, Offset: offset}})
+	return l.commit(ctx, l.g.Kafka.Group, l.gen, kafkaadmin.Offset{Partition: l.part, Offset: offset})
+}
+
+// commit commits o to group (fenced with gen's generation and member id, or
+// simple with gen nil) in one request with the other partitions' commits of
+// the moment (commitBatcher).
+func (l *kafkaLog) commit(ctx context.Context, group string, gen *kafka.Generation, o kafkaadmin.Offset) error {
+	k := commitKey{group: group, topic: l.topic, generation: kafkaadmin.Simple.Generation}
+	if gen != nil {
+		k.generation, k.member = int(gen.ID), gen.MemberID
+	}
+	l.g.cmu.Lock()
+	if l.g.commits == nil {
+		l.g.commits = newCommitBatcher(l.client)
+	}
+	b := l.g.commits
+	l.g.cmu.Unlock()
+	return b.commit(ctx, k, o)
 }
 
 // group is the consumer group holding t's offsets.

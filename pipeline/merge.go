@@ -865,6 +865,12 @@ func (m *Merger) build(ctx context.Context, mf *mergeManifest) ([]string, int64,
 			return nil, 0, err
 		}
 		cr := &countingReader{r: rc}
+		// The part's bytes are in its staged codec (S2), or in the final
+		// compression (parts staged by versions before S2 staging).
+		pc := comp
+		if sp, ok := ParseStagedKey(p.Key); ok && sp.Codec != "" {
+			pc = sp.Codec
+		}
 		// Records [Skip, Count) of the part as the manifest saw it: a part
 		// replaced since by a longer copy (same first offset, records in
 		// offset order) starts with the same Count records, so the object
@@ -872,7 +878,7 @@ func (m *Merger) build(ctx context.Context, mf *mergeManifest) ([]string, int64,
 		// Positions in Omit are left out: their records are in another part
 		// of the manifest or in an earlier merge (offsets indexes).
 		var pos int64
-		err = readRecords(cr, comp, array, func(rec []byte) error {
+		err = readRecords(cr, pc, array, func(rec []byte) error {
 			i := pos
 			pos++
 			if i >= p.Count {

@@ -24,7 +24,7 @@ func (f *mergeFixture) stageAt(late bool, w int64, p int, offs []int64, index bo
 	if late {
 		kind = KindLate
 	}
-	o, err := newObject(kind, w, w, offs[0], f.now, f.l, NewSpool(1<<20, f.t.TempDir(), nil))
+	o, err := f.newPart(kind, w, offs[0])
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func (f *mergeFixture) stageAt(late bool, w int64, p int, offs []int64, index bo
 		f.t.Fatal(err)
 	}
 	defer o.spool.Close()
-	key := StagedKey(StagedPart{Late: late, Window: w, Topic: mTopic, Partition: p, First: offs[0], Ext: f.l.Ext()})
+	key := f.partKey(StagedPart{Late: late, Window: w, Topic: mTopic, Partition: p, First: offs[0], Ext: f.l.Ext()})
 	md := o.metadata(f.l, mTopic, p)
 	if index {
 		si := newStagedIndex(key, o.offsets)

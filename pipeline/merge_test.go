@@ -32,6 +32,25 @@ type mergeFixture struct {
 	values [][]byte // hit values to draw from
 	next   int
 	now    time.Time
+	// staged is the codec parts are staged in when not the layout's
+	// compression (encoders.S2); "" stages them as versions before S2
+	// staging did.
+	staged encoders.Compression
+}
+
+// newPart opens a part in the fixture's staged codec.
+func (f *mergeFixture) newPart(kind Kind, w, first int64) (*object, error) {
+	codec := f.l.Compression
+	if f.staged != "" {
+		codec = f.staged
+	}
+	return newObjectIn(kind, w, w, first, f.now, f.l, codec, NewSpool(1<<20, f.t.TempDir(), nil))
+}
+
+// partKey is the key of sp staged in the fixture's staged codec.
+func (f *mergeFixture) partKey(sp StagedPart) string {
+	sp.Codec = f.staged
+	return StagedKey(sp)
 }
 
 func newMergeFixture(t *testing.T, format string, comp encoders.Compression) *mergeFixture {
@@ -64,7 +83,7 @@ func (f *mergeFixture) stage(late bool, w int64, p int, first int64, n int) []st
 	if late {
 		kind = KindLate
 	}
-	o, err := newObject(kind, w, w, first, f.now, f.l, NewSpool(1<<20, f.t.TempDir(), nil))
+	o, err := f.newPart(kind, w, first)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -81,7 +100,7 @@ func (f *mergeFixture) stage(late bool, w int64, p int, first int64, n int) []st
 		f.t.Fatal(err)
 	}
 	defer o.spool.Close()
-	key := StagedKey(StagedPart{Late: late, Window: w, Topic: mTopic, Partition: p, First: first, Ext: f.l.Ext()})
+	key := f.partKey(StagedPart{Late: late, Window: w, Topic: mTopic, Partition: p, First: first, Ext: f.l.Ext()})
 	if err := f.b.Put(context.Background(), key, o.spool.Reader(), o.spool.Size(),
 		store.PutOptions{Metadata: o.metadata(f.l, mTopic, p)}); err != nil {
 		f.t.Fatal(err)

@@ -92,6 +92,9 @@ type object struct {
 	track   bool
 	offsets []int64
 
+	// codec compresses the object's bytes: the layout's compression, or
+	// the staged codec of a staged part (stagedCodec).
+	codec encoders.Compression
 	spool *Spool
 	comp  io.WriteCloser
 	rw    encoders.RecordWriter
@@ -110,8 +113,15 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 func newObject(kind Kind, window, span, first int64, now time.Time, l Layout, spool *Spool) (*object, error) {
-	o := &object{kind: kind, enc: l.EncoderFor(kind), window: window, span: span, first: first, last: first, opened: now, spool: spool}
-	comp, err := l.Compression.NewWriter(spool)
+	return newObjectIn(kind, window, span, first, now, l, l.Compression, spool)
+}
+
+// newObjectIn is newObject with its bytes compressed by codec instead of
+// the layout's compression (a staged part: staging.go).
+func newObjectIn(kind Kind, window, span, first int64, now time.Time, l Layout, codec encoders.Compression, spool *Spool) (*object, error) {
+	o := &object{kind: kind, enc: l.EncoderFor(kind), window: window, span: span, first: first, last: first, opened: now, spool: spool,
+		codec: codec}
+	comp, err := codec.NewWriter(spool)
 	if err != nil {
 		return nil, err
 	}

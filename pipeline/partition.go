@@ -273,7 +273,7 @@ func (p *Partition) reject(ctx context.Context, msg Message, reason hits.Reason)
 }
 
 func (p *Partition) openObject(kind Kind, window, span, first int64) (*object, error) {
-	o, err := newObject(kind, window, span, first, p.now(), p.s.Layout, NewSpool(p.s.SpoolMemory, p.s.SpoolDir, p.spool))
+	o, err := newObjectIn(kind, window, span, first, p.now(), p.s.Layout, p.stagedCodec(kind), NewSpool(p.s.SpoolMemory, p.s.SpoolDir, p.spool))
 	if err != nil {
 		return nil, err
 	}
@@ -414,6 +414,7 @@ func (p *Partition) flush(ctx context.Context, o *object) error {
 		Count:    o.count,
 		OnPaused: p.paused,
 	}
+	p.stagedOpts(o, &u.Opts)
 	if o.track {
 		// The part's offsets index, written before the part in the same
 		// attempt (offsetindex.go); the part's metadata names it.

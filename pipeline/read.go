@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -457,32 +458,26 @@ func (f *connFetcher) connect(ctx context.Context) (*kafka.Conn, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	var conn *kafka.Conn
-	var err error
-	for _, b := range f.ko.Brokers {
-		if conn, err = f.dialer.DialLeader(dctx, "tcp", b, f.ko.Topic, f.id); err == nil {
-			break
-		}
-	}
-	if conn == nil {
-		if err == nil {
-			err = errors.New("no broker")
-		}
+	conn, err := f.dialLeader(dctx)
+	if err != nil {
 		return nil, err
 	}
 	if next := f.next.Load(); next < 0 {
+		// One ListOffsets request, for the end asked for (ReadOffsets
+		// would send two).
 		conn.SetDeadline(time.Now().Add(readTimeout))
-		first, last, err := conn.ReadOffsets()
+		var off int64
+		if next == kafka.LastOffset {
+			off, err = conn.ReadLastOffset()
+		} else {
+			off, err = conn.ReadFirstOffset()
+		}
 		conn.SetDeadline(time.Time{})
 		if err != nil {
 			conn.Close()
 			return nil, err
 		}
-		if next == kafka.LastOffset {
-			f.next.Store(last)
-		} else {
-			f.next.Store(first)
-		}
+		f.next.Store(off)
 	}
 	if _, err := conn.Seek(f.next.Load(), kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
 		conn.Close()
@@ -496,6 +491,100 @@ func (f *connFetcher) connect(ctx context.Context) (*kafka.Conn, error) {
 	}
 	f.conn = conn
 	return conn, nil
+}
+
+// dialLeader connects to the partition's leader: as the topic's metadata
+// looked up in the last leaderTTL says (one Metadata request serves every
+// partition of the topic that connects meanwhile), or, without it, with a
+// lookup through the first broker that answers. A failed connect forgets the
+// cached metadata, so a reconnect after a leader change looks up afresh.
+func (f *connFetcher) dialLeader(ctx context.Context) (*kafka.Conn, error) {
+	key := leaderKey{brokers: strings.Join(f.ko.Brokers, ","), topic: f.ko.Topic}
+	if p, ok := leaders.get(key, f.id); ok {
+		conn, err := f.dialer.DialPartition(ctx, "tcp", "", p)
+		if err == nil {
+			return conn, nil
+		}
+		leaders.forget(key)
+		if ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	var err error
+	for _, b := range f.ko.Brokers {
+		if parts, lerr := f.dialer.LookupPartitions(ctx, "tcp", b, f.ko.Topic); lerr == nil {
+			leaders.put(key, parts)
+			if p, ok := leaders.get(key, f.id); ok {
+				conn, derr := f.dialer.DialPartition(ctx, "tcp", "", p)
+				if derr == nil {
+					return conn, nil
+				}
+				leaders.forget(key)
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// No answer, no leader in it (an election, a partition just
+		// created) or its leader refused: as before, kafka-go's own lookup,
+		// which retries what is temporary.
+		var conn *kafka.Conn
+		if conn, err = f.dialer.DialLeader(ctx, "tcp", b, f.ko.Topic, f.id); err == nil {
+			return conn, nil
+		}
+	}
+	if err == nil {
+		err = errors.New("no broker")
+	}
+	return nil, err
+}
+
+// leaderTTL is how long a topic's looked-up partition leaders are used for
+// the connects of its other partitions.
+const leaderTTL = 10 * time.Second
+
+type leaderKey struct{ brokers, topic string }
+
+// leaders caches the partition leaders of the topics the process reads.
+var leaders = leaderCache{m: map[leaderKey]leaderEntry{}}
+
+type leaderEntry struct {
+	parts []kafka.Partition
+	at    time.Time
+}
+
+type leaderCache struct {
+	mu sync.Mutex
+	m  map[leaderKey]leaderEntry
+}
+
+// get is partition id's descriptor from a lookup of the last leaderTTL, if it
+// has a leader.
+func (c *leaderCache) get(k leaderKey, id int) (kafka.Partition, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || time.Since(e.at) > leaderTTL {
+		return kafka.Partition{}, false
+	}
+	for _, p := range e.parts {
+		if p.ID == id && p.Leader.ID >= 0 && p.Leader.Host != "" && p.Leader.Port > 0 {
+			return p, true
+		}
+	}
+	return kafka.Partition{}, false
+}
+
+func (c *leaderCache) put(k leaderKey, parts []kafka.Partition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[k] = leaderEntry{parts: parts, at: time.Now()}
+}
+
+func (c *leaderCache) forget(k leaderKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
 }
 
 // handle decides what a failed fetch means; it reports whether to fetch
@@ -544,8 +633,10 @@ func (f *connFetcher) handle(ctx context.Context, conn *kafka.Conn, err error) b
 	}
 }
 
-// drop closes conn; the next Read connects again.
+// drop closes conn; the next Read connects again, to the leader a new
+// lookup names (the cached one may be why the fetch failed).
 func (f *connFetcher) drop(conn *kafka.Conn) {
+	leaders.forget(leaderKey{brokers: strings.Join(f.ko.Brokers, ","), topic: f.ko.Topic})
 	conn.Close()
 	f.mu.Lock()
 	if f.conn == conn {

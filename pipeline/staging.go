@@ -9,9 +9,11 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/hitexport/hitexport/encoders"
 	"github.com/hitexport/hitexport/store"
 )
 
@@ -26,6 +28,11 @@ type Stager struct {
 	// Poke, if set, is called after a progress marker moved (the Merger's
 	// Poke: merge what became complete).
 	Poke func()
+	// FinalCodec stages parts in the final objects' compression, as
+	// versions before S2 staging did (their mergers cannot read S2 parts;
+	// docs/objects.md, "Staged parts' codec"). By default parts of a
+	// compressed layout are staged in S2 (stagedCodec).
+	FinalCodec bool
 
 	mu      sync.Mutex
 	written map[string]Progress // progress key -> marker last written (or read)
@@ -61,8 +68,76 @@ func (p *Partition) objectKey(o *object) string {
 	if p.s.Stager == nil || o.kind == KindRejected {
 		return o.key(p.s.Layout, p.Topic, p.ID)
 	}
-	return StagedKey(StagedPart{Late: o.kind == KindLate, Window: o.window, Topic: p.Topic, Partition: p.ID, First: o.first,
-		Ext: p.s.Layout.Ext()})
+	sp := StagedPart{Late: o.kind == KindLate, Window: o.window, Topic: p.Topic, Partition: p.ID, First: o.first,
+		Ext: p.s.Layout.Ext()}
+	if o.codec != p.s.Layout.Compression {
+		sp.Codec = o.codec
+	}
+	return StagedKey(sp)
+}
+
+// MetaStagedCodec is the metadata key of a staged part whose bytes are
+// not in its final compression (its key says so too: StagedKey).
+const MetaStagedCodec = "staged-codec"
+
+// stagedCodec is the codec objects of the kind are compressed with: the
+// layout's compression, but S2 for the staged parts of a compressed
+// layout. The customer never reads a staged part: the merger decompresses
+// it once and compresses its records again in the layout's compression,
+// so zstd (or gzip) is paid once per hit, in the merge, and staging costs
+// S2's much cheaper compression and decompression instead — for parts
+// about 1.5–2× as large while they are staged (docs/objects.md). An
+// uncompressed layout stages uncompressed parts (nothing to gain).
+func (p *Partition) stagedCodec(kind Kind) encoders.Compression {
+	c := p.s.Layout.Compression
+	if p.s.Stager == nil || p.s.Stager.FinalCodec || kind == KindRejected || c == encoders.None || c == "" {
+		return c
+	}
+	return encoders.S2
+}
+
+// stagedOpts marks the upload options of a part staged in another codec
+// than its final compression: its Content-Type is not the final object's
+// and its metadata names the codec (the key is what the merger reads).
+func (p *Partition) stagedOpts(o *object, opts *store.PutOptions) {
+	if o.codec == p.s.Layout.Compression {
+		return
+	}
+	opts.ContentType = o.codec.ContentType(opts.ContentType)
+	opts.Metadata[MetaStagedCodec] = string(o.codec)
+}
+
+// stagedS2Mark follows the first offset in the file name of a part staged
+// in S2: <topic>-<partition>-<first offset>_s2<ext>. It keeps the final
+// extension (the merger groups parts by it) and is not a valid key for the
+// parser of versions before S2 staging (a digit run followed by '_', not
+// '.'): their mergers ignore such parts instead of reading S2 as zstd.
+const stagedS2Mark = "_s2"
+
+// stagedCodecMark is the mark of codec in a staged part's file name.
+func stagedCodecMark(codec encoders.Compression) string {
+	if codec == encoders.S2 {
+		return stagedS2Mark
+	}
+	return ""
+}
+
+// cutStagedCodecMark removes the codec mark from a staged part's file name
+// (<topic>-<partition>-<first>[_s2]<ext>) and returns the codec it names
+// ("" without one).
+func cutStagedCodecMark(name string) (string, encoders.Compression) {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return name, ""
+	}
+	d := i + 1
+	for d < len(name) && name[d] >= '0' && name[d] <= '9' {
+		d++
+	}
+	if d == i+1 || !strings.HasPrefix(name[d:], stagedS2Mark+".") {
+		return name, ""
+	}
+	return name[:d] + name[d+len(stagedS2Mark):], encoders.S2
 }
 
 // closedBefore is the ClosedBefore the worker may claim: the watermark's,

@@ -51,19 +51,24 @@ type StagedPart struct {
 	Topic     string
 	Partition int
 	First     int64
-	// Ext is the full extension, compression included.
+	// Ext is the full extension of the final object, compression included.
 	Ext string
+	// Codec is how the part's bytes are compressed when that is not Ext's
+	// compression (encoders.S2; staging.go): its key says so with
+	// stagedS2Mark after the first offset. "" is Ext's compression (parts
+	// of versions before S2 staging, and uncompressed layouts).
+	Codec encoders.Compression
 }
 
 // StagedKey is the key of a staged part:
-// _hitexport/staging[-late]/<window start s>/<topic>-<partition>-<first offset><ext>.
+// _hitexport/staging[-late]/<window start s>/<topic>-<partition>-<first offset>[_s2]<ext>.
 func StagedKey(p StagedPart) string {
 	dir := stagingDir
 	if p.Late {
 		dir = stagingLateDir
 	}
 	return dir + strconv.FormatInt(p.Window/1000, 10) + "/" + p.Topic + "-" + strconv.Itoa(p.Partition) + "-" +
-		strconv.FormatInt(p.First, 10) + p.Ext
+		strconv.FormatInt(p.First, 10) + stagedCodecMark(p.Codec) + p.Ext
 }
 
 // ParseStagedKey reads a key written by StagedKey.
@@ -83,6 +88,7 @@ func ParseStagedKey(key string) (StagedPart, bool) {
 	if _, err := strconv.ParseInt(ws, 10, 64); err != nil {
 		return p, false
 	}
+	name, p.Codec = cutStagedCodecMark(name)
 	// The file name is the tail of a partition-layout key: reuse its parser.
 	k, ok := ParseKey(keyName + ws + "-" + name)
 	if !ok || k.Kind != KindHits {

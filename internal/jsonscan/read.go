@@ -6,7 +6,9 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"unsafe"
 )
 
@@ -30,20 +32,45 @@ func Kind(raw []byte) byte {
 
 // SkipString returns the index after the string starting at b[i] ('"'), or -1.
 func SkipString(b []byte, i int) int {
-	for j := i + 1; ; {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return -1
+	end, _ := SkipStringEsc(b, i)
+	return end
+}
+
+// quoteOrBackslash has the high bit of the first byte of w (read
+// little-endian) that is '"' or '\\' set (and possibly of bytes above it,
+// never below).
+func quoteOrBackslash(w uint64) uint64 {
+	q := w ^ ('"' * lsb)
+	s := w ^ ('\\' * lsb)
+	return (((q - lsb) &^ q) | ((s - lsb) &^ s)) & msb
+}
+
+// SkipStringEsc returns the index after the string starting at b[i] ('"')
+// and whether it holds a backslash; -1 when it does not end. Unlike Scan it
+// does not validate the contents: it finds the first unescaped quote,
+// eight bytes at a time.
+func SkipStringEsc(b []byte, i int) (int, bool) {
+	j, esc := i+1, false
+	for {
+		for j+8 <= len(b) {
+			if m := quoteOrBackslash(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+				j += bits.TrailingZeros64(m) >> 3
+				goto special
+			}
+			j += 8
 		}
-		j += k
-		n := 0
-		for p := j - 1; p > i && b[p] == '\\'; p-- {
-			n++
+		for j < len(b) && b[j] != '"' && b[j] != '\\' {
+			j++
 		}
-		if n%2 == 0 {
-			return j + 1
+		if j >= len(b) {
+			return -1, esc
 		}
-		j++
+	special:
+		if b[j] == '"' {
+			return j + 1, esc
+		}
+		esc = true
+		j += 2
 	}
 }
 

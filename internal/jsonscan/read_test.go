@@ -3,6 +3,7 @@ package jsonscan_test
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/hitexport/hitexport/internal/jsonscan"
@@ -139,4 +140,63 @@ func TestStringView(t *testing.T) {
 	if v != "Shared" {
 		t.Errorf("without escapes the view shares the bytes: %q", v)
 	}
+}
+
+// skipStringRef is the plain byte-at-a-time definition SkipStringEsc must
+// agree with: the index after the first quote not escaped by a backslash.
+func skipStringRef(b []byte, i int) (int, bool) {
+	esc := false
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			esc = true
+			j++
+		case '"':
+			return j + 1, esc
+		}
+	}
+	return -1, esc
+}
+
+// SkipStringEsc reads eight bytes at a time: quotes and backslashes at every
+// position of a word, words cut by the end of the input, escaped quotes,
+// runs of backslashes and a trailing backslash all end where the plain
+// definition ends.
+func TestSkipStringEsc(t *testing.T) {
+	bodies := []string{"", "a", `\"`, `\\`, `\\\"`, `abc\"def`, `\\\\"`, `x\`, `\`, `é\u00e9`}
+	for _, body := range bodies {
+		for pad := 0; pad <= 17; pad++ {
+			for tail := 0; tail <= 9; tail++ {
+				for _, closed := range []bool{true, false} {
+					s := `"` + strings.Repeat("p", pad) + body + strings.Repeat("q", tail)
+					if closed {
+						s += `"` + `,"next"`
+					}
+					b := []byte(s)
+					wantEnd, wantEsc := skipStringRef(b, 0)
+					end, esc := jsonscan.SkipStringEsc(b, 0)
+					if end != wantEnd || (end >= 0 && esc != wantEsc) {
+						t.Fatalf("SkipStringEsc(%q) = %d, %v; want %d, %v", s, end, esc, wantEnd, wantEsc)
+					}
+					if got := jsonscan.SkipString(b, 0); got != wantEnd {
+						t.Fatalf("SkipString(%q) = %d; want %d", s, got, wantEnd)
+					}
+				}
+			}
+		}
+	}
+}
+
+func FuzzSkipStringEsc(f *testing.F) {
+	f.Add([]byte(`"abcdefgh\"ijklmnop\\"`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 || b[0] != '"' {
+			return
+		}
+		wantEnd, wantEsc := skipStringRef(b, 0)
+		end, esc := jsonscan.SkipStringEsc(b, 0)
+		if end != wantEnd || (end >= 0 && esc != wantEsc) {
+			t.Fatalf("SkipStringEsc(%q) = %d, %v; want %d, %v", b, end, esc, wantEnd, wantEsc)
+		}
+	})
 }

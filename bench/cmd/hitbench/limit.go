@@ -47,15 +47,26 @@ func cmdLimit(args []string) error {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "")
 	topic := fs.String("topic", "", "")
 	_ = fs.Parse(args)
-	cfg, err := exporterDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	res, err := readLimit(ctx, *brokers, *topic, nil)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	ends, err := endOffsets(ctx, &kafka.Client{Addr: kafka.TCP(*brokers), Timeout: 30 * time.Second}, *topic)
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// readLimit reads every partition of topic from the start to its end offset
+// with one kafka-go Reader per partition (through dialer; nil: kafka-go's
+// default) and does nothing with the records.
+func readLimit(ctx context.Context, brokers, topic string, dialer *kafka.Dialer) (limitResult, error) {
+	cfg, err := exporterDefaults()
 	if err != nil {
-		return err
+		return limitResult{}, err
+	}
+	ends, err := endOffsets(ctx, &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 30 * time.Second}, topic)
+	if err != nil {
+		return limitResult{}, err
 	}
 	var res limitResult
 	var first atomic.Int64
@@ -69,7 +80,7 @@ func cmdLimit(args []string) error {
 			continue
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: []string{*brokers}, Topic: *topic, Partition: p,
+			Brokers: []string{brokers}, Topic: topic, Partition: p, Dialer: dialer,
 			MinBytes: cfg.KafkaMinBytes, MaxBytes: cfg.KafkaMaxBytes, MaxWait: cfg.KafkaMaxWait,
 			QueueCapacity: cfg.FetchBuffer, ReadBackoffMin: 100 * time.Millisecond, ReadBackoffMax: 2 * time.Second,
 			MaxAttempts: 3,
@@ -113,15 +124,12 @@ func cmdLimit(args []string) error {
 	wg.Wait()
 	res.DoneNs = time.Now().UnixNano()
 	// The connections are still open: count what was sent on them.
-	res.Segments = sentSegments(os.Getpid(), brokerPort(*brokers))
+	res.Segments = sentSegments(os.Getpid(), brokerPort(brokers))
 	for _, r := range readers {
 		res.Fetches += r.Stats().Fetches
 		r.Close()
 	}
 	res.FirstNs = first.Load()
 	res.HWMKiB = vmHWM(os.Getpid())
-	if firstErr != nil {
-		return firstErr
-	}
-	return json.NewEncoder(os.Stdout).Encode(res)
+	return res, firstErr
 }

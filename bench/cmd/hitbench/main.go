@@ -20,6 +20,7 @@
 //	hitbench limit   (internal) the kafka-go reader, run as a child process
 //	hitbench produce only load the topic
 //	hitbench profile FORMAT/COMPRESSION OUT.pprof   the exporter in process, with a CPU profile
+//	hitbench requests FORMAT/COMPRESSION   the Kafka requests of the plain read and of the exporter, by kind (requests.go)
 //	hitbench integrations  only the integrations benchmark (integrations.go; part of run unless BENCH_INTEGRATIONS=0)
 //	hitbench intexporter OUT.pprof  (internal) "hitexport run" in process under a CPU profile
 //
@@ -55,6 +56,8 @@ func main() {
 		err = cmdProfile(loadEnv(), os.Args[2:])
 	case "limit":
 		err = cmdLimit(os.Args[2:])
+	case "requests":
+		err = cmdRequests(loadEnv(), os.Args[2:])
 	case "integrations":
 		err = cmdIntegrations(loadEnv())
 	case "intexporter":
