@@ -91,8 +91,9 @@ func Run(cfg *config.Config) int {
 	}
 	srv := &http.Server{Handler: Handler(parts.Registry, parts.Metrics, parts.Health), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	limit, derived := setMemoryLimit(cfg)
-	log.Info("hitexport starting", "config", cfg.Redacted(), "http_addr", ln.Addr().String(), "gomemlimit", limit, "gomemlimit_derived", derived)
+	ml := newMemLimiter(cfg)
+	parts.Group.OnWorkers = ml.workers // the derived limit grows with integrations × partitions
+	log.Info("hitexport starting", "config", cfg.Redacted(), "http_addr", ln.Addr().String(), "gomemlimit", ml.current(), "gomemlimit_derived", ml.derived)
 
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

@@ -87,26 +87,46 @@ func TestKafkaOptionsSecurity(t *testing.T) {
 	}
 }
 
-// The derived memory limit follows the configuration and leaves a
-// user's GOMEMLIMIT alone.
+// The derived memory limit follows the configuration and the number of
+// target-partition workers, and leaves a user's GOMEMLIMIT alone.
 func TestMemoryLimit(t *testing.T) {
 	cfg := &config.Config{MaxOpenObjects: 32, SpoolMemory: 4 << 20}
-	if got, want := MemoryLimit(cfg), int64(224<<20); got != want {
-		t.Fatalf("MemoryLimit(defaults) = %d, want %d", got, want)
+	for _, c := range []struct {
+		workers int
+		want    int64
+	}{
+		{0, 224 << 20}, {4, 224 << 20}, {16, 224 << 20}, // MAX_OPEN_OBJECTS is the floor
+		{17, 34*5<<20 + 64<<20},
+		{400, 800*5<<20 + 64<<20}, // 100 integrations × 4 partitions: about 4 GiB
+	} {
+		if got := MemoryLimit(cfg, c.workers); got != c.want {
+			t.Errorf("MemoryLimit(defaults, %d workers) = %d, want %d", c.workers, got, c.want)
+		}
 	}
 	cfg.MaxOpenObjects, cfg.SpoolMemory = 2, 0
-	if got, want := MemoryLimit(cfg), int64(66<<20); got != want {
+	if got, want := MemoryLimit(cfg, 0), int64(66<<20); got != want {
 		t.Fatalf("MemoryLimit(2 objects, no spool memory) = %d, want %d", got, want)
 	}
 	old := debug.SetMemoryLimit(-1)
 	defer debug.SetMemoryLimit(old)
 	t.Setenv("GOMEMLIMIT", "")
-	if l, derived := setMemoryLimit(cfg); !derived || l != 66<<20 || debug.SetMemoryLimit(-1) != 66<<20 {
-		t.Fatalf("derived limit not applied: %d %v", l, derived)
+	m := newMemLimiter(cfg)
+	if l := m.current(); !m.derived || l != 66<<20 || debug.SetMemoryLimit(-1) != 66<<20 {
+		t.Fatalf("derived limit not applied: %d %v", l, m.derived)
+	}
+	m.workers(10) // 20 objects of 1 MiB
+	if l := m.current(); l != 84<<20 || debug.SetMemoryLimit(-1) != 84<<20 {
+		t.Fatalf("limit for 10 workers: %d (runtime %d), want %d", l, debug.SetMemoryLimit(-1), 84<<20)
+	}
+	m.workers(0)
+	if debug.SetMemoryLimit(-1) != 66<<20 {
+		t.Fatalf("limit not lowered when the workers went: %d", debug.SetMemoryLimit(-1))
 	}
 	debug.SetMemoryLimit(1 << 40)
 	t.Setenv("GOMEMLIMIT", "1TiB")
-	if l, derived := setMemoryLimit(cfg); derived || l != 1<<40 {
-		t.Fatalf("GOMEMLIMIT set by the user was overridden: %d %v", l, derived)
+	m = newMemLimiter(cfg)
+	m.workers(400)
+	if l := m.current(); m.derived || l != 1<<40 || debug.SetMemoryLimit(-1) != 1<<40 {
+		t.Fatalf("GOMEMLIMIT set by the user was overridden: %d %v", l, m.derived)
 	}
 }

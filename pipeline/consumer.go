@@ -38,6 +38,14 @@ type KafkaOptions struct {
 // Group runs the exporter as one member of the consumer group: one worker
 // goroutine per assigned partition, for as many generations as it lasts.
 type Group struct {
+	// OnWorkers, when set, is called with the number of target-partition
+	// workers (each with its own open objects) whenever it changes; the
+	// caller sizes memory by it (cli: the derived GOMEMLIMIT). It may be
+	// called from several goroutines, never concurrently.
+	OnWorkers func(n int)
+	workersMu sync.Mutex
+	workers   int
+
 	Kafka    KafkaOptions
 	Settings *Settings
 	Uploader *Uploader
@@ -335,3 +343,14 @@ type ReadProgress struct {
 // ErrRangeNotDelivered is returned (wrapped) when a range's end cannot be
 // reached: no record came for long and the partition ends before it.
 var ErrRangeNotDelivered = errors.New("the rest of the range is not delivered")
+
+// workersChanged adds d to the number of target-partition workers and
+// reports the new number to OnWorkers.
+func (g *Group) workersChanged(d int) {
+	g.workersMu.Lock()
+	defer g.workersMu.Unlock()
+	g.workers += d
+	if g.OnWorkers != nil {
+		g.OnWorkers(g.workers)
+	}
+}

@@ -463,7 +463,9 @@ func (f *fanout) newPartition(w *worker, r TargetResume) *Partition {
 		return nil
 	}
 	w.committed.Store(r.Offset)
+	g.workersChanged(1)
 	return NewPartition(f.topic, f.part, t.Settings, PartitionDeps{
+		OnClose:  func() { g.workersChanged(-1) },
 		Uploader: w.progressUploader(), Commit: commit, Log: g.logger().With("integration", t.ID), Metrics: g.partitionMetrics(t),
 		Spool: g.Spool, HighWatermark: f.hwm, Uploads: partitionUploads,
 		OnUpload: func(key string, records int, window int64, err error) {

@@ -79,6 +79,7 @@ type Partition struct {
 	endOfInput func() bool
 	uploaded   func(Upload, Outcome)
 	skipped    func()
+	onClose    func()
 
 	// maxUploads is the most uploads in flight (1: flush uploads itself);
 	// inflight are started and not yet applied; their results come on
@@ -118,6 +119,9 @@ type PartitionDeps struct {
 	// counts the windows of the parts in flight as open in its progress
 	// marker, so that no window is merged before its parts are in.
 	Uploads int
+	// OnClose, when set, is called once when the partition worker closes
+	// (the Group counts its open target-partitions with it).
+	OnClose func()
 }
 
 // NewPartition prepares a worker that starts reading at start (a negative
@@ -144,7 +148,7 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 		wm:   NewWatermark(s.Layout.Window, s.AllowedLateness),
 		open: map[int64]*object{},
 	}
-	p.onUpload = d.OnUpload
+	p.onUpload, p.onClose = d.OnUpload, d.OnClose
 	if d.Uploads > 1 {
 		p.maxUploads = d.Uploads
 		p.uploads = make(chan *upload, d.Uploads)
@@ -626,6 +630,10 @@ func (p *Partition) Close() {
 	p.m.OldestOpenAge.DeleteLabelValues(p.label)
 	p.m.Lag.DeleteLabelValues(p.label)
 	p.m.CommittedOffset.DeleteLabelValues(p.label)
+	if f := p.onClose; f != nil {
+		p.onClose = nil
+		f()
+	}
 }
 
 // Flush uploads every open object regardless of windows (used by replay at
