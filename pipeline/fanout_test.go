@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -258,9 +259,12 @@ func startFan(t *testing.T, g *Group, l *memLog) func() {
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):
+				// Where it waits, for whoever reads the failure.
+				var dump strings.Builder
+				_ = pprof.Lookup("goroutine").WriteTo(&dump, 1)
 				cancel()
 				<-done
-				t.Error("fanout did not stop softly within 10s")
+				t.Errorf("fanout did not stop softly within 10s; goroutines then:\n%s", dump.String())
 			}
 			cancel()
 		})
