@@ -259,23 +259,13 @@ var ErrGroupActive = errors.New("the consumer group has active members")
 // ErrGroupActive and the broker's error; a member's commit from an ended
 // generation wraps the broker's error (kafka.IllegalGeneration, …) only.
 func Commit(ctx context.Context, c *kafka.Client, group, topic string, m Member, offsets []Offset) error {
-	commits := make([]kafka.OffsetCommit, len(offsets))
-	for i, o := range offsets {
-		commits[i] = kafka.OffsetCommit{Partition: o.Partition, Offset: o.Offset, Metadata: o.Metadata}
-	}
-	resp, err := c.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
-		GroupID: group, GenerationID: m.Generation, MemberID: m.ID,
-		Topics: map[string][]kafka.OffsetCommit{topic: commits},
-	})
+	errs, err := CommitEach(ctx, c, group, topic, m, offsets)
 	if err != nil {
-		return Hint(fmt.Errorf("commit offsets of group %q: %w", group, err))
+		return err
 	}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			if m.Generation < 0 && Classify(p.Error) == ClassMembership {
-				return fmt.Errorf("%w: the coordinator refused the commit of %s/%d (%w)", ErrGroupActive, topic, p.Partition, p.Error)
-			}
-			return fmt.Errorf("commit offset of %s/%d: %w", topic, p.Partition, p.Error)
+	for _, o := range offsets { // the first partition's error, in the caller's order
+		if e := errs[o.Partition]; e != nil {
+			return e
 		}
 	}
 	return nil
