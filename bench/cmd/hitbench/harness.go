@@ -22,6 +22,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/store"
+	"github.com/hitexport/hitexport/verify"
 )
 
 // exporterVars are the HITEXPORT_* settings of an exporter measurement:
@@ -275,4 +276,30 @@ func startProfiles(path string) (stop func(), err error) {
 			f.Close()
 		})
 	}, nil
+}
+
+// waitAllCommitted polls every interval until the group has committed every
+// partition of topic to its end, calling each (when set) before each look.
+func waitAllCommitted(ctx context.Context, client *kafka.Client, group, topic string, every time.Duration, each func()) error {
+	for {
+		if each != nil {
+			each()
+		}
+		offs, err := verify.Offsets(ctx, client, group, topic)
+		if err != nil {
+			return err
+		}
+		all := true
+		for _, o := range offs {
+			all = all && o.Committed == o.End
+		}
+		if all {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
 }

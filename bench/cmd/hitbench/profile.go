@@ -7,7 +7,6 @@ import (
 
 	"github.com/hitexport/hitexport/cli"
 	"github.com/hitexport/hitexport/config"
-	"github.com/hitexport/hitexport/verify"
 )
 
 // cmdProfile runs the exporter in process (cli.Build, the same wiring as
@@ -48,23 +47,8 @@ func cmdProfile(e *Env, args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
 	client := kafkaClient(e)
-	for {
-		offs, err := verify.Offsets(ctx, client, cfg.KafkaGroup, l.Topic)
-		if err != nil {
-			return err
-		}
-		all := true
-		for _, o := range offs {
-			all = all && o.Committed == o.End
-		}
-		if all {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := waitAllCommitted(ctx, client, cfg.KafkaGroup, l.Topic, 100*time.Millisecond, nil); err != nil {
+		return err
 	}
 	elapsed := time.Since(start)
 	stopProfiles()

@@ -27,7 +27,6 @@ import (
 
 	"github.com/hitexport/hitexport/cli"
 	"github.com/hitexport/hitexport/config"
-	"github.com/hitexport/hitexport/verify"
 )
 
 // apiNames are the Kafka api keys a kafka-go client sends.
@@ -292,27 +291,13 @@ func cmdRequests(e *Env, args []string) error {
 	var atLast map[int16]apiStat
 	var lastConns, lastReads, lastBytes int64
 	var lastAt time.Duration
-	for {
+	if err := waitAllCommitted(ctx, client, cfg.KafkaGroup, l.Topic, 50*time.Millisecond, func() {
 		if atLast == nil && consumedInProcess(parts) >= float64(l.Hits) {
 			atLast, lastConns, lastReads, lastBytes = xt.snapshot()
 			lastAt = time.Since(start)
 		}
-		offs, err := verify.Offsets(ctx, client, cfg.KafkaGroup, l.Topic)
-		if err != nil {
-			return err
-		}
-		all := true
-		for _, o := range offs {
-			all = all && o.Committed == o.End
-		}
-		if all {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	}); err != nil {
+		return err
 	}
 	elapsed := time.Since(start)
 	st, conns, reads, rb = xt.snapshot()
