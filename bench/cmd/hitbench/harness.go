@@ -21,6 +21,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/hitexport/hitexport/cli"
+	"github.com/hitexport/hitexport/config"
 	"github.com/hitexport/hitexport/store"
 	"github.com/hitexport/hitexport/verify"
 )
@@ -302,4 +304,36 @@ func waitAllCommitted(ctx context.Context, client *kafka.Client, group, topic st
 		case <-time.After(every):
 		}
 	}
+}
+
+// buildInProcess wires the exporter in this process (cli.Build, as
+// "hitexport run" does) for case c over load l, in a group and key prefix
+// of its own named after what; it returns the prefix too.
+func buildInProcess(e *Env, l Load, c Case, what string) (*config.Config, *cli.Parts, string, error) {
+	name := fmt.Sprintf("%s-%s-%s-%s", e.RunID, what, c.Format, c.Compression)
+	prefix := "hitbench/" + name + "/"
+	vars := exporterVars(e, l.Topic, "hitbench-"+name, c, prefix)
+	vars["HITEXPORT_LOG_LEVEL"] = "warn"
+	cfg, err := config.Parse(vars)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	parts, err := cli.Build(cfg, cli.NewLogger(cfg))
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return cfg, parts, prefix, nil
+}
+
+// cleanupPrefix deletes the objects under prefix (unless BENCH_KEEP=1).
+func cleanupPrefix(e *Env, prefix string) error {
+	b, objs, err := listPrefix(e, prefix)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, len(objs))
+	for i, o := range objs {
+		keys[i] = o.Key
+	}
+	return e.cleanup(b, keys)
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/hitexport/hitexport/cli"
-	"github.com/hitexport/hitexport/config"
 )
 
 // cmdProfile runs the exporter in process (cli.Build, the same wiring as
@@ -24,14 +21,7 @@ func cmdProfile(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	name := fmt.Sprintf("%s-profile-%s-%s", e.RunID, c.Format, c.Compression)
-	vars := exporterVars(e, l.Topic, "hitbench-"+name, c, "hitbench/"+name+"/")
-	vars["HITEXPORT_LOG_LEVEL"] = "warn"
-	cfg, err := config.Parse(vars)
-	if err != nil {
-		return err
-	}
-	parts, err := cli.Build(cfg, cli.NewLogger(cfg))
+	cfg, parts, prefix, err := buildInProcess(e, l, c, "profile")
 	if err != nil {
 		return err
 	}
@@ -55,13 +45,5 @@ func cmdProfile(e *Env, args []string) error {
 	close(stop)
 	<-done
 	logf("profile of %s over %d hits: %.1fs wall (incl. the %s idle wait) → %s", c, l.Hits, elapsed.Seconds(), e.IdleTimeout, args[1])
-	b, objs, err := listPrefix(e, "hitbench/"+name+"/")
-	if err != nil {
-		return err
-	}
-	var keys []string
-	for _, o := range objs {
-		keys = append(keys, o.Key)
-	}
-	return e.cleanup(b, keys)
+	return cleanupPrefix(e, prefix)
 }

@@ -26,7 +26,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hitexport/hitexport/cli"
-	"github.com/hitexport/hitexport/config"
 )
 
 // apiNames are the Kafka api keys a kafka-go client sends.
@@ -269,14 +268,7 @@ func cmdRequests(e *Env, args []string) error {
 		time.Duration(lr.DoneNs-lr.StartNs).Seconds(), lr.Fetches), l.Hits, st, conns, reads, rb)
 
 	// The exporter, as "hitbench profile" runs it.
-	name := fmt.Sprintf("%s-requests-%s-%s", e.RunID, c.Format, c.Compression)
-	vars := exporterVars(e, l.Topic, "hitbench-"+name, c, "hitbench/"+name+"/")
-	vars["HITEXPORT_LOG_LEVEL"] = "warn"
-	cfg, err := config.Parse(vars)
-	if err != nil {
-		return err
-	}
-	parts, err := cli.Build(cfg, cli.NewLogger(cfg))
+	cfg, parts, prefix, err := buildInProcess(e, l, c, "requests")
 	if err != nil {
 		return err
 	}
@@ -310,15 +302,7 @@ func cmdRequests(e *Env, args []string) error {
 	}
 	printTap(fmt.Sprintf("hitexport %s until every offset committed (%.2fs, incl. the %s idle wait)", c, elapsed.Seconds(), e.IdleTimeout),
 		l.Hits, st, conns, reads, rb)
-	b, objs, err := listPrefix(e, "hitbench/"+name+"/")
-	if err != nil {
-		return err
-	}
-	var keys []string
-	for _, o := range objs {
-		keys = append(keys, o.Key)
-	}
-	return e.cleanup(b, keys)
+	return cleanupPrefix(e, prefix)
 }
 
 // consumedInProcess is the in-process exporter's hitexport_records_consumed_total.
