@@ -55,10 +55,8 @@ func (l *kafkaLog) CommitMembership(ctx context.Context, offset int64) error {
 // simple with gen nil) in one request with the other partitions' commits of
 // the moment (commitBatcher).
 func (l *kafkaLog) commit(ctx context.Context, group string, gen *kafka.Generation, o kafkaadmin.Offset) error {
-	k := commitKey{group: group, topic: l.topic, generation: kafkaadmin.Simple.Generation}
-	if gen != nil {
-		k.generation, k.member = int(gen.ID), gen.MemberID
-	}
+	m := memberOf(gen)
+	k := commitKey{group: group, topic: l.topic, generation: m.Generation, member: m.ID}
 	l.g.cmu.Lock()
 	if l.g.commits == nil {
 		l.g.commits = newCommitBatcher(l.client)
@@ -106,16 +104,22 @@ func (r *recordIter) Next(ctx context.Context) (Message, error) {
 	return m, nil
 }
 
+// memberOf is the member committing for gen: its generation and member
+// id, or, with gen nil, kafkaadmin.Simple (a group without members).
+func memberOf(gen *kafka.Generation) kafkaadmin.Member {
+	if gen == nil {
+		return kafkaadmin.Simple
+	}
+	return kafkaadmin.Member{Generation: int(gen.ID), ID: gen.MemberID}
+}
+
 // commitOffsets commits to group: fenced with gen's generation and member id,
 // or, with gen nil, a "simple" commit (generation -1, no member id) for a
 // group without members (a target's own group).
 func commitOffsets(ctx context.Context, client *kafka.Client, group string, gen *kafka.Generation, topic string, cs []kafka.OffsetCommit) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	m := kafkaadmin.Simple
-	if gen != nil {
-		m = kafkaadmin.Member{Generation: int(gen.ID), ID: gen.MemberID}
-	}
+	m := memberOf(gen)
 	offs := make([]kafkaadmin.Offset, len(cs))
 	for i, c := range cs {
 		offs[i] = kafkaadmin.Offset{Partition: c.Partition, Offset: c.Offset, Metadata: c.Metadata}

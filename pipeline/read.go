@@ -499,7 +499,7 @@ func (f *connFetcher) connect(ctx context.Context) (*kafka.Conn, error) {
 // lookup through the first broker that answers. A failed connect forgets the
 // cached metadata, so a reconnect after a leader change looks up afresh.
 func (f *connFetcher) dialLeader(ctx context.Context) (*kafka.Conn, error) {
-	key := leaderKey{brokers: strings.Join(f.ko.Brokers, ","), topic: f.ko.Topic}
+	key := f.leaderKey()
 	if p, ok := leaders.get(key, f.id); ok {
 		conn, err := f.dialer.DialPartition(ctx, "tcp", "", p)
 		if err == nil {
@@ -544,6 +544,11 @@ func (f *connFetcher) dialLeader(ctx context.Context) (*kafka.Conn, error) {
 const leaderTTL = 10 * time.Second
 
 type leaderKey struct{ brokers, topic string }
+
+// leaderKey is the cache entry of f's topic on f's brokers.
+func (f *connFetcher) leaderKey() leaderKey {
+	return leaderKey{brokers: strings.Join(f.ko.Brokers, ","), topic: f.ko.Topic}
+}
 
 // leaders caches the partition leaders of the topics the process reads.
 var leaders = leaderCache{m: map[leaderKey]leaderEntry{}}
@@ -636,7 +641,7 @@ func (f *connFetcher) handle(ctx context.Context, conn *kafka.Conn, err error) b
 // drop closes conn; the next Read connects again, to the leader a new
 // lookup names (the cached one may be why the fetch failed).
 func (f *connFetcher) drop(conn *kafka.Conn) {
-	leaders.forget(leaderKey{brokers: strings.Join(f.ko.Brokers, ","), topic: f.ko.Topic})
+	leaders.forget(f.leaderKey())
 	conn.Close()
 	f.mu.Lock()
 	if f.conn == conn {
