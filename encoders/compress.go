@@ -82,7 +82,7 @@ func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	case Zstd:
 		if e, ok := zstdPool.Get().(*zstd.Encoder); ok {
 			e.Reset(w)
-			return &pooledZstd{e}, nil
+			return &pooledWriter[*zstd.Encoder]{e: e, pool: &zstdPool}, nil
 		}
 		e, err := zstd.NewWriter(w,
 			zstd.WithEncoderConcurrency(1),
@@ -92,7 +92,7 @@ func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &pooledZstd{e}, nil
+		return &pooledWriter[*zstd.Encoder]{e: e, pool: &zstdPool}, nil
 	}
 	return nil, fmt.Errorf("unknown compression %q", c)
 }
@@ -102,26 +102,37 @@ func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 // object at most, not once per object.
 var zstdPool sync.Pool
 
-// pooledZstd gives its encoder back to zstdPool on Close.
-type pooledZstd struct{ e *zstd.Encoder }
+// resetWriter is a compressor that can be pointed at another writer.
+type resetWriter interface {
+	io.WriteCloser
+	Reset(io.Writer)
+}
 
-func (z *pooledZstd) Write(p []byte) (int, error) {
-	if z.e == nil {
-		return 0, errors.New("zstd: write after close")
+// pooledWriter gives its compressor back to pool on Close (after a
+// successful Close: a failed one may have left it in any state).
+type pooledWriter[W resetWriter] struct {
+	e    W
+	pool *sync.Pool
+	done bool
+}
+
+func (z *pooledWriter[W]) Write(p []byte) (int, error) {
+	if z.done {
+		return 0, errors.New("compressor: write after close")
 	}
 	return z.e.Write(p)
 }
 
-func (z *pooledZstd) Close() error {
-	if z.e == nil {
+func (z *pooledWriter[W]) Close() error {
+	if z.done {
 		return nil
 	}
+	z.done = true
 	err := z.e.Close()
 	if err == nil {
 		z.e.Reset(nil) // drop the reference to the object's writer
-		zstdPool.Put(z.e)
+		z.pool.Put(z.e)
 	}
-	z.e = nil
 	return err
 }
 

@@ -29,34 +29,11 @@ var s2Writers, s2Readers sync.Pool
 func newS2Writer(w io.Writer) io.WriteCloser {
 	if e, ok := s2Writers.Get().(*s2.Writer); ok {
 		e.Reset(w)
-		return &pooledS2{e: e}
+		return &pooledWriter[*s2.Writer]{e: e, pool: &s2Writers}
 	}
 	// One goroutine (the caller's): a partition worker's objects are
 	// compressed where they are written, as with zstd.
-	return &pooledS2{e: s2.NewWriter(w, s2.WriterConcurrency(1), s2.WriterBlockSize(s2BlockSize))}
-}
-
-// pooledS2 gives its writer back to s2Writers on Close.
-type pooledS2 struct{ e *s2.Writer }
-
-func (z *pooledS2) Write(p []byte) (int, error) {
-	if z.e == nil {
-		return 0, errors.New("s2: write after close")
-	}
-	return z.e.Write(p)
-}
-
-func (z *pooledS2) Close() error {
-	if z.e == nil {
-		return nil
-	}
-	err := z.e.Close()
-	if err == nil {
-		z.e.Reset(nil) // drop the reference to the object's writer
-		s2Writers.Put(z.e)
-	}
-	z.e = nil
-	return err
+	return &pooledWriter[*s2.Writer]{e: s2.NewWriter(w, s2.WriterConcurrency(1), s2.WriterBlockSize(s2BlockSize)), pool: &s2Writers}
 }
 
 func newS2Reader(r io.Reader) io.ReadCloser {
