@@ -483,7 +483,7 @@ func TestFaultRebalance(t *testing.T) {
 			ownerLast = owner.Metadata["last-offset"]
 			break
 		}
-		if l := uploadedLine(ev.key, r3, r4); l != "" && pipeline.IsPendingKey(ev.key) {
+		if l := uploadedLine(ev.key, r3.exporter, r4.exporter); l != "" && pipeline.IsPendingKey(ev.key) {
 			var u struct {
 				LastOffset int64 `json:"last_offset"`
 			}
@@ -577,7 +577,7 @@ func TestFaultRebalance(t *testing.T) {
 }
 
 // uploadedLine is the first "object uploaded" log line of any of xs for key.
-func uploadedLine(key string, xs ...*xproc) string {
+func uploadedLine(key string, xs ...*exporter) string {
 	for _, x := range xs {
 		for _, l := range strings.Split(x.out.String(), "\n") {
 			if strings.Contains(l, `"object uploaded"`) && strings.Contains(l, `"key":"`+key+`"`) {

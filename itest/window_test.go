@@ -419,12 +419,7 @@ func TestExportWindowLayoutOverlap(t *testing.T) {
 	// re-stages the whole part under copy A's key: B is then contained in
 	// it and no overlap reaches the merger. Exactness is checked above
 	// either way; the overlap path itself is what is asserted below.
-	restaged := false
-	for _, l := range strings.Split(x.out.String(), "\n") {
-		if strings.Contains(l, `"object uploaded"`) && strings.Contains(l, `"key":"`+part+`"`) {
-			restaged = true
-		}
-	}
+	restaged := uploadedLine(part, x) != ""
 	if restaged && mt.val("hitexport_merge_records_deduplicated_total") == 0 {
 		t.Logf("the restarted run re-staged %s (uncommitted at the kill): the overlap was superseded, not merged", part)
 	} else if mt.val("hitexport_merge_overlaps_resolved_total") < 1 || mt.val("hitexport_merge_overlaps_total") != 0 ||
