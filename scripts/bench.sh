@@ -13,6 +13,7 @@
 #   BENCH_HITS=1000000         hits in the topic            BENCH_PARTITIONS=4   partitions
 #   BENCH_CASES=all            or e.g. ndjson/none,ndjson/zstd,json/gzip,ocsf/zstd
 #   BENCH_REPEAT=1             repeats of every measurement (the table shows medians)
+#   BENCH_WARMUP=1             unrecorded rounds first (limit and every case): the broker's JIT and the page cache warm
 #   BENCH_OTEL=1               0 skips the real peer: the OpenTelemetry Collector (contrib v0.115.0,
 #                              kafkareceiver → batch → awss3exporter), built from bench/otelcol into bin/otelcol-peer
 #                              (its own go.mod; modules from the Go proxy; BENCH_OTEL_BUILD_TIMEOUT=900 s)

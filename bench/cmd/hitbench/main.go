@@ -105,6 +105,9 @@ type Env struct {
 	Bad         float64
 	Cases       []Case
 	Repeat      int
+	// Warmup: unrecorded rounds (limit and every case) before the measured
+	// ones, so the broker's JIT and the page cache are warm in round 1 too.
+	Warmup int
 	Peer        bool
 	PeerComp    string
 	ConnectLibs string
@@ -213,6 +216,7 @@ func loadEnv() *Env {
 		Seed:          uint64(atoi("BENCH_SEED", 1)),
 		Cases:         parseCases(getenv("BENCH_CASES", "all")),
 		Repeat:        atoi("BENCH_REPEAT", 1),
+		Warmup:        atoi("BENCH_WARMUP", 1),
 		Peer:          getenv("BENCH_PEER", "1") != "0",
 		OtelBin:       getenv("BENCH_OTELCOL", filepath.Join(root, "bin", "otelcol-peer")),
 		Otel:          getenv("BENCH_OTEL", "1") != "0",
@@ -253,6 +257,9 @@ func loadEnv() *Env {
 		}
 		wc[0].Layout = "window"
 		e.Window = &wc[0]
+	}
+	if e.Warmup < 0 {
+		fail("BENCH_WARMUP must be 0 or more")
 	}
 	if e.Hits < 1 || e.Partitions < 1 || e.Repeat < 1 {
 		fail("BENCH_HITS, BENCH_PARTITIONS and BENCH_REPEAT must be at least 1")

@@ -35,7 +35,7 @@ type Target struct {
 func settings(e *Env) map[string]any {
 	return map[string]any{
 		"hits": e.Hits, "partitions": e.Partitions, "seed": e.Seed, "span": e.Span.String(), "late": e.Late,
-		"bad": e.Bad, "cases": fmt.Sprint(e.Cases), "repeat": e.Repeat, "peer": e.Peer,
+		"bad": e.Bad, "cases": fmt.Sprint(e.Cases), "repeat": e.Repeat, "warmup": e.Warmup, "peer": e.Peer,
 		"peer_compression": e.PeerComp, "connect_flush_ms": e.FlushMs, "exporter_idle_timeout": e.IdleTimeout.String(),
 		"scale": e.Scale, "scale_hits": e.ScaleHits, "scale_partitions": e.ScaleParts, "scale_case": e.ScaleCase.String(),
 		"window_case": fmt.Sprint(e.Window), "broker_pid_file": e.BrokerPIDFile, "brokers": e.Brokers,
@@ -66,6 +66,17 @@ func cmdRun(e *Env) error {
 		}
 	}
 	cases := map[string][]Result{}
+	for i := 0; i < e.Warmup; i++ {
+		logf("warm-up round %d/%d (not recorded): limit and every case", i+1, e.Warmup)
+		if _, err := runLimit(e, l); err != nil {
+			return err
+		}
+		for _, c := range e.Cases {
+			if _, err := runExporter(e, l, c, fmt.Sprintf("warmup-r%d", i+1)); err != nil {
+				return err
+			}
+		}
+	}
 	for i := 0; i < e.Repeat; i++ {
 		logf("round %d/%d: limit", i+1, e.Repeat)
 		r, err := runLimit(e, l)
