@@ -92,6 +92,7 @@ func Settings(cfg *config.Config, l pipeline.Layout) *pipeline.Settings {
 		SpoolMemory:     cfg.SpoolMemory,
 		SpoolDir:        cfg.SpoolDir,
 		Tick:            tick(cfg.IdleTimeout),
+		CommitInterval:  cfg.CommitInterval,
 	}
 }
 

@@ -37,6 +37,11 @@ type Config struct {
 	KafkaMinBytes int           `env:"KAFKA_MIN_BYTES" envDefault:"65536"`
 	KafkaMaxBytes int           `env:"KAFKA_MAX_BYTES" envDefault:"16777216"`
 	KafkaMaxWait  time.Duration `env:"KAFKA_MAX_WAIT" envDefault:"250ms"`
+	// CommitInterval: offset commits (each after its upload) are gathered
+	// across partitions for up to this long and sent as one request while
+	// the partitions read on; at most one commit per partition in flight.
+	// 0: every upload's commit is made before its partition reads on.
+	CommitInterval time.Duration `env:"COMMIT_INTERVAL" envDefault:"1s"`
 
 	// Kafka security: TLS (with an optional private CA and client
 	// certificate) and SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
@@ -261,6 +266,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KafkaMaxWait <= 0 {
 		return bad("KAFKA_MAX_WAIT", "must be a positive duration")
+	}
+	if c.CommitInterval < 0 || c.CommitInterval > time.Minute {
+		return bad("COMMIT_INTERVAL", "must be a duration from 0 to 1m (0: commit after each upload before reading on)")
 	}
 	if c.KafkaSessionTimeout < time.Second || c.KafkaSessionTimeout > 30*time.Minute {
 		return bad("KAFKA_SESSION_TIMEOUT", "must be a duration from 1s to 30m (the broker allows 6s to 30m by default)")
@@ -547,7 +555,7 @@ func (c *Config) Redacted() map[string]any {
 		"s3_sse": c.S3SSE, "s3_sse_kms_key_id": c.S3SSEKMSKeyID, "s3_role_arn": c.S3RoleARN,
 		"s3_external_id": red(c.S3ExternalID), "s3_role_session_name": c.S3RoleSessionName, "s3_sts_endpoint": c.S3STSEndpoint,
 		"window": c.Window.String(), "allowed_lateness": c.AllowedLateness.String(),
-		"idle_timeout": c.IdleTimeout.String(), "http_addr": c.HTTPAddr,
+		"idle_timeout": c.IdleTimeout.String(), "commit_interval": c.CommitInterval.String(), "http_addr": c.HTTPAddr,
 	}
 }
 

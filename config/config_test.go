@@ -152,6 +152,8 @@ func TestInvalidValues(t *testing.T) {
 		{with("HITEXPORT_KAFKA_MIN_BYTES", "many"), "HITEXPORT_KAFKA_MIN_BYTES", []string{"whole number"}},
 		{with("HITEXPORT_KAFKA_MAX_BYTES", "1000"), "HITEXPORT_KAFKA_MAX_BYTES", nil},
 		{with("HITEXPORT_KAFKA_MAX_WAIT", "0s"), "HITEXPORT_KAFKA_MAX_WAIT", nil},
+		{with("HITEXPORT_COMMIT_INTERVAL", "-1s"), "HITEXPORT_COMMIT_INTERVAL", nil},
+		{with("HITEXPORT_COMMIT_INTERVAL", "2m"), "HITEXPORT_COMMIT_INTERVAL", nil},
 		{with("HITEXPORT_S3_ENDPOINT", "http://minio:9000"), "HITEXPORT_S3_ENDPOINT", []string{"scheme"}},
 		{with("HITEXPORT_S3_ACCESS_KEY", ""), "HITEXPORT_S3_ACCESS_KEY", nil},
 		{with("HITEXPORT_S3_SECRET_KEY", ""), "HITEXPORT_S3_SECRET_KEY", nil},

@@ -11,8 +11,10 @@ import (
 )
 
 // Offset commits of the partitions of one group and topic go to the broker
-// together: a partition's commit waits up to commitLinger for the commits of
-// the other partitions and they are sent in one OffsetCommit request. Each
+// together: a partition's commit waits up to commitLinger (or the
+// Settings.CommitInterval of asynchronous commits: the partition reads on
+// meanwhile) for the commits of the other partitions and they are sent in
+// one OffsetCommit request. Each
 // caller still returns only once the broker has answered for its own
 // partition, with its own partition's outcome, so a commit still follows
 // its upload and precedes whatever the caller does next (commit-after-upload
@@ -36,7 +38,7 @@ type commitKey struct {
 
 // commitBatcher gathers the commits of one process (Group).
 type commitBatcher struct {
-	linger time.Duration
+	linger time.Duration // of commit (commitAfter takes its own)
 	// send commits offs in one request: errs per partition, or err for all.
 	send func(ctx context.Context, k commitKey, offs []kafkaadmin.Offset) (errs map[int]error, err error)
 
@@ -68,12 +70,18 @@ func newCommitBatcher(client *kafka.Client) *commitBatcher {
 		}}
 }
 
-// commit commits o in the request of k being gathered (a new one if none is,
-// or if that one already holds o's partition) and returns o's outcome, or
+// commit is commitAfter with the batcher's linger.
+func (c *commitBatcher) commit(ctx context.Context, k commitKey, o kafkaadmin.Offset) error {
+	return c.commitAfter(ctx, k, o, c.linger)
+}
+
+// commitAfter commits o in the request of k being gathered (a new one, sent
+// linger later, if none is or if that one already holds o's partition) and
+// returns o's outcome, or
 // ctx's error if ctx ends first. A commit whose ctx ended is taken out of the
 // request if it was not sent yet (as a request of its own would not have
 // been sent: an ended generation's worker must not commit late).
-func (c *commitBatcher) commit(ctx context.Context, k commitKey, o kafkaadmin.Offset) error {
+func (c *commitBatcher) commitAfter(ctx context.Context, k commitKey, o kafkaadmin.Offset, linger time.Duration) error {
 	var b *commitBatch
 	for {
 		if err := ctx.Err(); err != nil {
@@ -96,7 +104,7 @@ func (c *commitBatcher) commit(ctx context.Context, k commitKey, o kafkaadmin.Of
 	if b == nil {
 		b = &commitBatch{done: make(chan struct{})}
 		c.pending[k] = b
-		time.AfterFunc(c.linger, func() { c.flush(k, b) })
+		time.AfterFunc(linger, func() { c.flush(k, b) })
 	}
 	b.offs = append(b.offs, o)
 	c.mu.Unlock()

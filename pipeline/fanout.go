@@ -579,8 +579,10 @@ func (f *fanout) loop(pool *chunkPool) error {
 	defer t.Stop()
 	for {
 		var uploads <-chan *upload // the directly fed target's finished uploads
+		var commits <-chan commitResult
 		if f.inline != nil {
 			uploads = f.inline.p.uploadResults()
+			commits = f.inline.p.commitResults()
 		}
 		select {
 		case <-f.ctx.Done():
@@ -589,6 +591,8 @@ func (f *fanout) loop(pool *chunkPool) error {
 			if err := f.inline.p.applyUpload(r); err != nil {
 				return err
 			}
+		case r := <-commits:
+			f.inline.p.commitDone(r)
 		case <-f.stop:
 			return nil
 		case recs, ok := <-pool.chunks:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,15 @@ type Settings struct {
 	SpoolDir        string
 	// Tick is how often idleness and ages are checked.
 	Tick time.Duration
+	// CommitInterval, when positive, makes offset commits asynchronous: the
+	// partition reads on while its commit is gathered with the other
+	// partitions' for up to CommitInterval and sent in one request, at most
+	// one commit of the partition in flight (a newer one goes when it is
+	// answered). A commit still follows its upload, carries the state of
+	// every upload before it, and the window layout's progress marker moves
+	// only past windows whose parts are committed. Zero: each upload's
+	// commit is made before the partition reads on (gathered for 10 ms).
+	CommitInterval time.Duration
 	// Stager, when set, selects the window layout: objects become staged
 	// parts and workers publish their progress (staging.go).
 	Stager *Stager
@@ -72,6 +82,18 @@ type Partition struct {
 	lastRecord    time.Time
 	committed     int64
 	commitPending bool
+	// Asynchronous commits (Settings.CommitInterval > 0): commitRes
+	// receives the outcome of the one commit in flight (commitBusy);
+	// commitDue asks for another once it is answered, with dueCtx.
+	// uploadSeq counts applied uploads; unacked are the windows of staged
+	// parts uploaded but not yet in a commit that succeeded (by uploadSeq),
+	// which the progress marker treats as open.
+	commitRes  chan commitResult
+	commitBusy bool
+	commitDue  bool
+	dueCtx     context.Context
+	uploadSeq  uint64
+	unacked    []unackedPart
 	onUpload      func(key string, records int, window int64, err error)
 	// endOfInput, when set and true once msgs is closed, means the input
 	// ended because a range was read to its end (replay): Run then uploads
@@ -150,6 +172,9 @@ func NewPartition(topic string, id int, s *Settings, d PartitionDeps, start int6
 		open: map[int64]*object{},
 	}
 	p.onUpload, p.onClose = d.OnUpload, d.OnClose
+	if s.CommitInterval > 0 {
+		p.commitRes = make(chan commitResult, 1)
+	}
 	if d.Uploads > 1 {
 		p.maxUploads = d.Uploads
 		p.uploads = make(chan *upload, d.Uploads)
@@ -329,7 +354,7 @@ func (p *Partition) Tick(ctx context.Context) error {
 			return err
 		}
 	}
-	if p.commitPending || (len(due) == 0 && p.offs.Committable() > p.committed) {
+	if !p.commitBusy && (p.commitPending || p.commitDue || (len(due) == 0 && p.offs.Committable() > p.committed)) {
 		p.doCommit(ctx)
 	}
 	p.gauges(now)
@@ -527,6 +552,10 @@ func (p *Partition) uploadDone(r *upload) error {
 		return r.err
 	}
 	p.offs.Uploaded(u.Range)
+	p.uploadSeq++
+	if p.commitRes != nil && p.s.Stager != nil && o.kind == KindHits {
+		p.unacked = append(p.unacked, unackedPart{window: o.window, seq: p.uploadSeq})
+	}
 	if p.uploaded != nil {
 		p.uploaded(u, out)
 	}
@@ -551,6 +580,16 @@ func (p *Partition) uploadDone(r *upload) error {
 	// applying the last uploads, so the marker stays capped by them.
 	p.stageProgress(r.ctx)
 	return nil
+}
+
+// commitResults is the channel on which the outcome of the asynchronous
+// commit in flight comes (nil when none is): the goroutine that runs the
+// partition passes it to commitDone.
+func (p *Partition) commitResults() <-chan commitResult {
+	if !p.commitBusy {
+		return nil
+	}
+	return p.commitRes
 }
 
 // uploadResults is the channel on which the results of the uploads in
@@ -625,8 +664,16 @@ func (p *Partition) flushFull(ctx context.Context, o *object) error {
 	return nil
 }
 
-// reap applies the results of the uploads already done, without waiting.
+// reap applies the results of the uploads and of the commit already done,
+// without waiting.
 func (p *Partition) reap() error {
+	if p.commitBusy {
+		select {
+		case r := <-p.commitRes:
+			p.commitDone(r)
+		default:
+		}
+	}
 	for p.inflight > 0 {
 		select {
 		case r := <-p.uploads:
@@ -654,25 +701,95 @@ func (p *Partition) waitUploads() error {
 
 // doCommit commits the committable offset with the resume state. A failure
 // is retried on the next tick; it never loses data (the offset only lags).
+// With Settings.CommitInterval it only starts the commit (or, while one is
+// in flight, asks for the next): its outcome is applied by reap, Tick or
+// Close (commitDone).
 func (p *Partition) doCommit(ctx context.Context) {
+	if p.commitBusy {
+		p.commitDue, p.dueCtx = true, ctx
+		return
+	}
+	p.commitDue, p.dueCtx = false, nil
 	c := p.offs.Committable()
 	if c < 0 || p.commit == nil {
 		return
 	}
 	p.offs.Prune(c)
 	st := CommitState{MaxEvent: p.wm.MaxEvent, ClosedBefore: p.closedBefore(), Ranges: p.offs.uploaded}
-	if err := p.commit(ctx, c, st); err != nil {
+	if p.commitRes != nil {
+		// Ranges is shared with p.offs, which the partition goes on
+		// changing: the commit encodes a copy.
+		st.Ranges = slices.Clone(st.Ranges)
+		p.commitBusy = true
+		seq, commit := p.uploadSeq, p.commit
+		go func() {
+			err := commit(ctx, c, st)
+			p.commitRes <- commitResult{ctx: ctx, offset: c, seq: seq, err: err}
+		}()
+		return
+	}
+	p.commitDone(commitResult{ctx: ctx, offset: c, err: p.commit(ctx, c, st)})
+}
+
+// commitResult is the outcome of a commit of offset, made with the uploads
+// up to seq applied.
+type commitResult struct {
+	ctx    context.Context
+	offset int64
+	seq    uint64
+	err    error
+}
+
+// unackedPart is a staged part's window uploaded as the seq-th upload and
+// not yet covered by a commit that succeeded.
+type unackedPart struct {
+	window int64
+	seq    uint64
+}
+
+// commitDone applies a commit's outcome; an asynchronous one then moves the
+// progress marker past the windows it committed and starts a commit asked
+// for meanwhile.
+func (p *Partition) commitDone(r commitResult) {
+	async := p.commitBusy
+	p.commitBusy = false
+	if r.err != nil {
 		p.commitPending = true
 		p.m.Commits.WithLabelValues("error").Inc()
-		if ctx.Err() == nil {
-			p.log.Warn("offset commit failed; will retry", "offset", c, "error", err.Error())
+		if r.ctx.Err() == nil {
+			p.log.Warn("offset commit failed; will retry", "offset", r.offset, "error", r.err.Error())
 		}
 		return
 	}
 	p.commitPending = false
-	p.committed = c
+	if r.offset > p.committed {
+		p.committed = r.offset
+	}
 	p.m.Commits.WithLabelValues("ok").Inc()
-	p.m.CommittedOffset.WithLabelValues(p.label).Set(float64(c))
+	p.m.CommittedOffset.WithLabelValues(p.label).Set(float64(p.committed))
+	if !async {
+		return
+	}
+	n := 0
+	for _, u := range p.unacked {
+		if u.seq > r.seq {
+			p.unacked[n] = u
+			n++
+		}
+	}
+	p.unacked = p.unacked[:n]
+	if p.commitDue && r.ctx.Err() == nil {
+		p.doCommit(p.dueCtx)
+	}
+	p.stageProgress(r.ctx)
+}
+
+// finishCommits waits for the commit in flight and makes the one asked for
+// meanwhile, waiting for it too (Close, Flush).
+func (p *Partition) finishCommits() {
+	for p.commitBusy {
+		p.commitDone(<-p.commitRes)
+	}
 }
 
 // Close discards every open object (their records stay uncommitted) and
@@ -684,6 +801,7 @@ func (p *Partition) Close() {
 	// Uploads in flight end as they would have in the worker: on stop
 	// they finish (and commit), when their ctx ended they fail.
 	p.waitUploads()
+	p.finishCommits()
 	for w, o := range p.open {
 		o.discard()
 		p.offs.Discard(o.first)
@@ -721,5 +839,7 @@ func (p *Partition) Flush(ctx context.Context) error {
 			return err
 		}
 	}
-	return p.waitUploads()
+	err := p.waitUploads()
+	p.finishCommits()
+	return err
 }

@@ -164,6 +164,20 @@ func (p *Partition) closedBefore() int64 {
 	return cb
 }
 
+// markerClosedBefore is closedBefore for the progress marker: nor is a
+// window closed for the merger while a part of it is uploaded and its
+// records not yet committed (asynchronous commits), so that the merge
+// follows the commit. (The committed state itself uses closedBefore.)
+func (p *Partition) markerClosedBefore() int64 {
+	cb := p.closedBefore()
+	for _, u := range p.unacked {
+		if u.window < cb {
+			cb = u.window
+		}
+	}
+	return cb
+}
+
 // stageProgress writes the partition's progress marker when it moved (window
 // layout only). A failure is logged and retried on the next tick; it only
 // delays merging.
@@ -172,7 +186,7 @@ func (p *Partition) stageProgress(ctx context.Context) {
 	if st == nil {
 		return
 	}
-	pr := Progress{ClosedBefore: p.closedBefore()}
+	pr := Progress{ClosedBefore: p.markerClosedBefore()}
 	for _, o := range p.open {
 		if o.kind == KindLate {
 			pr.LateOpen = append(pr.LateOpen, o.window)
