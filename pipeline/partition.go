@@ -94,7 +94,7 @@ type Partition struct {
 	dueCtx     context.Context
 	uploadSeq  uint64
 	unacked    []unackedPart
-	onUpload      func(key string, records int, window int64, err error)
+	onUpload   func(key string, records int, window int64, err error)
 	// endOfInput, when set and true once msgs is closed, means the input
 	// ended because a range was read to its end (replay): Run then uploads
 	// every open object instead of discarding them.
