@@ -88,10 +88,8 @@ func scan(b []byte, key string, checkUTF8 bool) (t Text, ok, badUTF8 bool) {
 		top      byte          // the innermost open container ('{' or '['), 0 at the top level
 		i, j     int
 		m        uint64
-		pending  bool // a top-level key member's value is being read from start
-		start    int
+		start    = -1 // a top-level key member's value is being read from b[start]
 		esc      bool
-		lb       bool // a line break was skipped inside the value
 		isKey    bool
 		keyStart int
 		c        byte
@@ -106,24 +104,28 @@ value: // a value starts at b[i] (whitespace already skipped)
 		return Text{}, false, false
 	}
 	c = b[i]
-	if c == '"' {
-		j = i + 1
-		for j+8 <= len(b) {
-			if m = stops(load64(p, j)); m != 0 {
-				j += bits.TrailingZeros64(m) >> 3
-				if *(*byte)(unsafe.Add(p, j)) == '"' { // j < len(b): the word held it
-					i = j + 1
-					goto after
-				}
-				break
-			}
-			j += 8
-		}
-		if i, _, badUTF8 = stringRest(b, j, checkUTF8); i < 0 {
-			return Text{}, false, badUTF8
-		}
-		goto after
+	if c != '"' {
+		goto other
 	}
+str: // the string value starting at b[i]
+	j = i + 1
+	for j+8 <= len(b) {
+		if m = stops(load64(p, j)); m != 0 {
+			j += bits.TrailingZeros64(m) >> 3
+			if *(*byte)(unsafe.Add(p, j)) == '"' { // j < len(b): the word held it
+				i = j + 1
+				goto after
+			}
+			break
+		}
+		j += 8
+	}
+	if i, _, badUTF8 = stringRest(b, j, checkUTF8); i < 0 {
+		return Text{}, false, badUTF8
+	}
+	goto after
+
+other: // any other value
 	switch c {
 	case '{', '[':
 		if depth >= MaxDepth {
@@ -137,7 +139,7 @@ value: // a value starts at b[i] (whitespace already skipped)
 		top = c
 		i++
 		if i < len(b) && b[i] <= ' ' {
-			i, lb = skipSpaceLB(b, i, lb)
+			i = skipSpaceLB(b, i, &t.LineBreaks)
 		}
 		if i < len(b) && b[i] == c+2 { // '}' or ']'
 			depth--
@@ -171,20 +173,24 @@ value: // a value starts at b[i] (whitespace already skipped)
 	}
 
 after: // a value ended at b[i-1]
-	if depth == 1 && pending {
-		t.Value, pending = b[start:i], false
+	if start >= 0 && depth == 1 {
+		t.Value, start = b[start:i], -1
 		t.N++
+	}
+	// The common case first: `,"` in an object, the next member.
+	if i+2 <= len(b) && load16(p, i) == commaQuote && top == '{' {
+		i++
+		goto member
 	}
 	if depth == 0 {
 		t.End = i
 		if SkipSpace(b, i) != len(b) {
 			return Text{}, false, false
 		}
-		t.LineBreaks = lb
 		return t, true, false
 	}
 	if i < len(b) && b[i] <= ' ' {
-		i, lb = skipSpaceLB(b, i, lb)
+		i = skipSpaceLB(b, i, &t.LineBreaks)
 	}
 	if i >= len(b) {
 		return Text{}, false, false
@@ -192,7 +198,7 @@ after: // a value ended at b[i-1]
 	if c = b[i]; c == ',' {
 		i++
 		if i < len(b) && b[i] <= ' ' {
-			i, lb = skipSpaceLB(b, i, lb)
+			i = skipSpaceLB(b, i, &t.LineBreaks)
 		}
 		if top == '[' {
 			goto value
@@ -235,18 +241,26 @@ name: // the name is b[keyStart:i]
 	if depth == 1 && esc {
 		isKey = KeyEquals(b[keyStart:i], key)
 	}
+	// The common case first: `:"`, a string value.
+	if i+2 <= len(b) && load16(p, i) == colonQuote {
+		i++
+		if isKey {
+			start = i
+		}
+		goto str
+	}
 	if i < len(b) && b[i] <= ' ' {
-		i, lb = skipSpaceLB(b, i, lb)
+		i = skipSpaceLB(b, i, &t.LineBreaks)
 	}
 	if i >= len(b) || b[i] != ':' {
 		return Text{}, false, false
 	}
 	i++
 	if i < len(b) && b[i] <= ' ' {
-		i, lb = skipSpaceLB(b, i, lb)
+		i = skipSpaceLB(b, i, &t.LineBreaks)
 	}
 	if isKey {
-		pending, start = true, i
+		start = i
 	}
 	goto value
 }
@@ -257,6 +271,15 @@ name: // the name is b[keyStart:i]
 func load64(p unsafe.Pointer, i int) uint64 {
 	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, i))[:])
 }
+
+func load16(p unsafe.Pointer, i int) uint16 {
+	return binary.LittleEndian.Uint16((*[2]byte)(unsafe.Add(p, i))[:])
+}
+
+const (
+	commaQuote = ',' | '"'<<8
+	colonQuote = ':' | '"'<<8
+)
 
 func load32(p unsafe.Pointer, i int) uint32 {
 	return binary.LittleEndian.Uint32((*[4]byte)(unsafe.Add(p, i))[:])
@@ -272,20 +295,19 @@ const (
 	litNull = 'n' | 'u'<<8 | 'l'<<16 | 'l'<<24
 )
 
-// skipSpaceLB is SkipSpace that also reports (ORed into lb) whether it
-// skipped a line break.
-func skipSpaceLB(b []byte, i int, lb bool) (int, bool) {
+// skipSpaceLB is SkipSpace that also sets *lb when it skips a line break.
+func skipSpaceLB(b []byte, i int, lb *bool) int {
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t':
 		case '\n', '\r':
-			lb = true
+			*lb = true
 		default:
-			return i, lb
+			return i
 		}
 		i++
 	}
-	return i, lb
+	return i
 }
 
 // stringRest reads the rest of a string from b[j], every byte before j
