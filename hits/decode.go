@@ -162,7 +162,7 @@ func parseTime(v []byte) (int64, Reason) {
 func fromSeconds(i int64) (int64, Reason) {
 	ms := i
 	if i < minMillisecondTime {
-		if i > math.MaxInt64/1000 {
+		if i > math.MaxInt64/1000 || i < math.MinInt64/1000 {
 			return 0, ReasonTimeRange
 		}
 		ms = i * 1000
