@@ -100,7 +100,7 @@ func scan(b []byte, key string, checkUTF8 bool) (t Text, ok, badUTF8 bool) {
 	t.Object = i < len(b) && b[i] == '{'
 
 value: // a value starts at b[i] (whitespace already skipped)
-	if i >= len(b) {
+	if uint(i) >= uint(len(b)) { // (as uint: no bounds check on b[i])
 		return Text{}, false, false
 	}
 	c = b[i]
@@ -177,10 +177,15 @@ after: // a value ended at b[i-1]
 		t.Value, start = b[start:i], -1
 		t.N++
 	}
-	// The common case first: `,"` in an object, the next member.
-	if i+2 <= len(b) && load16(p, i) == commaQuote && top == '{' {
+	// The common case first: `,"`, a name or a string element next.
+	if i+2 <= len(b) && load16(p, i) == commaQuote {
 		i++
-		goto member
+		if top == '{' {
+			goto name0
+		}
+		if top == '[' {
+			goto str
+		}
 	}
 	if depth == 0 {
 		t.End = i
@@ -192,7 +197,7 @@ after: // a value ended at b[i-1]
 	if i < len(b) && b[i] <= ' ' {
 		i = skipSpaceLB(b, i, &t.LineBreaks)
 	}
-	if i >= len(b) {
+	if uint(i) >= uint(len(b)) {
 		return Text{}, false, false
 	}
 	if c = b[i]; c == ',' {
@@ -214,9 +219,10 @@ after: // a value ended at b[i-1]
 	goto after
 
 member: // `"name" : value` starts at b[i]
-	if i >= len(b) || b[i] != '"' {
+	if uint(i) >= uint(len(b)) || b[i] != '"' {
 		return Text{}, false, false
 	}
+name0: // b[i] is the name's opening quote
 	keyStart = i
 	j = i + 1
 	for j+8 <= len(b) {
