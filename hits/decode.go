@@ -13,7 +13,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hitexport/hitexport/internal/jsonscan"
 )
@@ -67,23 +66,24 @@ func Decode(raw []byte, kafkaTime time.Time, lim Limits) (Decoded, Reason) {
 	if lim.MaxBytes > 0 && len(raw) > lim.MaxBytes {
 		return Decoded{}, ReasonTooLarge
 	}
-	if !utf8.Valid(raw) {
-		return Decoded{}, ReasonInvalidUTF8
-	}
-	valid, object, tv, n := jsonscan.Scan(raw, "time")
-	if !valid {
-		return Decoded{}, ReasonNotJSON
-	}
-	if !object {
-		return Decoded{}, ReasonNotObject
-	}
-	body := bytes.TrimSpace(raw)
+	// One pass: UTF-8, JSON validity, the "time" member, the bounds of the
+	// value and whether it spans lines (utf8.Valid, json.Valid, a member
+	// walk, bytes.TrimSpace and two IndexByte before).
+	t := jsonscan.ScanText(raw, "time")
 	switch {
-	case n == 0:
+	case !t.UTF8:
+		return Decoded{}, ReasonInvalidUTF8
+	case !t.Valid:
+		return Decoded{}, ReasonNotJSON
+	case !t.Object:
+		return Decoded{}, ReasonNotObject
+	case t.N == 0:
 		return Decoded{}, ReasonMissingTime
-	case n > 1:
+	case t.N > 1:
 		return Decoded{}, ReasonDuplicateTime
 	}
+	body := raw[t.Start:t.End]
+	tv := t.Value
 	ms, reason := parseTime(tv)
 	if reason != "" {
 		return Decoded{}, reason
@@ -92,7 +92,7 @@ func Decode(raw []byte, kafkaTime time.Time, lim Limits) (Decoded, Reason) {
 		ms > kafkaTime.Add(lim.MaxFuture).UnixMilli() {
 		return Decoded{}, ReasonTimeRange
 	}
-	if bytes.IndexByte(body, '\n') >= 0 || bytes.IndexByte(body, '\r') >= 0 {
+	if t.LineBreaks {
 		var buf bytes.Buffer
 		buf.Grow(len(body))
 		if err := json.Compact(&buf, body); err != nil {
@@ -108,6 +108,15 @@ func Decode(raw []byte, kafkaTime time.Time, lim Limits) (Decoded, Reason) {
 func parseTime(v []byte) (int64, Reason) {
 	if len(v) == 0 {
 		return 0, ReasonBadTime
+	}
+	// The common shapes, "1687241470" and 1687241470123, skip Unquote,
+	// TrimSpace, isJSONNumber and strconv: up to 18 digits cannot overflow.
+	d := v
+	if len(d) >= 2 && d[0] == '"' && d[len(d)-1] == '"' {
+		d = d[1 : len(d)-1]
+	}
+	if i, ok := smallUint(d); ok {
+		return fromSeconds(i)
 	}
 	s := v
 	switch v[0] {
@@ -126,34 +135,57 @@ func parseTime(v []byte) (int64, Reason) {
 	if !isJSONNumber(str) {
 		return 0, ReasonBadTime
 	}
-	var ms int64
 	if i, err := strconv.ParseInt(str, 10, 64); err == nil {
-		if i >= minMillisecondTime {
-			ms = i
-		} else {
-			if i > math.MaxInt64/1000 {
-				return 0, ReasonTimeRange
-			}
-			ms = i * 1000
+		return fromSeconds(i)
+	}
+	f, err := strconv.ParseFloat(str, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, ReasonBadTime
+	}
+	var ms int64
+	if f >= minMillisecondTime {
+		if f > 1e15 {
+			return 0, ReasonTimeRange
 		}
+		ms = int64(f)
 	} else {
-		f, err := strconv.ParseFloat(str, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return 0, ReasonBadTime
-		}
-		if f >= minMillisecondTime {
-			if f > 1e15 {
-				return 0, ReasonTimeRange
-			}
-			ms = int64(f)
-		} else {
-			ms = int64(math.Floor(f * 1000))
-		}
+		ms = int64(math.Floor(f * 1000))
 	}
 	if ms <= 0 || ms >= 1e15 { // before 1970 or after the year 33658
 		return 0, ReasonTimeRange
 	}
 	return ms, ""
+}
+
+// fromSeconds is parseTime's result for an integer i: seconds, or
+// milliseconds when it is at least 1e12.
+func fromSeconds(i int64) (int64, Reason) {
+	ms := i
+	if i < minMillisecondTime {
+		if i > math.MaxInt64/1000 || i < math.MinInt64/1000 {
+			return 0, ReasonTimeRange
+		}
+		ms = i * 1000
+	}
+	if ms <= 0 || ms >= 1e15 { // before 1970 or after the year 33658
+		return 0, ReasonTimeRange
+	}
+	return ms, ""
+}
+
+// smallUint reads s as 1 to 18 ASCII digits (leading zeros allowed, as
+// isJSONNumber allows them); ok is false for anything else.
+func smallUint(s []byte) (i int64, ok bool) {
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	for _, c := range s {
+		if c-'0' > 9 {
+			return 0, false
+		}
+		i = i*10 + int64(c-'0')
+	}
+	return i, true
 }
 
 // isJSONNumber reports whether s has JSON's number syntax, except that

@@ -27,6 +27,19 @@ func FuzzDecode(f *testing.F) {
 		"{\"time\":\"1687241470\",\"u\":\"\xff\"}", "{\"time\":\"1687241470\",\"u\":\"\x00\"}",
 		`{"time":"1687241470","u":"\u0000\ud800"}`, `{"time":1e300}`, `{"time":"0x1p30"}`,
 		`{"a":"\\","time":1687241470}`, `{"time":1687241470}` + "\n",
+		// The one-pass scan: non-ASCII and invalid UTF-8 at 8-byte word
+		// boundaries, inside and outside strings, escapes straddling words,
+		// control characters, line breaks only between tokens.
+		"{\"time\":\"1687241470\",\"abcdé\":\"abcdefgé日本😀\"}",
+		"{\"time\":\"1687241470\",\"abcdefg\xc3\":1}", "{\"time\":\"1687241470\",\"a\":\"abcdef\xed\xa0\x80\"}",
+		"{\"time\":1687241470,\xc3\xa9:1}", "{\"time\":1687241470}\xff", "\xef\xbb\xbf{\"time\":1687241470}",
+		`{"time":"1687241470","abcdef":"abcdef\\\"gh\u00e9\\"}`, `{"time":"1687241470","abcdefg\u0041":1}`,
+		"{\"time\":\"1687241470\",\"abcdefg\":\"\x1f\"}", "{\"time\":\"1687241470\",\"abcdefg\":\"x\x7f\"}",
+		"\r\n{\"time\"\r:\n\"1687241470\"\t}\n", "{\"time\":\"1687241470\",\"a\":[\n]}",
+		// Times: the digit fast path and its edges.
+		`{"time":"000000000001"}`, `{"time":"999999999999999999"}`, `{"time":"9999999999999999999"}`,
+		`{"time":"1687241470 "}`, `{"time":" 1687241470"}`, `{"time":"-1687241470"}`, `{"time":0}`,
+		`{"time":999999999999}`, `{"time":1000000000000}`, `{"time":"1687241470\u0030"}`, `{"time":""}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), int64(1687241480000))
@@ -91,7 +104,16 @@ func FuzzDecode(f *testing.F) {
 // encoding/json, keys with escapes included), for every accepted record.
 func checkAgainstEncodingJSON(t *testing.T, raw []byte, kt time.Time, l hits.Limits, d hits.Decoded, reason hits.Reason) {
 	t.Helper()
-	if len(raw) > l.MaxBytes || !utf8.Valid(raw) {
+	if len(raw) > l.MaxBytes {
+		if reason != hits.ReasonTooLarge {
+			t.Fatalf("%d bytes over the limit %d: %q", len(raw), l.MaxBytes, reason)
+		}
+		return
+	}
+	if !utf8.Valid(raw) {
+		if reason != hits.ReasonInvalidUTF8 {
+			t.Fatalf("invalid UTF-8, Decode says %q: %q", reason, raw)
+		}
 		return
 	}
 	valid := json.Valid(raw)

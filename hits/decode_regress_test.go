@@ -19,3 +19,16 @@ func TestRegressDecodeAcceptsGoOnlyNumberSyntax(t *testing.T) {
 		}
 	}
 }
+
+// BUG: a negative integer time below math.MinInt64/1000 seconds overflowed
+// when made milliseconds and could wrap into the accepted range:
+// -18446744073709551 s times 1000 wraps to +616 ms, so the hit was accepted
+// as 1970-01-01T00:00:00.616Z. Every negative time is time_out_of_range.
+func TestRegressDecodeNegativeTimeWraps(t *testing.T) {
+	for _, s := range []string{`-18446744073709551`, `"-18446744073709551"`, `-9223372036854775807`,
+		`-9223372036854776`, `-9223372036854775`, `-1`, `"-1687241470"`} {
+		if d, r := hits.Decode([]byte(`{"time":`+s+`}`), time.Time{}, hits.Limits{}); r != hits.ReasonTimeRange {
+			t.Errorf("time %s: (%d, %q), want time_out_of_range", s, d.TimeMillis, r)
+		}
+	}
+}
