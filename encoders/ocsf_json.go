@@ -109,57 +109,88 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	} else {
 		b = append(b, `,"is_alert":false`...)
 	}
-	b = ocsfAppendOptStr(b, `,"message":`, ev.Message)
+	pl := ev.Plain
+	b = ocsfAppendOptStrP(b, `,"message":`, ev.Message, pl&evMessage != 0)
 
 	md := &ev.Metadata
 	b = append(b, `,"metadata":{"version":"`+ocsfSchemaVersion+`","product":{"name":"`+ocsfProductName+
 		`","vendor_name":"`+ocsfVendorName+`"},"profiles":["`+ocsfProfile+`"]`...)
-	b = ocsfAppendOptStr(b, `,"uid":`, md.UID)
+	b = ocsfAppendOptStrP(b, `,"uid":`, md.UID, pl&evUID != 0)
 	if md.Topic != "" {
-		b = ocsfAppendStr(b, `,"original_event_uid":`, md.Topic)
+		b = ocsfAppendStrP(b, `,"original_event_uid":`, md.Topic, pl&evTopic != 0)
 		b = append(b[:len(b)-1], '/') // inside the string: topic/partition/offset
 		b = strconv.AppendInt(b, int64(md.Partition), 10)
 		b = append(b, '/')
 		b = strconv.AppendInt(b, md.Offset, 10)
 		b = append(b, '"')
 	}
-	b = ocsfAppendOptStr(b, `,"original_time":`, md.OriginalTime)
+	b = ocsfAppendOptStrP(b, `,"original_time":`, md.OriginalTime, pl&evOrigTime != 0)
 	if md.Topic != "" {
-		b = ocsfAppendStr(b, `,"log_provider":"Kafka","log_name":`, md.Topic)
+		b = ocsfAppendStrP(b, `,"log_provider":"Kafka","log_name":`, md.Topic, pl&evTopic != 0)
 	}
 	if len(md.Tags) > 0 {
-		b = ocsfAppendArray(b, `,"tags":`, md.Tags, func(b []byte, t *ocsfKeyVals) []byte {
-			b = ocsfAppendStr(b, `{"name":`, t.Name)
+		b = append(b, `,"tags":[`...)
+		for i := range md.Tags {
+			t := &md.Tags[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = ocsfAppendStrP(b, `{"name":`, t.Name, t.NamePlain)
 			if t.HasValue {
-				b = ocsfAppendStr(b, `,"value":`, t.Value)
+				b = ocsfAppendStrP(b, `,"value":`, t.Value, t.ValuePlain)
 			} else {
 				b = ocsfAppendStrs(b, `,"values":`, t.Values)
 			}
-			return append(b, '}')
-		})
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
 	b = append(b, '}')
 
-	b = ev.SrcEndpoint.appendJSON(b, `,"src_endpoint":`)
-	b = ev.DstEndpoint.appendJSON(b, `,"dst_endpoint":`)
+	if e := ev.SrcEndpoint; e != nil {
+		b = append(b, `,"src_endpoint":{`...)
+		n := len(b)
+		b = ocsfAppendOptStrP(b, `,"ip":`, e.IP, pl&evSrcIP != 0)
+		b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
+		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
+		if e.Country != "" {
+			b = ocsfAppendStrP(b, `,"location":{"country":`, e.Country, pl&evCountry != 0)
+			b = append(b, '}')
+		}
+		b = ocsfDropComma(b, n)
+		b = append(b, '}')
+	}
+	if e := ev.DstEndpoint; e != nil {
+		b = append(b, `,"dst_endpoint":{`...)
+		n := len(b)
+		b = ocsfAppendOptStr(b, `,"ip":`, e.IP)
+		b = ocsfAppendOptStrP(b, `,"hostname":`, e.Hostname, pl&evDstHost != 0)
+		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
+		if e.Country != "" {
+			b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
+			b = append(b, '}')
+		}
+		b = ocsfDropComma(b, n)
+		b = append(b, '}')
+	}
 	if r := ev.HTTPRequest; r != nil {
 		b = append(b, `,"http_request":{`...)
 		n := len(b)
-		b = ocsfAppendOptStr(b, `,"uid":`, r.UID)
-		b = ocsfAppendOptStr(b, `,"http_method":`, r.HTTPMethod)
+		b = ocsfAppendOptStrP(b, `,"uid":`, r.UID, pl&evUID != 0)
+		b = ocsfAppendOptStrP(b, `,"http_method":`, r.HTTPMethod, pl&evMethod != 0)
 		if u := r.URL; u != nil {
 			b = append(b, `,"url":{`...)
 			nu := len(b)
-			b = ocsfAppendOptStr(b, `,"url_string":`, u.URLString)
-			b = ocsfAppendOptStr(b, `,"scheme":`, u.Scheme)
-			b = ocsfAppendOptStr(b, `,"hostname":`, u.Hostname)
+			b = ocsfAppendOptStrP(b, `,"url_string":`, u.URLString, pl&evURLString != 0)
+			b = ocsfAppendOptStrP(b, `,"scheme":`, u.Scheme, pl&evScheme != 0)
+			b = ocsfAppendOptStrP(b, `,"hostname":`, u.Hostname, pl&evURLHost != 0)
 			b = ocsfAppendOptInt(b, `,"port":`, u.Port)
-			b = ocsfAppendOptStr(b, `,"path":`, u.Path)
-			b = ocsfAppendOptStr(b, `,"query_string":`, u.QueryString)
+			b = ocsfAppendOptStrP(b, `,"path":`, u.Path, pl&evPath != 0)
+			b = ocsfAppendOptStrP(b, `,"query_string":`, u.QueryString, pl&evQuery != 0)
 			b = ocsfDropComma(b, nu)
 			b = append(b, '}')
 		}
-		b = ocsfAppendOptStr(b, `,"version":`, r.Version)
+		b = ocsfAppendOptStrP(b, `,"version":`, r.Version, pl&evVersion != 0)
 		b = ocsfDropComma(b, n)
 		b = append(b, '}')
 	}
@@ -169,29 +200,42 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	if r := ev.FirewallRule; r != nil {
-		b = ocsfAppendStr(b, `,"firewall_rule":{"uid":`, r.UID)
-		b = ocsfAppendStr(b, `,"name":`, r.Name)
-		b = ocsfAppendStr(b, `,"condition":`, r.Condition)
+		b = ocsfAppendStrP(b, `,"firewall_rule":{"uid":`, r.UID, pl&evRule != 0)
+		b = ocsfAppendStrP(b, `,"name":`, r.Name, pl&evRuleName != 0)
+		b = ocsfAppendStrP(b, `,"condition":`, r.Condition, pl&evRule != 0)
 		if r.HasMatchDetails {
 			b = ocsfAppendStrs(b, `,"match_details":`, r.MatchDetails)
 		}
-		b = ocsfAppendOptStr(b, `,"match_location":`, r.MatchLocation)
+		b = ocsfAppendOptStrP(b, `,"match_location":`, r.MatchLocation, pl&evMatchLoc != 0)
 		b = append(b, '}')
 	}
 	if len(ev.Attacks) > 0 {
-		b = ocsfAppendArray(b, `,"attacks":`, ev.Attacks, func(b []byte, a *ocsfAttack) []byte {
+		b = append(b, `,"attacks":[`...)
+	attacks:
+		for i := range ev.Attacks {
+			a := &ev.Attacks[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
 			for _, f := range ocsfAttackFrags {
 				if *a == f.attack {
-					return append(b, f.frag...)
+					b = append(b, f.frag...)
+					continue attacks
 				}
 			}
-			return ocsfAppendAttack(b, a)
-		})
+			b = ocsfAppendAttack(b, a)
+		}
+		b = append(b, ']')
 	}
 	if len(ev.Enrichments) > 0 {
-		b = ocsfAppendArray(b, `,"enrichments":`, ev.Enrichments, func(b []byte, e *ocsfEnrichment) []byte {
+		b = append(b, `,"enrichments":[`...)
+		for i := range ev.Enrichments {
+			e := &ev.Enrichments[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
 			b = ocsfAppendStr(b, `{"name":`, e.Name)
-			b = ocsfAppendStr(b, `,"value":`, e.Value)
+			b = ocsfAppendStrP(b, `,"value":`, e.Value, pl&evSrcIP != 0 && ev.SrcEndpoint != nil && e.Value == ev.SrcEndpoint.IP)
 			if e.Type == ocsfEnrichmentType && e.Provider == ocsfVendorName && e.ShortDesc == ocsfEnrichmentDesc {
 				b = append(b, ocsfEnrichmentFrag...)
 			} else {
@@ -201,31 +245,14 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 				b = append(b, `,"data":`...)
 			}
 			b = ocsfAppendFields(b, e.Data)
-			return append(b, '}')
-		})
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
 	b = ocsfAppendOptStr(b, `,"raw_data":`, ev.RawData)
 	if len(ev.Unmapped) > 0 {
 		b = ocsfAppendFields(append(b, `,"unmapped":`...), ev.Unmapped)
 	}
-	return append(b, '}')
-}
-
-func (e *ocsfEndpoint) appendJSON(b []byte, prefix string) []byte {
-	if e == nil {
-		return b
-	}
-	b = append(b, prefix...)
-	b = append(b, '{')
-	n := len(b)
-	b = ocsfAppendOptStr(b, `,"ip":`, e.IP)
-	b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
-	b = ocsfAppendOptInt(b, `,"port":`, e.Port)
-	if e.Country != "" {
-		b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
-		b = append(b, '}')
-	}
-	b = ocsfDropComma(b, n)
 	return append(b, '}')
 }
 
@@ -251,6 +278,25 @@ func ocsfAppendStr(b []byte, prefix, s string) []byte {
 	return ocsfAppendString(append(b, prefix...), s)
 }
 
+// ocsfAppendStrP is ocsfAppendStr, without a look at s when it is known to
+// be plain text (ocsfEvent.Plain).
+func ocsfAppendStrP(b []byte, prefix, s string, plain bool) []byte {
+	if plain {
+		b = append(b, prefix...)
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	return ocsfAppendStr(b, prefix, s)
+}
+
+func ocsfAppendOptStrP(b []byte, prefix, s string, plain bool) []byte {
+	if s == "" {
+		return b
+	}
+	return ocsfAppendStrP(b, prefix, s, plain)
+}
+
 func ocsfAppendOptStr(b []byte, prefix, s string) []byte {
 	if s == "" {
 		return b
@@ -266,19 +312,13 @@ func ocsfAppendOptInt(b []byte, prefix string, n int) []byte {
 }
 
 func ocsfAppendStrs(b []byte, prefix string, ss []string) []byte {
-	return ocsfAppendArray(b, prefix, ss, func(b []byte, s *string) []byte { return ocsfAppendString(b, *s) })
-}
-
-// ocsfAppendArray writes prefix and the JSON array of xs, each element
-// written by el.
-func ocsfAppendArray[T any](b []byte, prefix string, xs []T, el func(b []byte, x *T) []byte) []byte {
 	b = append(b, prefix...)
 	b = append(b, '[')
-	for i := range xs {
+	for i, s := range ss {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = el(b, &xs[i])
+		b = ocsfAppendString(b, s)
 	}
 	return append(b, ']')
 }
@@ -286,13 +326,24 @@ func ocsfAppendArray[T any](b []byte, prefix string, xs []T, el func(b []byte, x
 // ocsfAppendFields writes an object of raw values (keys already sorted, unique).
 func ocsfAppendFields(b []byte, fs []ocsfRawField) []byte {
 	b = append(b, '{')
-	for i, f := range fs {
+	for i := range fs {
+		f := &fs[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = ocsfAppendString(b, f.key)
-		b = append(b, ':')
-		b = ocsfAppendCompact(b, f.val)
+		if f.keyPlain {
+			b = append(b, '"')
+			b = append(b, f.key...)
+			b = append(b, '"', ':')
+		} else {
+			b = ocsfAppendString(b, f.key)
+			b = append(b, ':')
+		}
+		if f.valPlain {
+			b = append(b, f.val...) // a plain string token: compact
+		} else {
+			b = ocsfAppendCompact(b, f.val)
+		}
 	}
 	return append(b, '}')
 }

@@ -20,6 +20,39 @@ type ocsfHitFields struct {
 	time, requestID, ip, datacenter, tor, remoteCountry, domain, method, uri,
 	protocol, statusCode, attackType, blockStatus, payload, point, tags []byte
 	extra []ocsfRawField
+	plain ocsfHitBits // the known fields whose value is a plain string (ocsfSkipStr)
+}
+
+// ocsfHitBits is a set of the hit's known fields.
+type ocsfHitBits uint32
+
+const (
+	hfTime ocsfHitBits = 1 << iota
+	hfRequestID
+	hfIP
+	hfDatacenter
+	hfTor
+	hfRemoteCountry
+	hfDomain
+	hfMethod
+	hfURI
+	hfProtocol
+	hfStatusCode
+	hfAttackType
+	hfBlockStatus
+	hfPayload
+	hfPoint
+	hfTags
+)
+
+// nonEmptyString is ocsfNonEmptyString of the known field raw (bit f): a
+// plain string is viewed without another look at its bytes.
+func (h *ocsfHitFields) nonEmptyString(raw []byte, f ocsfHitBits) (string, bool) {
+	if h.plain&f != 0 {
+		s := ocsfView(raw[1 : len(raw)-1])
+		return s, s != ""
+	}
+	return ocsfNonEmptyString(raw)
 }
 
 // ocsfMapper holds the scratch space of one writer.
@@ -48,6 +81,9 @@ type ocsfMapper struct {
 	// made before keep the old array alive, which is never written again.
 	arena []byte
 	strs  []string // backing of match_details and tag values
+
+	topic      string // the last record's topic
+	topicPlain bool   // it is plain text (see ocsfEvent.Plain)
 }
 
 // ocsfView is b as a string without a copy. b must not be modified while the
@@ -140,9 +176,18 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	if raw := h.time; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			ev.Metadata.OriginalTime = ocsfStringView(raw)
+			if h.plain&hfTime != 0 {
+				ev.Metadata.OriginalTime = ocsfView(raw[1 : len(raw)-1])
+				ev.Plain |= evOrigTime
+			} else {
+				ev.Metadata.OriginalTime = ocsfStringView(raw)
+			}
 		case '0':
-			ev.Metadata.OriginalTime = string(raw)
+			// a view of the record's value, which is never modified
+			ev.Metadata.OriginalTime = ocsfView(raw)
+			if ocsfPlainText(raw) { // short: a number
+				ev.Plain |= evOrigTime
+			}
 		}
 		if ev.Metadata.OriginalTime == "" {
 			m.unmap("time", raw)
@@ -151,9 +196,12 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 
 	// request_id
 	if raw := h.requestID; raw != nil {
-		if s, ok := ocsfNonEmptyString(raw); ok {
+		if s, ok := h.nonEmptyString(raw, hfRequestID); ok {
 			m.req.UID = s
 			ev.Metadata.UID = s
+			if h.plain&hfRequestID != 0 {
+				ev.Plain |= evUID
+			}
 		} else {
 			m.unmap("request_id", raw)
 		}
@@ -162,10 +210,11 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	// method -> http_method, activity
 	activityID, activityName := 0, "Unknown"
 	if raw := h.method; raw != nil {
-		s, isStr := ocsfNonEmptyString(raw)
+		s, isStr := h.nonEmptyString(raw, hfMethod)
 		if a, known := ocsfActivities[s]; isStr && known {
 			activityID, activityName = a.id, a.name
 			m.req.HTTPMethod = s
+			ev.Plain |= evMethod // one of ocsfActivities
 		} else {
 			if isStr {
 				activityID, activityName = 99, s // OCSF: for Other, the name is the source's
@@ -182,6 +231,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	if raw := h.protocol; raw != nil {
 		if v, ok := ocsfHTTPVersion(raw); ok {
 			m.req.Version = v
+			ev.Plain |= evVersion // one of ocsfHTTPVersion's list
 		} else {
 			m.unmap("protocol", raw)
 		}
@@ -200,10 +250,14 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	// attack_type, payload, point -> firewall_rule, attacks; severity
 	base := ocsfUnknownAttackSeverity
 	if raw := h.attackType; raw != nil {
-		if s, ok := ocsfNonEmptyString(raw); ok {
+		if s, ok := h.nonEmptyString(raw, hfAttackType); ok {
 			m.rule = ocsfFirewallRule{UID: s, Name: s, Condition: s}
+			if h.plain&hfAttackType != 0 {
+				ev.Plain |= evRule | evRuleName
+			}
 			if info, known := ocsfAttackTypes[s]; known {
 				m.rule.Name = info.name
+				ev.Plain |= evRuleName
 				base = info.severity
 				m.attk[0] = *info.attack
 				ev.Attacks = m.attk[:]
@@ -219,7 +273,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	blocked := false
 	ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 0, "Unknown", 0, "Unknown"
 	if raw := h.blockStatus; raw != nil {
-		if s, ok := ocsfNonEmptyString(raw); ok {
+		if s, ok := h.nonEmptyString(raw, hfBlockStatus); ok {
 			switch s {
 			case "blocked":
 				ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 2, "Denied", 2, "Blocked"
@@ -241,6 +295,9 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	n := len(m.arena)
 	m.arena = ocsfAppendMessage(m.arena, ev)
 	ev.Message = ocsfView(m.arena[n:])
+	if m.messagePlain(ev) {
+		ev.Plain |= evMessage
+	}
 
 	// tags -> metadata.tags
 	if raw := h.tags; raw != nil && !m.mapTags(ev, raw) {
@@ -255,8 +312,27 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	return ev
 }
 
+// messagePlain: the message (ocsfAppendMessage) is made of plain text
+// only: the rule's name, the disposition, the method and the path (cut with
+// "…", which needs no escape either).
+func (m *ocsfMapper) messagePlain(ev *ocsfEvent) bool {
+	if r := ev.FirewallRule; r != nil && r.Name != "" && ev.Plain&evRuleName == 0 {
+		return false
+	}
+	if ev.DispositionID == 99 && m.h.plain&hfBlockStatus == 0 {
+		return false // the disposition is block_status's text
+	}
+	if ev.ActivityID == 99 && m.h.plain&hfMethod == 0 {
+		return false // the method is not one OCSF lists: its text
+	}
+	if r := ev.HTTPRequest; r != nil && r.URL != nil && r.URL.Path != "" && ev.Plain&evPath == 0 {
+		return false
+	}
+	return true
+}
+
 func (m *ocsfMapper) unmap(key string, raw []byte) {
-	m.unmapped = append(m.unmapped, ocsfRawField{key, raw})
+	m.unmapped = append(m.unmapped, ocsfRawField{key: key, val: raw, keyPlain: true}) // key: a constant
 }
 
 // scanHit splits the hit (valid JSON) into its fields; false when it is not
@@ -265,51 +341,77 @@ func (m *ocsfMapper) scanHit(b []byte) bool {
 	h := &m.h
 	extra := h.extra[:0]
 	*h = ocsfHitFields{}
-	member := func(key []byte, val []byte) {
+	var plain ocsfHitBits
+	set := func(f ocsfHitBits, p bool) {
+		if p {
+			plain |= f
+		} else {
+			plain &^= f // a duplicate key: the last one wins
+		}
+	}
+	member := func(key, val []byte, keyPlain, valPlain bool) {
 		switch string(key) {
 		case "time":
 			h.time = val
+			set(hfTime, valPlain)
 		case "request_id":
 			h.requestID = val
+			set(hfRequestID, valPlain)
 		case "ip":
 			h.ip = val
+			set(hfIP, valPlain)
 		case "datacenter":
 			h.datacenter = val
+			set(hfDatacenter, valPlain)
 		case "tor":
 			h.tor = val
+			set(hfTor, valPlain)
 		case "remote_country":
 			h.remoteCountry = val
+			set(hfRemoteCountry, valPlain)
 		case "domain":
 			h.domain = val
+			set(hfDomain, valPlain)
 		case "method":
 			h.method = val
+			set(hfMethod, valPlain)
 		case "uri":
 			h.uri = val
+			set(hfURI, valPlain)
 		case "protocol":
 			h.protocol = val
+			set(hfProtocol, valPlain)
 		case "status_code":
 			h.statusCode = val
+			set(hfStatusCode, valPlain)
 		case "attack_type":
 			h.attackType = val
+			set(hfAttackType, valPlain)
 		case "block_status":
 			h.blockStatus = val
+			set(hfBlockStatus, valPlain)
 		case "payload":
 			h.payload = val
+			set(hfPayload, valPlain)
 		case "point":
 			h.point = val
+			set(hfPoint, valPlain)
 		case "tags":
 			h.tags = val
+			set(hfTags, valPlain)
 		default:
-			extra = append(extra, ocsfRawField{ocsfView(key), val})
+			extra = append(extra, ocsfRawField{key: ocsfView(key), val: val, keyPlain: keyPlain, valPlain: valPlain})
 		}
 	}
-	ok := ocsfEachMember(b, member)
-	if !ok { // not a well-formed object: as before
+	ok := ocsfEachMemberP(b, member)
+	if !ok { // not a well-formed object: as before, nothing known plain
 		*h = ocsfHitFields{}
 		extra = extra[:0]
-		ok = jsonscan.EachMember(b, member)
+		ok = jsonscan.EachMember(b, func(key, val []byte) { member(key, val, false, false) })
+		plain = 0
 	}
 	h.extra = extra
+	h.plain = plain
 	return ok
 }
 
@@ -351,13 +453,20 @@ func (m *ocsfMapper) setClass(ev *ocsfEvent, activityID int, activityName string
 // every replay).
 func (m *ocsfMapper) setMetadata(ev *ocsfEvent, rec Record) {
 	ev.Metadata.Topic, ev.Metadata.Partition, ev.Metadata.Offset = rec.Topic, rec.Partition, rec.Offset
+	if rec.Topic != m.topic {
+		m.topic = rec.Topic // one topic per writer, as a rule
+		m.topicPlain = jsonscan.PlainASCII(rec.Topic) == len(rec.Topic)
+	}
+	if m.topicPlain {
+		ev.Plain |= evTopic
+	}
 }
 
 func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 	h := &m.h
 	ip, ipOK := "", false
 	if h.ip != nil {
-		if s, ok := ocsfNonEmptyString(h.ip); ok && ocsfValidIP(s) {
+		if s, ok := h.nonEmptyString(h.ip, hfIP); ok && ocsfValidIP(s) {
 			ip, ipOK = s, true
 		} else {
 			m.unmap("ip", h.ip)
@@ -368,10 +477,16 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 	if ipOK {
 		m.src = ocsfEndpoint{IP: ip}
 		ev.SrcEndpoint = &m.src
+		if h.plain&hfIP != 0 {
+			ev.Plain |= evSrcIP
+		}
 	}
 	if raw := h.remoteCountry; raw != nil {
-		if s, isStr := ocsfNonEmptyString(raw); isStr && ipOK {
+		if s, isStr := h.nonEmptyString(raw, hfRemoteCountry); isStr && ipOK {
 			m.src.Country = s
+			if h.plain&hfRemoteCountry != 0 {
+				ev.Plain |= evCountry
+			}
 		} else {
 			m.unmap("remote_country", raw)
 		}
@@ -390,10 +505,10 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 	}
 	data := m.enrData[:0]
 	if h.datacenter != nil {
-		data = append(data, ocsfRawField{"datacenter", h.datacenter})
+		data = append(data, ocsfRawField{key: "datacenter", val: h.datacenter, keyPlain: true, valPlain: h.plain&hfDatacenter != 0})
 	}
 	if h.tor != nil {
-		data = append(data, ocsfRawField{"tor", h.tor})
+		data = append(data, ocsfRawField{key: "tor", val: h.tor, keyPlain: true, valPlain: h.plain&hfTor != 0})
 	}
 	m.enr[0] = ocsfEnrichment{
 		Name:      "src_endpoint.ip",
@@ -424,10 +539,13 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	h := &m.h
 	host, port := "", 0
 	if raw := h.domain; raw != nil {
-		if s, ok := ocsfNonEmptyString(raw); ok {
+		if s, ok := h.nonEmptyString(raw, hfDomain); ok {
 			host, port = ocsfSplitHostPort(s)
 			m.dst = ocsfEndpoint{Hostname: host, Port: port}
 			ev.DstEndpoint = &m.dst
+			if h.plain&hfDomain != 0 {
+				ev.Plain |= evDstHost | evURLHost // url's hostname is host unless it is empty
+			}
 		} else {
 			m.unmap("domain", raw)
 		}
@@ -436,16 +554,21 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	if raw == nil {
 		return // a url needs a path or a url_string; the host is in dst_endpoint
 	}
-	uri, ok := ocsfNonEmptyString(raw)
+	uri, ok := h.nonEmptyString(raw, hfURI)
 	if !ok {
 		m.unmap("uri", raw)
 		return
 	}
 	m.url = ocsfURL{Hostname: host, Port: port}
+	uriPlain := h.plain&hfURI != 0
+	if uriPlain {
+		ev.Plain |= evURLString | evPath | evQuery // all made of uri, or of uri and host below
+	}
 	rest := uri
 	if scheme, after, abs := ocsfCutScheme(uri); abs {
 		// absolute-form request target (proxies): the URL names its own host
 		m.url.Scheme = scheme
+		ev.Plain |= evScheme // letters, digits, '+', '-' and '.'
 		m.url.URLString = uri
 		authority := after
 		if i := strings.IndexAny(after, "/?#"); i >= 0 {
@@ -455,6 +578,9 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 		}
 		if m.url.Hostname == "" && authority != "" {
 			m.url.Hostname, m.url.Port = ocsfSplitHostPort(authority)
+			if uriPlain {
+				ev.Plain |= evURLHost
+			}
 		}
 	} else if host != "" && strings.HasPrefix(uri, "/") && !strings.HasPrefix(uri, "//") {
 		// origin-form: the scheme is not in the hit, so the URL is given as a
@@ -471,6 +597,9 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 		}
 		m.arena = append(m.arena, uri...)
 		m.url.URLString = ocsfView(m.arena[n:])
+		if h.plain&hfDomain == 0 {
+			ev.Plain &^= evURLString // the host is not plain
+		}
 	}
 	rest, _, hasFragment := strings.Cut(rest, "#")
 	path, query, hasQuery := strings.Cut(rest, "?")
@@ -540,6 +669,9 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 		switch jsonscan.Kind(raw) {
 		case '"':
 			location = m.stringOf(raw)
+			if h.plain&hfPoint != 0 {
+				ev.Plain |= evMatchLoc // (unset below when there is no rule)
+			}
 		case '[':
 			location = m.compactText(raw)
 		}
@@ -571,12 +703,12 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 		return false
 	}
 	m.tagsRaw = m.tagsRaw[:0]
-	member := func(key, val []byte) {
-		m.tagsRaw = append(m.tagsRaw, ocsfRawField{ocsfView(key), val})
+	member := func(key, val []byte, keyPlain, valPlain bool) {
+		m.tagsRaw = append(m.tagsRaw, ocsfRawField{key: ocsfView(key), val: val, keyPlain: keyPlain, valPlain: valPlain})
 	}
-	if !ocsfEachMember(raw, member) {
+	if !ocsfEachMemberP(raw, member) {
 		m.tagsRaw = m.tagsRaw[:0]
-		jsonscan.EachMember(raw, member)
+		jsonscan.EachMember(raw, func(key, val []byte) { member(key, val, false, false) })
 	}
 	if len(m.tagsRaw) == 0 {
 		return false
@@ -584,12 +716,16 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 	fields := ocsfSortFields(m.tagsRaw)
 	m.tags = m.tags[:0]
 	for _, f := range fields {
-		kv := ocsfKeyVals{Name: f.key, HasValue: true}
+		kv := ocsfKeyVals{Name: f.key, HasValue: true, NamePlain: f.keyPlain}
 		switch jsonscan.Kind(f.val) {
 		case '"':
-			kv.Value = m.stringOf(f.val)
+			if f.valPlain {
+				kv.Value, kv.ValuePlain = ocsfView(f.val[1:len(f.val)-1]), true
+			} else {
+				kv.Value = m.stringOf(f.val)
+			}
 		case '0', 't', 'f':
-			kv.Value = ocsfView(f.val)
+			kv.Value, kv.ValuePlain = ocsfView(f.val), ocsfPlainText(f.val) // short: a number or a literal
 		case '[':
 			m.list = m.list[:0]
 			scalars := true
