@@ -148,7 +148,7 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	b = append(b, '}')
 
 	if e := ev.SrcEndpoint; e != nil {
-		b = append(b, `,"src_endpoint":{`...)
+		b = append(b, `,"src_endpoint":`...)
 		n := len(b)
 		b = ocsfAppendOptStrP(b, `,"ip":`, e.IP, pl&evSrcIP != 0)
 		b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
@@ -157,11 +157,11 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 			b = ocsfAppendStrP(b, `,"location":{"country":`, e.Country, pl&evCountry != 0)
 			b = append(b, '}')
 		}
-		b = ocsfDropComma(b, n)
+		b = ocsfOpen(b, n)
 		b = append(b, '}')
 	}
 	if e := ev.DstEndpoint; e != nil {
-		b = append(b, `,"dst_endpoint":{`...)
+		b = append(b, `,"dst_endpoint":`...)
 		n := len(b)
 		b = ocsfAppendOptStr(b, `,"ip":`, e.IP)
 		b = ocsfAppendOptStrP(b, `,"hostname":`, e.Hostname, pl&evDstHost != 0)
@@ -170,16 +170,16 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 			b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
 			b = append(b, '}')
 		}
-		b = ocsfDropComma(b, n)
+		b = ocsfOpen(b, n)
 		b = append(b, '}')
 	}
 	if r := ev.HTTPRequest; r != nil {
-		b = append(b, `,"http_request":{`...)
+		b = append(b, `,"http_request":`...)
 		n := len(b)
 		b = ocsfAppendOptStrP(b, `,"uid":`, r.UID, pl&evUID != 0)
 		b = ocsfAppendOptStrP(b, `,"http_method":`, r.HTTPMethod, pl&evMethod != 0)
 		if u := r.URL; u != nil {
-			b = append(b, `,"url":{`...)
+			b = append(b, `,"url":`...)
 			nu := len(b)
 			b = ocsfAppendOptStrP(b, `,"url_string":`, u.URLString, pl&evURLString != 0)
 			b = ocsfAppendOptStrP(b, `,"scheme":`, u.Scheme, pl&evScheme != 0)
@@ -187,11 +187,11 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 			b = ocsfAppendOptInt(b, `,"port":`, u.Port)
 			b = ocsfAppendOptStrP(b, `,"path":`, u.Path, pl&evPath != 0)
 			b = ocsfAppendOptStrP(b, `,"query_string":`, u.QueryString, pl&evQuery != 0)
-			b = ocsfDropComma(b, nu)
+			b = ocsfOpen(b, nu)
 			b = append(b, '}')
 		}
 		b = ocsfAppendOptStrP(b, `,"version":`, r.Version, pl&evVersion != 0)
-		b = ocsfDropComma(b, n)
+		b = ocsfOpen(b, n)
 		b = append(b, '}')
 	}
 	if r := ev.HTTPResponse; r != nil {
@@ -234,7 +234,11 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = ocsfAppendStr(b, `{"name":`, e.Name)
+			if e.Name == ocsfEnrichmentName {
+				b = append(b, `{"name":"`+ocsfEnrichmentName+`"`...)
+			} else {
+				b = ocsfAppendStr(b, `{"name":`, e.Name)
+			}
 			b = ocsfAppendStrP(b, `,"value":`, e.Value, pl&evSrcIP != 0 && ev.SrcEndpoint != nil && e.Value == ev.SrcEndpoint.IP)
 			if e.Type == ocsfEnrichmentType && e.Provider == ocsfVendorName && e.ShortDesc == ocsfEnrichmentDesc {
 				b = append(b, ocsfEnrichmentFrag...)
@@ -263,6 +267,18 @@ func (t *ocsfMitre) appendJSON(b []byte, prefix string) []byte {
 	b = ocsfAppendStr(append(b, prefix...), `{"uid":`, t.UID)
 	b = ocsfAppendStr(b, `,"name":`, t.Name)
 	return append(b, '}')
+}
+
+// ocsfOpen opens the object whose members (each written with a leading
+// comma) start at b[n]: the first comma becomes the '{', or '{' is added
+// when there is no member. The same bytes as writing '{' before n and
+// dropping the comma after it (ocsfDropComma), without moving the members.
+func ocsfOpen(b []byte, n int) []byte {
+	if len(b) > n && b[n] == ',' {
+		b[n] = '{'
+		return b
+	}
+	return append(b, '{')
 }
 
 // ocsfDropComma removes the comma of the first member written after offset n.
@@ -350,6 +366,15 @@ func ocsfAppendFields(b []byte, fs []ocsfRawField) []byte {
 
 const ocsfHexDigits = "0123456789abcdef"
 
+// ocsfASCIIPlain marks the ASCII bytes a JSON string holds as they are
+// (ocsfAppendString): all but '"', '\\' and the controls below 0x20.
+var ocsfASCIIPlain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // ocsfAppendString writes s as a JSON string the way encoding/json does with
 // SetEscapeHTML(false): invalid UTF-8 becomes U+FFFD, U+2028 and U+2029 are
 // escaped, and so are control characters.
@@ -360,14 +385,13 @@ func ocsfAppendString(b []byte, s string) []byte {
 		b = append(b, s...)
 		return append(b, '"')
 	}
+	// From the first byte to look at, one byte at a time: the strings that
+	// get here are short or full of escapes (a JSON text as a string).
 	start := 0
 	for i < len(s) {
-		if i += jsonscan.PlainASCII(s[i:]); i >= len(s) {
-			break
-		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if ocsfASCIIPlain[c] {
 				i++
 				continue
 			}

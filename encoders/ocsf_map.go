@@ -60,9 +60,12 @@ type ocsfMapper struct {
 	h        ocsfHitFields
 	unmapped []ocsfRawField
 	tagsRaw  []ocsfRawField
-	list     [][]byte
-	tags     []ocsfKeyVals
-	enrData  [2]ocsfRawField
+	// tagsScanned: scanHit read the members of the hit's tags (its last
+	// tags member) into tagsRaw.
+	tagsScanned bool
+	list        [][]byte
+	tags        []ocsfKeyVals
+	enrData     [2]ocsfRawField
 
 	ev   ocsfEvent
 	src  ocsfEndpoint
@@ -340,79 +343,200 @@ func (m *ocsfMapper) unmap(key string, raw []byte) {
 func (m *ocsfMapper) scanHit(b []byte) bool {
 	h := &m.h
 	extra := h.extra[:0]
-	*h = ocsfHitFields{}
-	var plain ocsfHitBits
-	set := func(f ocsfHitBits, p bool) {
-		if p {
-			plain |= f
-		} else {
-			plain &^= f // a duplicate key: the last one wins
-		}
+	*h = ocsfHitFields{extra: extra}
+	if m.scanHitFast(b) {
+		return true
 	}
-	member := func(key, val []byte, keyPlain, valPlain bool) {
-		switch string(key) {
-		case "time":
-			h.time = val
-			set(hfTime, valPlain)
-		case "request_id":
-			h.requestID = val
-			set(hfRequestID, valPlain)
-		case "ip":
-			h.ip = val
-			set(hfIP, valPlain)
-		case "datacenter":
-			h.datacenter = val
-			set(hfDatacenter, valPlain)
-		case "tor":
-			h.tor = val
-			set(hfTor, valPlain)
-		case "remote_country":
-			h.remoteCountry = val
-			set(hfRemoteCountry, valPlain)
-		case "domain":
-			h.domain = val
-			set(hfDomain, valPlain)
-		case "method":
-			h.method = val
-			set(hfMethod, valPlain)
-		case "uri":
-			h.uri = val
-			set(hfURI, valPlain)
-		case "protocol":
-			h.protocol = val
-			set(hfProtocol, valPlain)
-		case "status_code":
-			h.statusCode = val
-			set(hfStatusCode, valPlain)
-		case "attack_type":
-			h.attackType = val
-			set(hfAttackType, valPlain)
-		case "block_status":
-			h.blockStatus = val
-			set(hfBlockStatus, valPlain)
-		case "payload":
-			h.payload = val
-			set(hfPayload, valPlain)
-		case "point":
-			h.point = val
-			set(hfPoint, valPlain)
-		case "tags":
-			h.tags = val
-			set(hfTags, valPlain)
-		default:
-			extra = append(extra, ocsfRawField{key: ocsfView(key), val: val, keyPlain: keyPlain, valPlain: valPlain})
-		}
-	}
-	ok := ocsfEachMemberP(b, member)
-	if !ok { // not a well-formed object: as before, nothing known plain
-		*h = ocsfHitFields{}
-		extra = extra[:0]
-		ok = jsonscan.EachMember(b, func(key, val []byte) { member(key, val, false, false) })
-		plain = 0
-	}
-	h.extra = extra
-	h.plain = plain
+	// Not a well-formed object: as before, nothing known plain.
+	*h = ocsfHitFields{extra: extra}
+	m.tagsScanned = false
+	ok := jsonscan.EachMember(b, func(key, val []byte) { h.set(key, val, false, false) })
+	h.plain = 0
 	return ok
+}
+
+// scanHitFast is scanHit on a well-formed object (ocsfEachMemberP, written
+// out), reading the members of tags in the same pass (m.tagsRaw); false on
+// anything else, possibly after setting some fields.
+func (m *ocsfMapper) scanHitFast(raw []byte) bool {
+	h := &m.h
+	m.tagsScanned = false
+	i := jsonscan.SkipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return false
+	}
+	i = jsonscan.SkipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return true
+	}
+	for i < len(raw) && raw[i] == '"' {
+		end, keyPlain := ocsfSkipStr(raw, i)
+		if end < 0 {
+			return false
+		}
+		key := raw[i+1 : end-1]
+		if !keyPlain && bytes.IndexByte(key, '\\') >= 0 {
+			key, _ = jsonscan.Unquote(raw[i:end])
+		}
+		i = end
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		if i >= len(raw) || raw[i] != ':' {
+			return false
+		}
+		i++
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		var vend int
+		valPlain := false
+		if string(key) == "tags" && i < len(raw) && raw[i] == '{' {
+			var ok bool
+			if vend, ok = m.scanTags(raw, i); !ok {
+				vend = jsonscan.SkipValue(raw, i)
+			}
+			m.tagsScanned = ok
+		} else {
+			if string(key) == "tags" {
+				m.tagsScanned = false // a later tags member wins
+			}
+			vend, valPlain = ocsfSkipValue(raw, i)
+		}
+		if vend < 0 {
+			return false
+		}
+		h.set(key, raw[i:vend], keyPlain, valPlain)
+		i = vend
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		if i < len(raw) && raw[i] == ',' {
+			i++
+			if i < len(raw) && ocsfSpace(raw[i]) {
+				i = jsonscan.SkipSpace(raw, i)
+			}
+			continue
+		}
+		return i < len(raw) && raw[i] == '}'
+	}
+	return false
+}
+
+// scanTags reads the members of the object at raw[i] ('{') into m.tagsRaw,
+// as mapTags would from the value, and returns the index after it. ok false
+// (then nothing is said) unless the object is well formed and its scalar
+// values hold none of '"', '{' or '[', so that the end is where
+// jsonscan.SkipValue ends it, whatever the input.
+func (m *ocsfMapper) scanTags(raw []byte, i int) (end int, ok bool) {
+	m.tagsRaw = m.tagsRaw[:0]
+	i = jsonscan.SkipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return i + 1, true
+	}
+	for i < len(raw) && raw[i] == '"' {
+		end, keyPlain := ocsfSkipStr(raw, i)
+		if end < 0 {
+			return -1, false
+		}
+		key := raw[i+1 : end-1]
+		if !keyPlain && bytes.IndexByte(key, '\\') >= 0 {
+			key, _ = jsonscan.Unquote(raw[i:end])
+		}
+		i = end
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		if i >= len(raw) || raw[i] != ':' {
+			return -1, false
+		}
+		i++
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		vend, valPlain := ocsfSkipValue(raw, i)
+		if vend < 0 {
+			return -1, false
+		}
+		if c := raw[i]; c != '"' && c != '{' && c != '[' && ocsfHasOpener(raw[i:vend]) {
+			return -1, false // not JSON: let SkipValue find the end
+		}
+		m.tagsRaw = append(m.tagsRaw, ocsfRawField{key: ocsfView(key), val: raw[i:vend], keyPlain: keyPlain, valPlain: valPlain})
+		i = vend
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		if i < len(raw) && raw[i] == ',' {
+			i++
+			if i < len(raw) && ocsfSpace(raw[i]) {
+				i = jsonscan.SkipSpace(raw, i)
+			}
+			continue
+		}
+		if i < len(raw) && raw[i] == '}' {
+			return i + 1, true
+		}
+		return -1, false
+	}
+	return -1, false
+}
+
+// ocsfHasOpener: b holds '"', '{' or '['.
+func ocsfHasOpener(b []byte) bool {
+	for _, c := range b {
+		if c == '"' || c == '{' || c == '[' {
+			return true
+		}
+	}
+	return false
+}
+
+// set notes the member key: val of the hit (the last one of a duplicate
+// key wins).
+func (h *ocsfHitFields) set(key, val []byte, keyPlain, valPlain bool) {
+	var f ocsfHitBits
+	switch string(key) {
+	case "time":
+		h.time, f = val, hfTime
+	case "request_id":
+		h.requestID, f = val, hfRequestID
+	case "ip":
+		h.ip, f = val, hfIP
+	case "datacenter":
+		h.datacenter, f = val, hfDatacenter
+	case "tor":
+		h.tor, f = val, hfTor
+	case "remote_country":
+		h.remoteCountry, f = val, hfRemoteCountry
+	case "domain":
+		h.domain, f = val, hfDomain
+	case "method":
+		h.method, f = val, hfMethod
+	case "uri":
+		h.uri, f = val, hfURI
+	case "protocol":
+		h.protocol, f = val, hfProtocol
+	case "status_code":
+		h.statusCode, f = val, hfStatusCode
+	case "attack_type":
+		h.attackType, f = val, hfAttackType
+	case "block_status":
+		h.blockStatus, f = val, hfBlockStatus
+	case "payload":
+		h.payload, f = val, hfPayload
+	case "point":
+		h.point, f = val, hfPoint
+	case "tags":
+		h.tags, f = val, hfTags
+	default:
+		h.extra = append(h.extra, ocsfRawField{key: ocsfView(key), val: val, keyPlain: keyPlain, valPlain: valPlain})
+		return
+	}
+	if valPlain {
+		h.plain |= f
+	} else {
+		h.plain &^= f
+	}
 }
 
 // ocsfTypeNames are the captions of type_uid by activity_id 0..9 (99 is
@@ -511,7 +635,7 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 		data = append(data, ocsfRawField{key: "tor", val: h.tor, keyPlain: true, valPlain: h.plain&hfTor != 0})
 	}
 	m.enr[0] = ocsfEnrichment{
-		Name:      "src_endpoint.ip",
+		Name:      ocsfEnrichmentName,
 		Value:     ip,
 		Type:      ocsfEnrichmentType,
 		Provider:  ocsfVendorName,
@@ -524,6 +648,7 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 // The enrichment of the source endpoint: its constant members, and them
 // written out (ocsfEnrichmentFrag, up to the data member's value).
 const (
+	ocsfEnrichmentName = "src_endpoint.ip" // plain text
 	ocsfEnrichmentType = "hit_source"
 	ocsfEnrichmentDesc = "Source type of the attacker's IP (datacenter, Tor)"
 )
@@ -617,6 +742,9 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 
 // ocsfCutScheme splits "scheme://rest" (RFC 3986 scheme syntax).
 func ocsfCutScheme(s string) (scheme, rest string, ok bool) {
+	if s == "" || !('a' <= s[0] && s[0] <= 'z' || 'A' <= s[0] && s[0] <= 'Z') {
+		return "", "", false // the loop below would say so, after a search
+	}
 	i := strings.Index(s, "://")
 	if i <= 0 {
 		return "", "", false
@@ -702,13 +830,8 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 	if jsonscan.Kind(raw) != '{' {
 		return false
 	}
-	m.tagsRaw = m.tagsRaw[:0]
-	member := func(key, val []byte, keyPlain, valPlain bool) {
-		m.tagsRaw = append(m.tagsRaw, ocsfRawField{key: ocsfView(key), val: val, keyPlain: keyPlain, valPlain: valPlain})
-	}
-	if !ocsfEachMemberP(raw, member) {
-		m.tagsRaw = m.tagsRaw[:0]
-		jsonscan.EachMember(raw, func(key, val []byte) { member(key, val, false, false) })
+	if !m.tagsScanned { // else scanHit read them
+		m.readTags(raw)
 	}
 	if len(m.tagsRaw) == 0 {
 		return false
@@ -753,6 +876,18 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 	}
 	ev.Metadata.Tags = m.tags
 	return true
+}
+
+// readTags reads the members of the object raw into m.tagsRaw.
+func (m *ocsfMapper) readTags(raw []byte) {
+	m.tagsRaw = m.tagsRaw[:0]
+	member := func(key, val []byte, keyPlain, valPlain bool) {
+		m.tagsRaw = append(m.tagsRaw, ocsfRawField{key: ocsfView(key), val: val, keyPlain: keyPlain, valPlain: valPlain})
+	}
+	if !ocsfEachMemberP(raw, member) {
+		m.tagsRaw = m.tagsRaw[:0]
+		jsonscan.EachMember(raw, func(key, val []byte) { member(key, val, false, false) })
+	}
 }
 
 // ocsfSortFields sorts by key and keeps the last of equal keys (input order):
