@@ -17,14 +17,16 @@ import (
 var (
 	ocsfHeads      [10][]byte // by activity_id 0..9 (with their own names)
 	ocsfSeverities [len(ocsfSeverityNames)][]byte
+	ocsfHeadSevs   [len(ocsfHeads)][len(ocsfSeverities)][]byte // head, severity and `,"time":`
 	ocsfOutcomes   = []struct {
 		actionID, dispositionID int
 		action, disposition     string
-		frag                    []byte
-	}{{2, 2, "Denied", "Blocked", nil}, {1, 17, "Allowed", "Logged", nil}, {1, 1, "Allowed", "Allowed", nil}, {0, 0, "Unknown", "Unknown", nil}}
+		frag, fragAlert         []byte // with is_alert false, true
+	}{{2, 2, "Denied", "Blocked", nil, nil}, {1, 17, "Allowed", "Logged", nil, nil}, {1, 1, "Allowed", "Allowed", nil, nil}, {0, 0, "Unknown", "Unknown", nil, nil}}
 	ocsfAttackFrags []struct {
 		attack ocsfAttack
 		frag   []byte
+		member []byte // `,"attacks":[` frag `]`
 	}
 )
 
@@ -38,13 +40,34 @@ func init() {
 	for i := range ocsfOutcomes {
 		o := &ocsfOutcomes[i]
 		o.frag = ocsfAppendOutcome(nil, o.actionID, o.action, o.dispositionID, o.disposition)
+		o.fragAlert = append(o.frag[:len(o.frag):len(o.frag)], `,"is_alert":true`...)
+		o.frag = append(o.frag, `,"is_alert":false`...)
+	}
+	for id := range ocsfHeadSevs {
+		for sev := range ocsfHeadSevs[id] {
+			f := append(append([]byte(nil), ocsfHeads[id]...), ocsfSeverities[sev]...)
+			ocsfHeadSevs[id][sev] = append(f, `,"time":`...)
+		}
 	}
 	for _, a := range []*ocsfAttack{ocsfAttackExploit, ocsfAttackBrute, ocsfAttackScanning} {
+		f := ocsfAppendAttack(nil, a)
 		ocsfAttackFrags = append(ocsfAttackFrags, struct {
 			attack ocsfAttack
 			frag   []byte
-		}{*a, ocsfAppendAttack(nil, a)})
+			member []byte
+		}{*a, f, append(append([]byte(`,"attacks":[`), f...), ']')})
 	}
+}
+
+// ocsfAttacksFrag is the attacks member of the one attack a, when a is one
+// of the known ones; else nil.
+func ocsfAttacksFrag(a ocsfAttack) []byte {
+	for i := range ocsfAttackFrags {
+		if f := &ocsfAttackFrags[i]; a == f.attack {
+			return f.member
+		}
+	}
+	return nil
 }
 
 func ocsfAppendHead(b []byte, activityID int, activityName, typeName string) []byte {
@@ -82,32 +105,43 @@ func ocsfAppendAttack(b []byte, a *ocsfAttack) []byte {
 }
 
 func (ev *ocsfEvent) appendJSON(b []byte) []byte {
-	if id := ev.ActivityID; id >= 0 && id < len(ocsfHeads) && ev.ActivityName == ocsfActivityNames[id] && ev.TypeName == ocsfTypeNames[id] {
-		b = append(b, ocsfHeads[id]...)
+	id, sev := ev.ActivityID, ev.SeverityID
+	if id >= 0 && id < len(ocsfHeads) && ev.ActivityName == ocsfActivityNames[id] && ev.TypeName == ocsfTypeNames[id] &&
+		sev >= 0 && sev < len(ocsfSeverities) {
+		b = append(b, ocsfHeadSevs[id][sev]...)
 	} else {
-		b = ocsfAppendHead(b, ev.ActivityID, ev.ActivityName, ev.TypeName)
+		if id >= 0 && id < len(ocsfHeads) && ev.ActivityName == ocsfActivityNames[id] && ev.TypeName == ocsfTypeNames[id] {
+			b = append(b, ocsfHeads[id]...)
+		} else {
+			b = ocsfAppendHead(b, ev.ActivityID, ev.ActivityName, ev.TypeName)
+		}
+		if sev >= 0 && sev < len(ocsfSeverities) {
+			b = append(b, ocsfSeverities[sev]...)
+		} else {
+			b = ocsfAppendSeverity(b, sev) // panics on the name, as it did
+		}
+		b = append(b, `,"time":`...)
 	}
-	if ev.SeverityID >= 0 && ev.SeverityID < len(ocsfSeverities) {
-		b = append(b, ocsfSeverities[ev.SeverityID]...)
-	} else {
-		b = ocsfAppendSeverity(b, ev.SeverityID) // panics on the name, as it did
-	}
-	b = append(b, `,"time":`...)
 	b = strconv.AppendInt(b, ev.Time, 10)
 	known := false
 	for i := range ocsfOutcomes {
 		if o := &ocsfOutcomes[i]; o.actionID == ev.ActionID && o.dispositionID == ev.DispositionID && o.action == ev.Action && o.disposition == ev.Disposition {
-			b, known = append(b, o.frag...), true
+			if ev.IsAlert {
+				b = append(b, o.fragAlert...)
+			} else {
+				b = append(b, o.frag...)
+			}
+			known = true
 			break
 		}
 	}
 	if !known {
 		b = ocsfAppendOutcome(b, ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition)
-	}
-	if ev.IsAlert {
-		b = append(b, `,"is_alert":true`...)
-	} else {
-		b = append(b, `,"is_alert":false`...)
+		if ev.IsAlert {
+			b = append(b, `,"is_alert":true`...)
+		} else {
+			b = append(b, `,"is_alert":false`...)
+		}
 	}
 	pl := ev.Plain
 	b = ocsfAppendOptStrP(b, `,"message":`, ev.Message, pl&evMessage != 0)
@@ -117,8 +151,12 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		`","vendor_name":"`+ocsfVendorName+`"},"profiles":["`+ocsfProfile+`"]`...)
 	b = ocsfAppendOptStrP(b, `,"uid":`, md.UID, pl&evUID != 0)
 	if md.Topic != "" {
-		b = ocsfAppendStrP(b, `,"original_event_uid":`, md.Topic, pl&evTopic != 0)
-		b = append(b[:len(b)-1], '/') // inside the string: topic/partition/offset
+		if ev.topic != nil && ev.topic.topic == md.Topic {
+			b = append(b, ev.topic.uid...)
+		} else {
+			b = ocsfAppendStr(b, `,"original_event_uid":`, md.Topic)
+			b = append(b[:len(b)-1], '/') // inside the string: topic/partition/offset
+		}
 		b = strconv.AppendInt(b, int64(md.Partition), 10)
 		b = append(b, '/')
 		b = strconv.AppendInt(b, md.Offset, 10)
@@ -126,7 +164,11 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	}
 	b = ocsfAppendOptStrP(b, `,"original_time":`, md.OriginalTime, pl&evOrigTime != 0)
 	if md.Topic != "" {
-		b = ocsfAppendStrP(b, `,"log_provider":"Kafka","log_name":`, md.Topic, pl&evTopic != 0)
+		if ev.topic != nil && ev.topic.topic == md.Topic {
+			b = append(b, ev.topic.log...)
+		} else {
+			b = ocsfAppendStr(b, `,"log_provider":"Kafka","log_name":`, md.Topic)
+		}
 	}
 	if len(md.Tags) > 0 {
 		b = append(b, `,"tags":[`...)
@@ -134,6 +176,14 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 			t := &md.Tags[i]
 			if i > 0 {
 				b = append(b, ',')
+			}
+			if t.NamePlain && t.HasValue && t.ValuePlain {
+				b = append(b, `{"name":"`...)
+				b = append(b, t.Name...)
+				b = append(b, `","value":"`...)
+				b = append(b, t.Value...)
+				b = append(b, '"', '}')
+				continue
 			}
 			b = ocsfAppendStrP(b, `{"name":`, t.Name, t.NamePlain)
 			if t.HasValue {
@@ -147,10 +197,18 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	}
 	b = append(b, '}')
 
-	if e := ev.SrcEndpoint; e != nil {
+	if e := ev.SrcEndpoint; e != nil && e.IP != "" {
+		b = ocsfAppendStrP(b, `,"src_endpoint":{"ip":`, e.IP, pl&evSrcIP != 0)
+		b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
+		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
+		if e.Country != "" {
+			b = ocsfAppendStrP(b, `,"location":{"country":`, e.Country, pl&evCountry != 0)
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	} else if e != nil {
 		b = append(b, `,"src_endpoint":`...)
 		n := len(b)
-		b = ocsfAppendOptStrP(b, `,"ip":`, e.IP, pl&evSrcIP != 0)
 		b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
 		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
 		if e.Country != "" {
@@ -160,7 +218,15 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = ocsfOpen(b, n)
 		b = append(b, '}')
 	}
-	if e := ev.DstEndpoint; e != nil {
+	if e := ev.DstEndpoint; e != nil && e.IP == "" && e.Hostname != "" {
+		b = ocsfAppendStrP(b, `,"dst_endpoint":{"hostname":`, e.Hostname, pl&evDstHost != 0)
+		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
+		if e.Country != "" {
+			b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	} else if e != nil {
 		b = append(b, `,"dst_endpoint":`...)
 		n := len(b)
 		b = ocsfAppendOptStr(b, `,"ip":`, e.IP)
@@ -174,24 +240,36 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	if r := ev.HTTPRequest; r != nil {
-		b = append(b, `,"http_request":`...)
-		n := len(b)
-		b = ocsfAppendOptStrP(b, `,"uid":`, r.UID, pl&evUID != 0)
+		n := -1 // when the first member is uid: the object is opened with it
+		if r.UID != "" {
+			b = ocsfAppendStrP(b, `,"http_request":{"uid":`, r.UID, pl&evUID != 0)
+		} else {
+			b = append(b, `,"http_request":`...)
+			n = len(b)
+		}
 		b = ocsfAppendOptStrP(b, `,"http_method":`, r.HTTPMethod, pl&evMethod != 0)
 		if u := r.URL; u != nil {
-			b = append(b, `,"url":`...)
-			nu := len(b)
-			b = ocsfAppendOptStrP(b, `,"url_string":`, u.URLString, pl&evURLString != 0)
+			nu := -1
+			if u.URLString != "" {
+				b = ocsfAppendStrP(b, `,"url":{"url_string":`, u.URLString, pl&evURLString != 0)
+			} else {
+				b = append(b, `,"url":`...)
+				nu = len(b)
+			}
 			b = ocsfAppendOptStrP(b, `,"scheme":`, u.Scheme, pl&evScheme != 0)
 			b = ocsfAppendOptStrP(b, `,"hostname":`, u.Hostname, pl&evURLHost != 0)
 			b = ocsfAppendOptInt(b, `,"port":`, u.Port)
 			b = ocsfAppendOptStrP(b, `,"path":`, u.Path, pl&evPath != 0)
 			b = ocsfAppendOptStrP(b, `,"query_string":`, u.QueryString, pl&evQuery != 0)
-			b = ocsfOpen(b, nu)
+			if nu >= 0 {
+				b = ocsfOpen(b, nu)
+			}
 			b = append(b, '}')
 		}
 		b = ocsfAppendOptStrP(b, `,"version":`, r.Version, pl&evVersion != 0)
-		b = ocsfOpen(b, n)
+		if n >= 0 {
+			b = ocsfOpen(b, n)
+		}
 		b = append(b, '}')
 	}
 	if r := ev.HTTPResponse; r != nil {
@@ -209,7 +287,9 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = ocsfAppendOptStrP(b, `,"match_location":`, r.MatchLocation, pl&evMatchLoc != 0)
 		b = append(b, '}')
 	}
-	if len(ev.Attacks) > 0 {
+	if len(ev.Attacks) == 1 && ocsfAttacksFrag(ev.Attacks[0]) != nil {
+		b = append(b, ocsfAttacksFrag(ev.Attacks[0])...)
+	} else if len(ev.Attacks) > 0 {
 		b = append(b, `,"attacks":[`...)
 	attacks:
 		for i := range ev.Attacks {
@@ -228,16 +308,17 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = append(b, ']')
 	}
 	if len(ev.Enrichments) > 0 {
-		b = append(b, `,"enrichments":[`...)
 		for i := range ev.Enrichments {
 			e := &ev.Enrichments[i]
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if e.Name == ocsfEnrichmentName {
-				b = append(b, `{"name":"`+ocsfEnrichmentName+`"`...)
-			} else {
-				b = ocsfAppendStr(b, `{"name":`, e.Name)
+			switch {
+			case i == 0 && e.Name == ocsfEnrichmentName:
+				b = append(b, `,"enrichments":[{"name":"`+ocsfEnrichmentName+`"`...)
+			case i == 0:
+				b = ocsfAppendStr(b, `,"enrichments":[{"name":`, e.Name)
+			case e.Name == ocsfEnrichmentName:
+				b = append(b, `,{"name":"`+ocsfEnrichmentName+`"`...)
+			default:
+				b = ocsfAppendStr(b, `,{"name":`, e.Name)
 			}
 			b = ocsfAppendStrP(b, `,"value":`, e.Value, pl&evSrcIP != 0 && ev.SrcEndpoint != nil && e.Value == ev.SrcEndpoint.IP)
 			if e.Type == ocsfEnrichmentType && e.Provider == ocsfVendorName && e.ShortDesc == ocsfEnrichmentDesc {

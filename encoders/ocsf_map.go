@@ -63,9 +63,12 @@ type ocsfMapper struct {
 	// tagsScanned: scanHit read the members of the hit's tags (its last
 	// tags member) into tagsRaw.
 	tagsScanned bool
-	list        [][]byte
-	tags        []ocsfKeyVals
-	enrData     [2]ocsfRawField
+	// keyOrder, tagOrder: the keys of the last hits and of their tags, by
+	// place (ocsf_keys.go).
+	keyOrder, tagOrder ocsfKeyOrder
+	list               [][]byte
+	tags               []ocsfKeyVals
+	enrData            [2]ocsfRawField
 
 	ev   ocsfEvent
 	src  ocsfEndpoint
@@ -85,8 +88,7 @@ type ocsfMapper struct {
 	arena []byte
 	strs  []string // backing of match_details and tag values
 
-	topic      string // the last record's topic
-	topicPlain bool   // it is plain text (see ocsfEvent.Plain)
+	topic ocsfTopicFrags // of the last record's topic
 }
 
 // ocsfView is b as a string without a copy. b must not be modified while the
@@ -214,7 +216,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	activityID, activityName := 0, "Unknown"
 	if raw := h.method; raw != nil {
 		s, isStr := h.nonEmptyString(raw, hfMethod)
-		if a, known := ocsfActivities[s]; isStr && known {
+		if a, known := ocsfActivityOf(s); isStr && known {
 			activityID, activityName = a.id, a.name
 			m.req.HTTPMethod = s
 			ev.Plain |= evMethod // one of ocsfActivities
@@ -258,7 +260,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 			if h.plain&hfAttackType != 0 {
 				ev.Plain |= evRule | evRuleName
 			}
-			if info, known := ocsfAttackTypes[s]; known {
+			if info, known := ocsfAttackTypeOf(s); known {
 				m.rule.Name = info.name
 				ev.Plain |= evRuleName
 				base = info.severity
@@ -369,36 +371,48 @@ func (m *ocsfMapper) scanHitFast(raw []byte) bool {
 	if i < len(raw) && raw[i] == '}' {
 		return true
 	}
-	for i < len(raw) && raw[i] == '"' {
-		end, keyPlain := ocsfSkipStr(raw, i)
-		if end < 0 {
-			return false
+	for k := 0; i < len(raw) && raw[i] == '"'; k++ {
+		var key []byte
+		var field ocsfHitBits
+		keyPlain := true
+		if kl, ok := m.keyOrder.at(raw, i, k); ok {
+			key, field = raw[i+1:i+len(kl.lit)-2], kl.field
+			i += len(kl.lit)
+		} else {
+			end, plain := ocsfSkipStr(raw, i)
+			if end < 0 {
+				return false
+			}
+			key, keyPlain = raw[i+1:end-1], plain
+			if !keyPlain && bytes.IndexByte(key, '\\') >= 0 {
+				key, _ = jsonscan.Unquote(raw[i:end])
+			}
+			field = ocsfFieldOf(key)
+			if keyPlain && end < len(raw) && raw[end] == ':' {
+				m.keyOrder.learn(k, raw[i:end+1], field)
+			}
+			i = end
+			if i < len(raw) && ocsfSpace(raw[i]) {
+				i = jsonscan.SkipSpace(raw, i)
+			}
+			if i >= len(raw) || raw[i] != ':' {
+				return false
+			}
+			i++
 		}
-		key := raw[i+1 : end-1]
-		if !keyPlain && bytes.IndexByte(key, '\\') >= 0 {
-			key, _ = jsonscan.Unquote(raw[i:end])
-		}
-		i = end
-		if i < len(raw) && ocsfSpace(raw[i]) {
-			i = jsonscan.SkipSpace(raw, i)
-		}
-		if i >= len(raw) || raw[i] != ':' {
-			return false
-		}
-		i++
 		if i < len(raw) && ocsfSpace(raw[i]) {
 			i = jsonscan.SkipSpace(raw, i)
 		}
 		var vend int
 		valPlain := false
-		if string(key) == "tags" && i < len(raw) && raw[i] == '{' {
+		if field == hfTags && i < len(raw) && raw[i] == '{' {
 			var ok bool
 			if vend, ok = m.scanTags(raw, i); !ok {
 				vend = jsonscan.SkipValue(raw, i)
 			}
 			m.tagsScanned = ok
 		} else {
-			if string(key) == "tags" {
+			if field == hfTags {
 				m.tagsScanned = false // a later tags member wins
 			}
 			vend, valPlain = ocsfSkipValue(raw, i)
@@ -406,7 +420,7 @@ func (m *ocsfMapper) scanHitFast(raw []byte) bool {
 		if vend < 0 {
 			return false
 		}
-		h.set(key, raw[i:vend], keyPlain, valPlain)
+		h.setField(field, key, raw[i:vend], keyPlain, valPlain)
 		i = vend
 		if i < len(raw) && ocsfSpace(raw[i]) {
 			i = jsonscan.SkipSpace(raw, i)
@@ -434,23 +448,33 @@ func (m *ocsfMapper) scanTags(raw []byte, i int) (end int, ok bool) {
 	if i < len(raw) && raw[i] == '}' {
 		return i + 1, true
 	}
-	for i < len(raw) && raw[i] == '"' {
-		end, keyPlain := ocsfSkipStr(raw, i)
-		if end < 0 {
-			return -1, false
+	for k := 0; i < len(raw) && raw[i] == '"'; k++ {
+		var key []byte
+		keyPlain := true
+		if kl, ok := m.tagOrder.at(raw, i, k); ok {
+			key = raw[i+1 : i+len(kl.lit)-2]
+			i += len(kl.lit)
+		} else {
+			end, plain := ocsfSkipStr(raw, i)
+			if end < 0 {
+				return -1, false
+			}
+			key, keyPlain = raw[i+1:end-1], plain
+			if !keyPlain && bytes.IndexByte(key, '\\') >= 0 {
+				key, _ = jsonscan.Unquote(raw[i:end])
+			}
+			if keyPlain && end < len(raw) && raw[end] == ':' {
+				m.tagOrder.learn(k, raw[i:end+1], 0)
+			}
+			i = end
+			if i < len(raw) && ocsfSpace(raw[i]) {
+				i = jsonscan.SkipSpace(raw, i)
+			}
+			if i >= len(raw) || raw[i] != ':' {
+				return -1, false
+			}
+			i++
 		}
-		key := raw[i+1 : end-1]
-		if !keyPlain && bytes.IndexByte(key, '\\') >= 0 {
-			key, _ = jsonscan.Unquote(raw[i:end])
-		}
-		i = end
-		if i < len(raw) && ocsfSpace(raw[i]) {
-			i = jsonscan.SkipSpace(raw, i)
-		}
-		if i >= len(raw) || raw[i] != ':' {
-			return -1, false
-		}
-		i++
 		if i < len(raw) && ocsfSpace(raw[i]) {
 			i = jsonscan.SkipSpace(raw, i)
 		}
@@ -494,40 +518,44 @@ func ocsfHasOpener(b []byte) bool {
 // set notes the member key: val of the hit (the last one of a duplicate
 // key wins).
 func (h *ocsfHitFields) set(key, val []byte, keyPlain, valPlain bool) {
-	var f ocsfHitBits
-	switch string(key) {
-	case "time":
-		h.time, f = val, hfTime
-	case "request_id":
-		h.requestID, f = val, hfRequestID
-	case "ip":
-		h.ip, f = val, hfIP
-	case "datacenter":
-		h.datacenter, f = val, hfDatacenter
-	case "tor":
-		h.tor, f = val, hfTor
-	case "remote_country":
-		h.remoteCountry, f = val, hfRemoteCountry
-	case "domain":
-		h.domain, f = val, hfDomain
-	case "method":
-		h.method, f = val, hfMethod
-	case "uri":
-		h.uri, f = val, hfURI
-	case "protocol":
-		h.protocol, f = val, hfProtocol
-	case "status_code":
-		h.statusCode, f = val, hfStatusCode
-	case "attack_type":
-		h.attackType, f = val, hfAttackType
-	case "block_status":
-		h.blockStatus, f = val, hfBlockStatus
-	case "payload":
-		h.payload, f = val, hfPayload
-	case "point":
-		h.point, f = val, hfPoint
-	case "tags":
-		h.tags, f = val, hfTags
+	h.setField(ocsfFieldOf(key), key, val, keyPlain, valPlain)
+}
+
+// setField is set of the known field f of key (0: not a known field).
+func (h *ocsfHitFields) setField(f ocsfHitBits, key, val []byte, keyPlain, valPlain bool) {
+	switch f {
+	case hfTime:
+		h.time = val
+	case hfRequestID:
+		h.requestID = val
+	case hfIP:
+		h.ip = val
+	case hfDatacenter:
+		h.datacenter = val
+	case hfTor:
+		h.tor = val
+	case hfRemoteCountry:
+		h.remoteCountry = val
+	case hfDomain:
+		h.domain = val
+	case hfMethod:
+		h.method = val
+	case hfURI:
+		h.uri = val
+	case hfProtocol:
+		h.protocol = val
+	case hfStatusCode:
+		h.statusCode = val
+	case hfAttackType:
+		h.attackType = val
+	case hfBlockStatus:
+		h.blockStatus = val
+	case hfPayload:
+		h.payload = val
+	case hfPoint:
+		h.point = val
+	case hfTags:
+		h.tags = val
 	default:
 		h.extra = append(h.extra, ocsfRawField{key: ocsfView(key), val: val, keyPlain: keyPlain, valPlain: valPlain})
 		return
@@ -577,13 +605,17 @@ func (m *ocsfMapper) setClass(ev *ocsfEvent, activityID int, activityName string
 // every replay).
 func (m *ocsfMapper) setMetadata(ev *ocsfEvent, rec Record) {
 	ev.Metadata.Topic, ev.Metadata.Partition, ev.Metadata.Offset = rec.Topic, rec.Partition, rec.Offset
-	if rec.Topic != m.topic {
-		m.topic = rec.Topic // one topic per writer, as a rule
-		m.topicPlain = jsonscan.PlainASCII(rec.Topic) == len(rec.Topic)
+	if rec.Topic == "" {
+		return
 	}
-	if m.topicPlain {
-		ev.Plain |= evTopic
+	if t := &m.topic; rec.Topic != t.topic || t.uid == nil {
+		// one topic per writer, as a rule
+		t.topic = rec.Topic
+		t.uid = ocsfAppendStr(t.uid[:0], `,"original_event_uid":`, rec.Topic)
+		t.uid = append(t.uid[:len(t.uid)-1], '/') // inside the string: topic/partition/offset
+		t.log = ocsfAppendStr(t.log[:0], `,"log_provider":"Kafka","log_name":`, rec.Topic)
 	}
+	ev.topic = &m.topic
 }
 
 func (m *ocsfMapper) mapSource(ev *ocsfEvent) {

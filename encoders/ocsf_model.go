@@ -31,6 +31,16 @@ type ocsfEvent struct {
 	// appendJSON writes them between quotes without looking at their bytes.
 	// A field not in the set is written with ocsfAppendString.
 	Plain ocsfEvBits
+
+	topic *ocsfTopicFrags // Metadata.Topic's members written out, when it has one
+}
+
+// ocsfTopicFrags are the members of metadata the topic makes, written out:
+// uid is original_event_uid up to the partition (`,"original_event_uid":"topic/`),
+// log is `,"log_provider":"Kafka","log_name":"topic"`.
+type ocsfTopicFrags struct {
+	topic    string
+	uid, log []byte
 }
 
 // ocsfEvBits is a set of the event's string fields.
@@ -39,7 +49,6 @@ type ocsfEvBits uint32
 const (
 	evMessage   ocsfEvBits = 1 << iota
 	evUID                  // metadata.uid and http_request.uid
-	evTopic                // metadata.original_event_uid's and log_name's topic
 	evOrigTime             // metadata.original_time
 	evSrcIP                // src_endpoint.ip and the enrichment's value
 	evCountry              // src_endpoint.location.country

@@ -27,7 +27,7 @@ func ocsfCheckPlain(ev *ocsfEvent) error {
 		bit ocsfEvBits
 		s   string
 	}
-	fs := []field{{evMessage, ev.Message}, {evUID, ev.Metadata.UID}, {evTopic, ev.Metadata.Topic}, {evOrigTime, ev.Metadata.OriginalTime}}
+	fs := []field{{evMessage, ev.Message}, {evUID, ev.Metadata.UID}, {evOrigTime, ev.Metadata.OriginalTime}}
 	if r := ev.HTTPRequest; r != nil {
 		fs = append(fs, field{evUID, r.UID}, field{evMethod, r.HTTPMethod}, field{evVersion, r.Version})
 		if u := r.URL; u != nil {
@@ -158,5 +158,31 @@ func TestOCSFPlainIPv4(t *testing.T) {
 	}
 	if yes < 10 {
 		t.Fatalf("only %d addresses recognised", yes)
+	}
+}
+
+// The switches of ocsfActivityOf and ocsfAttackTypeOf know the maps' keys,
+// all of them and no other.
+func TestOCSFVocabSwitches(t *testing.T) {
+	if len(ocsfActivityKeys) != len(ocsfActivities) || len(ocsfAttackTypeKeys) != len(ocsfAttackTypes) {
+		t.Fatal("the key lists and the maps differ in length")
+	}
+	for k, want := range ocsfActivities {
+		if got, ok := ocsfActivityOf(k); !ok || got != want {
+			t.Errorf("activity %q: %v %v, want %v", k, got, ok, want)
+		}
+	}
+	for k, want := range ocsfAttackTypes {
+		if got, ok := ocsfAttackTypeOf(k); !ok || got != want {
+			t.Errorf("attack type %q: %v %v, want %v", k, got, ok, want)
+		}
+	}
+	for _, k := range []string{"", "get", "Get", "GETS", "BREW", "SQLI", "sql", "unknown_type"} {
+		if _, ok := ocsfActivityOf(k); ok {
+			t.Errorf("activity %q known", k)
+		}
+		if _, ok := ocsfAttackTypeOf(k); ok {
+			t.Errorf("attack type %q known", k)
+		}
 	}
 }
