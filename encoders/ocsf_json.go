@@ -144,12 +144,12 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		}
 	}
 	pl := ev.Plain
-	b = ocsfAppendOptStrP(b, `,"message":`, ev.Message, pl&evMessage != 0)
+	b = ocsfAppendOptStrP(b, `,"message":"`, ev.Message, pl&evMessage != 0)
 
 	md := &ev.Metadata
 	b = append(b, `,"metadata":{"version":"`+ocsfSchemaVersion+`","product":{"name":"`+ocsfProductName+
 		`","vendor_name":"`+ocsfVendorName+`"},"profiles":["`+ocsfProfile+`"]`...)
-	b = ocsfAppendOptStrP(b, `,"uid":`, md.UID, pl&evUID != 0)
+	b = ocsfAppendOptStrP(b, `,"uid":"`, md.UID, pl&evUID != 0)
 	if md.Topic != "" {
 		if ev.topic != nil && ev.topic.topic == md.Topic {
 			b = append(b, ev.topic.uid...)
@@ -162,7 +162,7 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, md.Offset, 10)
 		b = append(b, '"')
 	}
-	b = ocsfAppendOptStrP(b, `,"original_time":`, md.OriginalTime, pl&evOrigTime != 0)
+	b = ocsfAppendOptStrP(b, `,"original_time":"`, md.OriginalTime, pl&evOrigTime != 0)
 	if md.Topic != "" {
 		if ev.topic != nil && ev.topic.topic == md.Topic {
 			b = append(b, ev.topic.log...)
@@ -185,9 +185,9 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 				b = append(b, '"', '}')
 				continue
 			}
-			b = ocsfAppendStrP(b, `{"name":`, t.Name, t.NamePlain)
+			b = ocsfAppendStrP(b, `{"name":"`, t.Name, t.NamePlain)
 			if t.HasValue {
-				b = ocsfAppendStrP(b, `,"value":`, t.Value, t.ValuePlain)
+				b = ocsfAppendStrP(b, `,"value":"`, t.Value, t.ValuePlain)
 			} else {
 				b = ocsfAppendStrs(b, `,"values":`, t.Values)
 			}
@@ -198,11 +198,11 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	b = append(b, '}')
 
 	if e := ev.SrcEndpoint; e != nil && e.IP != "" {
-		b = ocsfAppendStrP(b, `,"src_endpoint":{"ip":`, e.IP, pl&evSrcIP != 0)
+		b = ocsfAppendStrP(b, `,"src_endpoint":{"ip":"`, e.IP, pl&evSrcIP != 0)
 		b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
 		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
 		if e.Country != "" {
-			b = ocsfAppendStrP(b, `,"location":{"country":`, e.Country, pl&evCountry != 0)
+			b = ocsfAppendStrP(b, `,"location":{"country":"`, e.Country, pl&evCountry != 0)
 			b = append(b, '}')
 		}
 		b = append(b, '}')
@@ -212,14 +212,14 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
 		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
 		if e.Country != "" {
-			b = ocsfAppendStrP(b, `,"location":{"country":`, e.Country, pl&evCountry != 0)
+			b = ocsfAppendStrP(b, `,"location":{"country":"`, e.Country, pl&evCountry != 0)
 			b = append(b, '}')
 		}
 		b = ocsfOpen(b, n)
 		b = append(b, '}')
 	}
 	if e := ev.DstEndpoint; e != nil && e.IP == "" && e.Hostname != "" {
-		b = ocsfAppendStrP(b, `,"dst_endpoint":{"hostname":`, e.Hostname, pl&evDstHost != 0)
+		b = ocsfAppendStrP(b, `,"dst_endpoint":{"hostname":"`, e.Hostname, pl&evDstHost != 0)
 		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
 		if e.Country != "" {
 			b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
@@ -230,7 +230,7 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = append(b, `,"dst_endpoint":`...)
 		n := len(b)
 		b = ocsfAppendOptStr(b, `,"ip":`, e.IP)
-		b = ocsfAppendOptStrP(b, `,"hostname":`, e.Hostname, pl&evDstHost != 0)
+		b = ocsfAppendOptStrP(b, `,"hostname":"`, e.Hostname, pl&evDstHost != 0)
 		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
 		if e.Country != "" {
 			b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
@@ -242,31 +242,31 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 	if r := ev.HTTPRequest; r != nil {
 		n := -1 // when the first member is uid: the object is opened with it
 		if r.UID != "" {
-			b = ocsfAppendStrP(b, `,"http_request":{"uid":`, r.UID, pl&evUID != 0)
+			b = ocsfAppendStrP(b, `,"http_request":{"uid":"`, r.UID, pl&evUID != 0)
 		} else {
 			b = append(b, `,"http_request":`...)
 			n = len(b)
 		}
-		b = ocsfAppendOptStrP(b, `,"http_method":`, r.HTTPMethod, pl&evMethod != 0)
+		b = ocsfAppendOptStrP(b, `,"http_method":"`, r.HTTPMethod, pl&evMethod != 0)
 		if u := r.URL; u != nil {
 			nu := -1
 			if u.URLString != "" {
-				b = ocsfAppendStrP(b, `,"url":{"url_string":`, u.URLString, pl&evURLString != 0)
+				b = ocsfAppendStrP(b, `,"url":{"url_string":"`, u.URLString, pl&evURLString != 0)
 			} else {
 				b = append(b, `,"url":`...)
 				nu = len(b)
 			}
-			b = ocsfAppendOptStrP(b, `,"scheme":`, u.Scheme, pl&evScheme != 0)
-			b = ocsfAppendOptStrP(b, `,"hostname":`, u.Hostname, pl&evURLHost != 0)
+			b = ocsfAppendOptStrP(b, `,"scheme":"`, u.Scheme, pl&evScheme != 0)
+			b = ocsfAppendOptStrP(b, `,"hostname":"`, u.Hostname, pl&evURLHost != 0)
 			b = ocsfAppendOptInt(b, `,"port":`, u.Port)
-			b = ocsfAppendOptStrP(b, `,"path":`, u.Path, pl&evPath != 0)
-			b = ocsfAppendOptStrP(b, `,"query_string":`, u.QueryString, pl&evQuery != 0)
+			b = ocsfAppendOptStrP(b, `,"path":"`, u.Path, pl&evPath != 0)
+			b = ocsfAppendOptStrP(b, `,"query_string":"`, u.QueryString, pl&evQuery != 0)
 			if nu >= 0 {
 				b = ocsfOpen(b, nu)
 			}
 			b = append(b, '}')
 		}
-		b = ocsfAppendOptStrP(b, `,"version":`, r.Version, pl&evVersion != 0)
+		b = ocsfAppendOptStrP(b, `,"version":"`, r.Version, pl&evVersion != 0)
 		if n >= 0 {
 			b = ocsfOpen(b, n)
 		}
@@ -278,13 +278,13 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	if r := ev.FirewallRule; r != nil {
-		b = ocsfAppendStrP(b, `,"firewall_rule":{"uid":`, r.UID, pl&evRule != 0)
-		b = ocsfAppendStrP(b, `,"name":`, r.Name, pl&evRuleName != 0)
-		b = ocsfAppendStrP(b, `,"condition":`, r.Condition, pl&evRule != 0)
+		b = ocsfAppendStrP(b, `,"firewall_rule":{"uid":"`, r.UID, pl&evRule != 0)
+		b = ocsfAppendStrP(b, `,"name":"`, r.Name, pl&evRuleName != 0)
+		b = ocsfAppendStrP(b, `,"condition":"`, r.Condition, pl&evRule != 0)
 		if r.HasMatchDetails {
 			b = ocsfAppendStrs(b, `,"match_details":`, r.MatchDetails)
 		}
-		b = ocsfAppendOptStrP(b, `,"match_location":`, r.MatchLocation, pl&evMatchLoc != 0)
+		b = ocsfAppendOptStrP(b, `,"match_location":"`, r.MatchLocation, pl&evMatchLoc != 0)
 		b = append(b, '}')
 	}
 	if len(ev.Attacks) == 1 && ocsfAttacksFrag(ev.Attacks[0]) != nil {
@@ -320,7 +320,7 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 			default:
 				b = ocsfAppendStr(b, `,{"name":`, e.Name)
 			}
-			b = ocsfAppendStrP(b, `,"value":`, e.Value, pl&evSrcIP != 0 && ev.SrcEndpoint != nil && e.Value == ev.SrcEndpoint.IP)
+			b = ocsfAppendStrP(b, `,"value":"`, e.Value, pl&evSrcIP != 0 && ev.SrcEndpoint != nil && e.Value == ev.SrcEndpoint.IP)
 			if e.Type == ocsfEnrichmentType && e.Provider == ocsfVendorName && e.ShortDesc == ocsfEnrichmentDesc {
 				b = append(b, ocsfEnrichmentFrag...)
 			} else {
@@ -377,21 +377,27 @@ func ocsfAppendStr(b []byte, prefix, s string) []byte {
 
 // ocsfAppendStrP is ocsfAppendStr, without a look at s when it is known to
 // be plain text (ocsfEvent.Plain).
-func ocsfAppendStrP(b []byte, prefix, s string, plain bool) []byte {
-	if plain {
-		b = append(b, prefix...)
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
+//
+// prefixQ ends with the string's opening quote.
+func ocsfAppendStrP(b []byte, prefixQ, s string, plain bool) []byte {
+	if !plain {
+		return ocsfAppendStrQ(b, prefixQ, s)
 	}
-	return ocsfAppendStr(b, prefix, s)
+	b = append(b, prefixQ...)
+	return append(append(b, s...), '"')
 }
 
-func ocsfAppendOptStrP(b []byte, prefix, s string, plain bool) []byte {
+// ocsfAppendStrQ is ocsfAppendStr of prefixQ without its last byte (the
+// string's opening quote, which ocsfAppendString writes).
+func ocsfAppendStrQ(b []byte, prefixQ, s string) []byte {
+	return ocsfAppendStr(b, prefixQ[:len(prefixQ)-1], s)
+}
+
+func ocsfAppendOptStrP(b []byte, prefixQ, s string, plain bool) []byte {
 	if s == "" {
 		return b
 	}
-	return ocsfAppendStrP(b, prefix, s, plain)
+	return ocsfAppendStrP(b, prefixQ, s, plain)
 }
 
 func ocsfAppendOptStr(b []byte, prefix, s string) []byte {

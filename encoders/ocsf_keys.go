@@ -9,6 +9,8 @@ package encoders
 // looked up as usual. The result is the same in both cases: the same bytes
 // make the same key.
 
+import "encoding/binary"
+
 // ocsfKeyOrder remembers the keys of an object, by place.
 type ocsfKeyOrder struct {
 	keys []ocsfKeyLit
@@ -24,6 +26,9 @@ type ocsfKeyLit struct {
 	lit   string      // `"key":`
 	field ocsfHitBits // the known field (0 for others and in tags)
 	off   int         // of lit in text
+	// head, tail: lit's first and last 8 bytes (little-endian; when lit is
+	// shorter, head is its bytes and mask the bits they take).
+	head, tail, mask uint64
 }
 
 // Bounds of what is remembered (hits hold a few dozen members).
@@ -38,7 +43,22 @@ func (o *ocsfKeyOrder) at(raw []byte, i, k int) (*ocsfKeyLit, bool) {
 		return nil, false
 	}
 	kl := &o.keys[k]
-	if len(raw)-i < len(kl.lit) || string(raw[i:i+len(kl.lit)]) != kl.lit {
+	n := len(kl.lit)
+	if len(raw)-i < 8 || len(raw)-i < n {
+		if len(raw)-i < n || string(raw[i:i+n]) != kl.lit {
+			return nil, false
+		}
+		return kl, true
+	}
+	// Two (overlapping) words instead of a call of memequal: the keys of
+	// hits are short.
+	if binary.LittleEndian.Uint64(raw[i:])&kl.mask != kl.head {
+		return nil, false
+	}
+	if n > 8 && binary.LittleEndian.Uint64(raw[i+n-8:]) != kl.tail {
+		return nil, false
+	}
+	if n > 16 && string(raw[i+8:i+n-8]) != kl.lit[8:n-8] {
 		return nil, false
 	}
 	return kl, true
@@ -59,7 +79,16 @@ func (o *ocsfKeyOrder) learn(k int, lit []byte, field ocsfHitBits) {
 		return
 	}
 	o.text = append(o.text[:off], lit...)
-	o.keys = append(o.keys, ocsfKeyLit{lit: ocsfView(o.text[off:]), field: field, off: off})
+	kl := ocsfKeyLit{lit: ocsfView(o.text[off:]), field: field, off: off, mask: ^uint64(0)}
+	var w [8]byte
+	copy(w[:], lit)
+	kl.head = binary.LittleEndian.Uint64(w[:])
+	if len(lit) < 8 {
+		kl.mask = 1<<(8*len(lit)) - 1
+	} else {
+		kl.tail = binary.LittleEndian.Uint64(lit[len(lit)-8:])
+	}
+	o.keys = append(o.keys, kl)
 }
 
 // ocsfFieldOf is the known field of the hit named key, 0 for others.

@@ -415,7 +415,11 @@ func (m *ocsfMapper) scanHitFast(raw []byte) bool {
 			if field == hfTags {
 				m.tagsScanned = false // a later tags member wins
 			}
-			vend, valPlain = ocsfSkipValue(raw, i)
+			if i < len(raw) && raw[i] == '"' { // ocsfSkipValue, one call less
+				vend, valPlain = ocsfSkipStr(raw, i)
+			} else {
+				vend = jsonscan.SkipValue(raw, i)
+			}
 		}
 		if vend < 0 {
 			return false
@@ -478,7 +482,13 @@ func (m *ocsfMapper) scanTags(raw []byte, i int) (end int, ok bool) {
 		if i < len(raw) && ocsfSpace(raw[i]) {
 			i = jsonscan.SkipSpace(raw, i)
 		}
-		vend, valPlain := ocsfSkipValue(raw, i)
+		var vend int
+		valPlain := false
+		if i < len(raw) && raw[i] == '"' { // ocsfSkipValue, one call less
+			vend, valPlain = ocsfSkipStr(raw, i)
+		} else {
+			vend = jsonscan.SkipValue(raw, i)
+		}
 		if vend < 0 {
 			return -1, false
 		}

@@ -186,3 +186,42 @@ func TestOCSFVocabSwitches(t *testing.T) {
 		}
 	}
 }
+
+// ocsfKeyOrder.at says a remembered key is at raw[i:] exactly when the
+// bytes are there, whatever the lengths (the word compares).
+func TestOCSFKeyOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var o ocsfKeyOrder
+	var lits []string
+	for k := 0; k < 40; k++ {
+		lit := `"` + strings.Repeat("k", k%23) + fmt.Sprint(k) + `":`
+		lits = append(lits, lit)
+		o.learn(k, []byte(lit), ocsfHitBits(k))
+	}
+	for n := 0; n < 200000; n++ {
+		k := r.IntN(len(lits))
+		lit := lits[k]
+		b := []byte(strings.Repeat("x", r.IntN(3)) + lit + strings.Repeat("y", r.IntN(10)))
+		if r.IntN(2) == 0 { // change one byte, or cut the end
+			if j := r.IntN(len(b)); r.IntN(2) == 0 {
+				b[j] ^= 1 << r.IntN(7)
+			} else {
+				b = b[:j]
+			}
+		}
+		for i := 0; i <= len(b); i++ {
+			kl, ok := o.at(b, i, k)
+			if want := strings.HasPrefix(string(b[i:]), lit); ok != want || ok && (kl.lit != lit || kl.field != ocsfHitBits(k)) {
+				t.Fatalf("at(%q, %d, %d): %v, want %v", b, i, k, ok, want)
+			}
+		}
+	}
+	// Relearning a place keeps the ones before it and forgets the rest.
+	o.learn(5, []byte(`"new":`), 99)
+	if len(o.keys) != 6 || o.keys[4].lit != lits[4] || o.keys[5].lit != `"new":` {
+		t.Fatalf("after relearning: %d keys", len(o.keys))
+	}
+	if _, ok := o.at([]byte(lits[6]), 0, 6); ok {
+		t.Fatal("a forgotten place still known")
+	}
+}
