@@ -282,7 +282,7 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = ocsfAppendStrP(b, `,"name":"`, r.Name, pl&evRuleName != 0)
 		b = ocsfAppendStrP(b, `,"condition":"`, r.Condition, pl&evRule != 0)
 		if r.HasMatchDetails {
-			b = ocsfAppendStrs(b, `,"match_details":`, r.MatchDetails)
+			b = ocsfAppendStrsP(b, `,"match_details":`, r.MatchDetails, r.MatchDetailsPlain)
 		}
 		b = ocsfAppendOptStrP(b, `,"match_location":"`, r.MatchLocation, pl&evMatchLoc != 0)
 		b = append(b, '}')
@@ -422,6 +422,24 @@ func ocsfAppendStrs(b []byte, prefix string, ss []string) []byte {
 			b = append(b, ',')
 		}
 		b = ocsfAppendString(b, s)
+	}
+	return append(b, ']')
+}
+
+// ocsfAppendStrsP is ocsfAppendStrs of ss where the elements with their bit
+// (of the first 64) set in plain are plain text.
+func ocsfAppendStrsP(b []byte, prefix string, ss []string, plain uint64) []byte {
+	b = append(b, prefix...)
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if i < 64 && plain&(1<<i) != 0 {
+			b = append(append(append(b, '"'), s...), '"')
+		} else {
+			b = ocsfAppendString(b, s)
+		}
 	}
 	return append(b, ']')
 }

@@ -820,19 +820,35 @@ func ocsfSplitHostPort(s string) (string, int) {
 func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	h := &m.h
 	var details []string
+	var detailsPlain uint64
 	hasDetails, location := false, ""
 	if raw := h.payload; raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
 			details, hasDetails = m.newStrs(1), true
-			details[0] = m.stringOf(raw)
+			if h.plain&hfPayload != 0 {
+				details[0], detailsPlain = ocsfView(raw[1:len(raw)-1]), 1
+			} else {
+				details[0] = m.stringOf(raw)
+			}
 		case '[':
 			m.list = m.list[:0]
-			jsonscan.EachElement(raw, func(el []byte) { m.list = append(m.list, el) })
+			var plain uint64 // of the first 64 elements
+			ocsfEachElementP(raw, func(el []byte, p bool) {
+				if p && len(m.list) < 64 {
+					plain |= 1 << len(m.list)
+				}
+				m.list = append(m.list, el)
+			})
 			details, hasDetails = m.newStrs(len(m.list)), true
 			for i, el := range m.list {
-				details[i] = m.textOf(el)
+				if i < 64 && plain&(1<<i) != 0 {
+					details[i] = ocsfView(el[1 : len(el)-1])
+				} else {
+					details[i] = m.textOf(el)
+				}
 			}
+			detailsPlain = plain
 		}
 	}
 	if raw := h.point; raw != nil {
@@ -859,7 +875,7 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	if ev.FirewallRule == nil {
 		return
 	}
-	m.rule.MatchDetails, m.rule.HasMatchDetails = details, hasDetails
+	m.rule.MatchDetails, m.rule.HasMatchDetails, m.rule.MatchDetailsPlain = details, hasDetails, detailsPlain
 	m.rule.MatchLocation = location
 }
 

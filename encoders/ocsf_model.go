@@ -114,6 +114,7 @@ type ocsfFirewallRule struct {
 	UID, Name, Condition string
 	MatchDetails         []string
 	HasMatchDetails      bool
+	MatchDetailsPlain    uint64 // bit i: MatchDetails[i] is plain text (see ocsfEvent.Plain)
 	MatchLocation        string
 }
 

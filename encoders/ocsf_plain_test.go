@@ -49,6 +49,13 @@ func ocsfCheckPlain(ev *ocsfEvent) error {
 			return fmt.Errorf("field %#x claimed plain: %q", f.bit, f.s)
 		}
 	}
+	if r := ev.FirewallRule; r != nil {
+		for i, d := range r.MatchDetails {
+			if i < 64 && r.MatchDetailsPlain&(1<<i) != 0 && !ocsfIsPlain(d) {
+				return fmt.Errorf("match detail %d claimed plain: %q", i, d)
+			}
+		}
+	}
 	for _, t := range ev.Metadata.Tags {
 		if t.NamePlain && !ocsfIsPlain(t.Name) || t.ValuePlain && !ocsfIsPlain(t.Value) {
 			return fmt.Errorf("tag claimed plain: %q: %q", t.Name, t.Value)

@@ -217,6 +217,27 @@ func ocsfSkipValue(b []byte, i int) (end int, plain bool) {
 	return jsonscan.SkipValue(b, i), false
 }
 
+// ocsfEachElementP is jsonscan.EachElement that also tells fn whether a
+// string element is plain (ocsfSkipStr).
+func ocsfEachElementP(raw []byte, fn func(el []byte, plain bool)) {
+	i := jsonscan.SkipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return
+	}
+	i = jsonscan.SkipSpace(raw, i+1)
+	for i < len(raw) && raw[i] != ']' {
+		end, plain := ocsfSkipValue(raw, i)
+		if end <= i { // invalid JSON: no value here (e.g. `[1}]`)
+			return
+		}
+		fn(raw[i:end], plain)
+		i = jsonscan.SkipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = jsonscan.SkipSpace(raw, i+1)
+		}
+	}
+}
+
 // ocsfSpace: a JSON whitespace byte.
 func ocsfSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
