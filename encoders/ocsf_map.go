@@ -4,6 +4,7 @@ package encoders
 
 import (
 	"bytes"
+	"math/bits"
 	"net"
 	"slices"
 	"strconv"
@@ -16,11 +17,24 @@ import (
 // ocsfHitFields are the raw values of the hit's known fields (nil when absent;
 // the last occurrence of a duplicate key wins, as with encoding/json) and the
 // other members in input order.
+//
+// The known fields are kept as offsets into the value (get gives the raw
+// value): no pointers to reset (and to pay GC write barriers for) per record.
 type ocsfHitFields struct {
-	time, requestID, ip, datacenter, tor, remoteCountry, domain, method, uri,
-	protocol, statusCode, attackType, blockStatus, payload, point, tags []byte
-	extra []ocsfRawField
-	plain ocsfHitBits // the known fields whose value is a plain string (ocsfSkipStr)
+	val     []byte // the record's value
+	pos     [ocsfHitNFields]struct{ start, end int }
+	present ocsfHitBits // the known fields the hit has
+	extra   []ocsfRawField
+	plain   ocsfHitBits // the known fields whose value is a plain string (ocsfSkipStr)
+}
+
+// get is the raw value of the known field f, nil when the hit has none.
+func (h *ocsfHitFields) get(f ocsfHitBits) []byte {
+	if h.present&f == 0 {
+		return nil
+	}
+	p := &h.pos[bits.TrailingZeros32(uint32(f))]
+	return h.val[p.start:p.end]
 }
 
 // ocsfHitBits is a set of the hit's known fields.
@@ -43,6 +57,8 @@ const (
 	hfPayload
 	hfPoint
 	hfTags
+
+	ocsfHitNFields = iota
 )
 
 // nonEmptyString is ocsfNonEmptyString of the known field raw (bit f): a
@@ -178,7 +194,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	h := &m.h
 
 	// time: the original as text (time itself is rec.TimeMillis).
-	if raw := h.time; raw != nil {
+	if raw := h.get(hfTime); raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
 			if h.plain&hfTime != 0 {
@@ -200,7 +216,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	}
 
 	// request_id
-	if raw := h.requestID; raw != nil {
+	if raw := h.get(hfRequestID); raw != nil {
 		if s, ok := h.nonEmptyString(raw, hfRequestID); ok {
 			m.req.UID = s
 			ev.Metadata.UID = s
@@ -214,7 +230,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 
 	// method -> http_method, activity
 	activityID, activityName := 0, "Unknown"
-	if raw := h.method; raw != nil {
+	if raw := h.get(hfMethod); raw != nil {
 		s, isStr := h.nonEmptyString(raw, hfMethod)
 		if a, known := ocsfActivityOf(s); isStr && known {
 			activityID, activityName = a.id, a.name
@@ -233,7 +249,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	m.mapTarget(ev) // domain, uri
 
 	// protocol -> http_request.version
-	if raw := h.protocol; raw != nil {
+	if raw := h.get(hfProtocol); raw != nil {
 		if v, ok := ocsfHTTPVersion(raw); ok {
 			m.req.Version = v
 			ev.Plain |= evVersion // one of ocsfHTTPVersion's list
@@ -243,7 +259,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	}
 
 	// status_code -> http_response.code
-	if raw := h.statusCode; raw != nil {
+	if raw := h.get(hfStatusCode); raw != nil {
 		if code, ok := ocsfStatusCode(raw); ok {
 			m.resp = ocsfHTTPResponse{Code: code}
 			ev.HTTPResponse = &m.resp
@@ -254,7 +270,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 
 	// attack_type, payload, point -> firewall_rule, attacks; severity
 	base := ocsfUnknownAttackSeverity
-	if raw := h.attackType; raw != nil {
+	if raw := h.get(hfAttackType); raw != nil {
 		if s, ok := h.nonEmptyString(raw, hfAttackType); ok {
 			m.rule = ocsfFirewallRule{UID: s, Name: s, Condition: s}
 			if h.plain&hfAttackType != 0 {
@@ -277,7 +293,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	// block_status -> action, disposition
 	blocked := false
 	ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 0, "Unknown", 0, "Unknown"
-	if raw := h.blockStatus; raw != nil {
+	if raw := h.get(hfBlockStatus); raw != nil {
 		if s, ok := h.nonEmptyString(raw, hfBlockStatus); ok {
 			switch s {
 			case "blocked":
@@ -305,7 +321,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	}
 
 	// tags -> metadata.tags
-	if raw := h.tags; raw != nil && !m.mapTags(ev, raw) {
+	if raw := h.get(hfTags); raw != nil && !m.mapTags(ev, raw) {
 		m.unmap("tags", raw)
 	}
 
@@ -345,12 +361,12 @@ func (m *ocsfMapper) unmap(key string, raw []byte) {
 func (m *ocsfMapper) scanHit(b []byte) bool {
 	h := &m.h
 	extra := h.extra[:0]
-	*h = ocsfHitFields{extra: extra}
+	*h = ocsfHitFields{val: b, extra: extra}
 	if m.scanHitFast(b) {
 		return true
 	}
 	// Not a well-formed object: as before, nothing known plain.
-	*h = ocsfHitFields{extra: extra}
+	*h = ocsfHitFields{val: b, extra: extra}
 	m.tagsScanned = false
 	ok := jsonscan.EachMember(b, func(key, val []byte) { h.set(key, val, false, false) })
 	h.plain = 0
@@ -531,45 +547,16 @@ func (h *ocsfHitFields) set(key, val []byte, keyPlain, valPlain bool) {
 	h.setField(ocsfFieldOf(key), key, val, keyPlain, valPlain)
 }
 
-// setField is set of the known field f of key (0: not a known field).
+// setField is set of the known field f of key (0: not a known field). val is
+// a part of h.val.
 func (h *ocsfHitFields) setField(f ocsfHitBits, key, val []byte, keyPlain, valPlain bool) {
-	switch f {
-	case hfTime:
-		h.time = val
-	case hfRequestID:
-		h.requestID = val
-	case hfIP:
-		h.ip = val
-	case hfDatacenter:
-		h.datacenter = val
-	case hfTor:
-		h.tor = val
-	case hfRemoteCountry:
-		h.remoteCountry = val
-	case hfDomain:
-		h.domain = val
-	case hfMethod:
-		h.method = val
-	case hfURI:
-		h.uri = val
-	case hfProtocol:
-		h.protocol = val
-	case hfStatusCode:
-		h.statusCode = val
-	case hfAttackType:
-		h.attackType = val
-	case hfBlockStatus:
-		h.blockStatus = val
-	case hfPayload:
-		h.payload = val
-	case hfPoint:
-		h.point = val
-	case hfTags:
-		h.tags = val
-	default:
+	if f == 0 {
 		h.extra = append(h.extra, ocsfRawField{key: ocsfView(key), val: val, keyPlain: keyPlain, valPlain: valPlain})
 		return
 	}
+	start := cap(h.val) - cap(val) // val = h.val[start:start+len(val)]
+	h.pos[bits.TrailingZeros32(uint32(f))] = struct{ start, end int }{start, start + len(val)}
+	h.present |= f
 	if valPlain {
 		h.plain |= f
 	} else {
@@ -631,11 +618,11 @@ func (m *ocsfMapper) setMetadata(ev *ocsfEvent, rec Record) {
 func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 	h := &m.h
 	ip, ipOK := "", false
-	if h.ip != nil {
-		if s, ok := h.nonEmptyString(h.ip, hfIP); ok && ocsfValidIP(s) {
+	if h.get(hfIP) != nil {
+		if s, ok := h.nonEmptyString(h.get(hfIP), hfIP); ok && ocsfValidIP(s) {
 			ip, ipOK = s, true
 		} else {
-			m.unmap("ip", h.ip)
+			m.unmap("ip", h.get(hfIP))
 		}
 	}
 	// Without a source endpoint (its ip) there is nothing to attach the
@@ -647,7 +634,7 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 			ev.Plain |= evSrcIP
 		}
 	}
-	if raw := h.remoteCountry; raw != nil {
+	if raw := h.get(hfRemoteCountry); raw != nil {
 		if s, isStr := h.nonEmptyString(raw, hfRemoteCountry); isStr && ipOK {
 			m.src.Country = s
 			if h.plain&hfRemoteCountry != 0 {
@@ -657,24 +644,24 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 			m.unmap("remote_country", raw)
 		}
 	}
-	if h.datacenter == nil && h.tor == nil {
+	if h.get(hfDatacenter) == nil && h.get(hfTor) == nil {
 		return
 	}
 	if !ipOK {
-		if h.datacenter != nil {
-			m.unmap("datacenter", h.datacenter)
+		if h.get(hfDatacenter) != nil {
+			m.unmap("datacenter", h.get(hfDatacenter))
 		}
-		if h.tor != nil {
-			m.unmap("tor", h.tor)
+		if h.get(hfTor) != nil {
+			m.unmap("tor", h.get(hfTor))
 		}
 		return
 	}
 	data := m.enrData[:0]
-	if h.datacenter != nil {
-		data = append(data, ocsfRawField{key: "datacenter", val: h.datacenter, keyPlain: true, valPlain: h.plain&hfDatacenter != 0})
+	if h.get(hfDatacenter) != nil {
+		data = append(data, ocsfRawField{key: "datacenter", val: h.get(hfDatacenter), keyPlain: true, valPlain: h.plain&hfDatacenter != 0})
 	}
-	if h.tor != nil {
-		data = append(data, ocsfRawField{key: "tor", val: h.tor, keyPlain: true, valPlain: h.plain&hfTor != 0})
+	if h.get(hfTor) != nil {
+		data = append(data, ocsfRawField{key: "tor", val: h.get(hfTor), keyPlain: true, valPlain: h.plain&hfTor != 0})
 	}
 	m.enr[0] = ocsfEnrichment{
 		Name:      ocsfEnrichmentName,
@@ -705,7 +692,7 @@ var ocsfEnrichmentFrag = func() []byte {
 func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	h := &m.h
 	host, port := "", 0
-	if raw := h.domain; raw != nil {
+	if raw := h.get(hfDomain); raw != nil {
 		if s, ok := h.nonEmptyString(raw, hfDomain); ok {
 			host, port = ocsfSplitHostPort(s)
 			m.dst = ocsfEndpoint{Hostname: host, Port: port}
@@ -717,7 +704,7 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 			m.unmap("domain", raw)
 		}
 	}
-	raw := h.uri
+	raw := h.get(hfURI)
 	if raw == nil {
 		return // a url needs a path or a url_string; the host is in dst_endpoint
 	}
@@ -822,7 +809,7 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	var details []string
 	var detailsPlain uint64
 	hasDetails, location := false, ""
-	if raw := h.payload; raw != nil {
+	if raw := h.get(hfPayload); raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
 			details, hasDetails = m.newStrs(1), true
@@ -851,7 +838,7 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 			detailsPlain = plain
 		}
 	}
-	if raw := h.point; raw != nil {
+	if raw := h.get(hfPoint); raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
 			location = m.stringOf(raw)
@@ -863,13 +850,13 @@ func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 		}
 	}
 	if ev.FirewallRule == nil || !hasDetails {
-		if h.payload != nil {
-			m.unmap("payload", h.payload) // no rule to attach it to, or not a list
+		if h.get(hfPayload) != nil {
+			m.unmap("payload", h.get(hfPayload)) // no rule to attach it to, or not a list
 		}
 	}
 	if ev.FirewallRule == nil || location == "" {
-		if h.point != nil {
-			m.unmap("point", h.point)
+		if h.get(hfPoint) != nil {
+			m.unmap("point", h.get(hfPoint))
 		}
 	}
 	if ev.FirewallRule == nil {
