@@ -16,51 +16,6 @@ import (
 	"github.com/hitexport/hitexport/internal/jsonscan"
 )
 
-// ocsfEachMember is jsonscan.EachMember on a well-formed object: it calls fn
-// with each member's key (unescaped) and raw value and reports true. On
-// anything else (not an object, a malformed one) it reports false, possibly
-// after some calls of fn: the caller then undoes them and asks
-// jsonscan.EachMember.
-func ocsfEachMember(raw []byte, fn func(key, val []byte)) bool {
-	i := jsonscan.SkipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return false
-	}
-	i = jsonscan.SkipSpace(raw, i+1)
-	if i < len(raw) && raw[i] == '}' {
-		return true
-	}
-	for i < len(raw) && raw[i] == '"' {
-		end, esc := jsonscan.SkipStringEsc(raw, i)
-		if end < 0 {
-			return false
-		}
-		var key []byte
-		if esc {
-			key, _ = jsonscan.Unquote(raw[i:end])
-		} else {
-			key = raw[i+1 : end-1]
-		}
-		i = jsonscan.SkipSpace(raw, end)
-		if i >= len(raw) || raw[i] != ':' {
-			return false
-		}
-		i = jsonscan.SkipSpace(raw, i+1)
-		vend := jsonscan.SkipValue(raw, i)
-		if vend < 0 {
-			return false
-		}
-		fn(key, raw[i:vend])
-		i = jsonscan.SkipSpace(raw, vend)
-		if i < len(raw) && raw[i] == ',' {
-			i = jsonscan.SkipSpace(raw, i+1)
-			continue
-		}
-		return i < len(raw) && raw[i] == '}'
-	}
-	return false
-}
-
 // ocsfStringView is jsonscan.StringView, without its work when raw is a
 // string token (as the scanners give it: no surrounding space) without
 // escapes.
@@ -241,9 +196,12 @@ func ocsfEachElementP(raw []byte, fn func(el []byte, plain bool)) {
 // ocsfSpace: a JSON whitespace byte.
 func ocsfSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
-// ocsfEachMemberP is ocsfEachMember that also tells fn whether the key (as
+// ocsfEachMemberP is jsonscan.EachMember on a well-formed object: it calls fn
+// with each member's key (unescaped) and raw value, and whether the key (as
 // written, so also as decoded) and the value (when a string) are plain
-// (ocsfSkipStr).
+// (ocsfSkipStr), and reports true. On anything else (not an object, a
+// malformed one) it reports false, possibly after some calls of fn: the
+// caller then undoes them and asks jsonscan.EachMember.
 func ocsfEachMemberP(raw []byte, fn func(key, val []byte, keyPlain, valPlain bool)) bool {
 	i := jsonscan.SkipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
