@@ -8,9 +8,13 @@ package encoders
 //
 // The hit (valid JSON by the Record contract) is read in one pass over its
 // bytes (ocsf_scan.go; strings are views into the value, escaped ones are
-// decoded into the writer's arena) and the event is written by hand into a
-// reused buffer, its constant fragments precomputed: no reflection, no
-// encoding/json, no allocation per record in the steady state. Object keys
+// decoded into the writer's arena; the keys are compared with those of the
+// previous hit at the same place, ocsf_keys.go). The pass also notes which
+// strings are plain (printable ASCII, nothing to escape): the event carries
+// that (ocsfEvent.Plain) and the writer copies those without another look.
+// The event is written by hand into a reused buffer, its constant fragments
+// precomputed: no reflection, no encoding/json, no allocation per record in
+// the steady state. Object keys
 // in the output are in a fixed order; vendor data (unmapped, enrichment data,
 // tags) is sorted by key, so the same input gives the same bytes. The
 // implementation before this one is kept in ocsf_ref_test.go, and
@@ -19,7 +23,8 @@ package encoders
 // Files: ocsf.go (the two formats and their writer), ocsf_model.go (the
 // event), ocsf_vocab.go (activities, severities, attack types), ocsf_map.go
 // (hit -> event), ocsf_json.go (event -> bytes), ocsf_read.go (reading the
-// hit's raw values), ocsf_scan.go (the one-pass reading).
+// hit's raw values), ocsf_scan.go (the one-pass reading), ocsf_keys.go (keys
+// by their place in the previous hit).
 
 import (
 	"io"

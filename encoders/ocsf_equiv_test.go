@@ -123,6 +123,11 @@ func ocsfEquivCorpus(t testing.TB, n int) []Record {
 	} {
 		out = append(out, Record{Value: []byte(v), Topic: "hits", Partition: 5, Offset: int64(len(out))})
 	}
+	// Topics to escape, and a change of topic between records (the writer
+	// keeps the topic's members written out).
+	for _, topic := range []string{"t\"q\\\u2028é\x01", "hits", "", "other"} {
+		out = append(out, Record{Value: []byte(`{"time":"1687241470","ip":"1.2.3.4"}`), Topic: topic, Partition: 1, Offset: 2})
+	}
 	return out
 }
 

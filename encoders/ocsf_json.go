@@ -17,14 +17,16 @@ import (
 var (
 	ocsfHeads      [10][]byte // by activity_id 0..9 (with their own names)
 	ocsfSeverities [len(ocsfSeverityNames)][]byte
+	ocsfHeadSevs   [len(ocsfHeads)][len(ocsfSeverities)][]byte // head, severity and `,"time":`
 	ocsfOutcomes   = []struct {
 		actionID, dispositionID int
 		action, disposition     string
-		frag                    []byte
-	}{{2, 2, "Denied", "Blocked", nil}, {1, 17, "Allowed", "Logged", nil}, {1, 1, "Allowed", "Allowed", nil}, {0, 0, "Unknown", "Unknown", nil}}
+		frag, fragAlert         []byte // with is_alert false, true
+	}{{2, 2, "Denied", "Blocked", nil, nil}, {1, 17, "Allowed", "Logged", nil, nil}, {1, 1, "Allowed", "Allowed", nil, nil}, {0, 0, "Unknown", "Unknown", nil, nil}}
 	ocsfAttackFrags []struct {
 		attack ocsfAttack
 		frag   []byte
+		member []byte // `,"attacks":[` frag `]`
 	}
 )
 
@@ -38,13 +40,34 @@ func init() {
 	for i := range ocsfOutcomes {
 		o := &ocsfOutcomes[i]
 		o.frag = ocsfAppendOutcome(nil, o.actionID, o.action, o.dispositionID, o.disposition)
+		o.fragAlert = append(o.frag[:len(o.frag):len(o.frag)], `,"is_alert":true`...)
+		o.frag = append(o.frag, `,"is_alert":false`...)
+	}
+	for id := range ocsfHeadSevs {
+		for sev := range ocsfHeadSevs[id] {
+			f := append(append([]byte(nil), ocsfHeads[id]...), ocsfSeverities[sev]...)
+			ocsfHeadSevs[id][sev] = append(f, `,"time":`...)
+		}
 	}
 	for _, a := range []*ocsfAttack{ocsfAttackExploit, ocsfAttackBrute, ocsfAttackScanning} {
+		f := ocsfAppendAttack(nil, a)
 		ocsfAttackFrags = append(ocsfAttackFrags, struct {
 			attack ocsfAttack
 			frag   []byte
-		}{*a, ocsfAppendAttack(nil, a)})
+			member []byte
+		}{*a, f, append(append([]byte(`,"attacks":[`), f...), ']')})
 	}
+}
+
+// ocsfAttacksFrag is the attacks member of the one attack a, when a is one
+// of the known ones; else nil.
+func ocsfAttacksFrag(a ocsfAttack) []byte {
+	for i := range ocsfAttackFrags {
+		if f := &ocsfAttackFrags[i]; a == f.attack {
+			return f.member
+		}
+	}
+	return nil
 }
 
 func ocsfAppendHead(b []byte, activityID int, activityName, typeName string) []byte {
@@ -82,85 +105,171 @@ func ocsfAppendAttack(b []byte, a *ocsfAttack) []byte {
 }
 
 func (ev *ocsfEvent) appendJSON(b []byte) []byte {
-	if id := ev.ActivityID; id >= 0 && id < len(ocsfHeads) && ev.ActivityName == ocsfActivityNames[id] && ev.TypeName == ocsfTypeNames[id] {
-		b = append(b, ocsfHeads[id]...)
+	id, sev := ev.ActivityID, ev.SeverityID
+	if id >= 0 && id < len(ocsfHeads) && ev.ActivityName == ocsfActivityNames[id] && ev.TypeName == ocsfTypeNames[id] &&
+		sev >= 0 && sev < len(ocsfSeverities) {
+		b = append(b, ocsfHeadSevs[id][sev]...)
 	} else {
-		b = ocsfAppendHead(b, ev.ActivityID, ev.ActivityName, ev.TypeName)
+		if id >= 0 && id < len(ocsfHeads) && ev.ActivityName == ocsfActivityNames[id] && ev.TypeName == ocsfTypeNames[id] {
+			b = append(b, ocsfHeads[id]...)
+		} else {
+			b = ocsfAppendHead(b, ev.ActivityID, ev.ActivityName, ev.TypeName)
+		}
+		if sev >= 0 && sev < len(ocsfSeverities) {
+			b = append(b, ocsfSeverities[sev]...)
+		} else {
+			b = ocsfAppendSeverity(b, sev) // panics on the name, as it did
+		}
+		b = append(b, `,"time":`...)
 	}
-	if ev.SeverityID >= 0 && ev.SeverityID < len(ocsfSeverities) {
-		b = append(b, ocsfSeverities[ev.SeverityID]...)
-	} else {
-		b = ocsfAppendSeverity(b, ev.SeverityID) // panics on the name, as it did
-	}
-	b = append(b, `,"time":`...)
 	b = strconv.AppendInt(b, ev.Time, 10)
 	known := false
 	for i := range ocsfOutcomes {
 		if o := &ocsfOutcomes[i]; o.actionID == ev.ActionID && o.dispositionID == ev.DispositionID && o.action == ev.Action && o.disposition == ev.Disposition {
-			b, known = append(b, o.frag...), true
+			if ev.IsAlert {
+				b = append(b, o.fragAlert...)
+			} else {
+				b = append(b, o.frag...)
+			}
+			known = true
 			break
 		}
 	}
 	if !known {
 		b = ocsfAppendOutcome(b, ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition)
+		if ev.IsAlert {
+			b = append(b, `,"is_alert":true`...)
+		} else {
+			b = append(b, `,"is_alert":false`...)
+		}
 	}
-	if ev.IsAlert {
-		b = append(b, `,"is_alert":true`...)
-	} else {
-		b = append(b, `,"is_alert":false`...)
-	}
-	b = ocsfAppendOptStr(b, `,"message":`, ev.Message)
+	pl := ev.Plain
+	b = ocsfAppendOptStrP(b, `,"message":"`, ev.Message, pl&evMessage != 0)
 
 	md := &ev.Metadata
 	b = append(b, `,"metadata":{"version":"`+ocsfSchemaVersion+`","product":{"name":"`+ocsfProductName+
 		`","vendor_name":"`+ocsfVendorName+`"},"profiles":["`+ocsfProfile+`"]`...)
-	b = ocsfAppendOptStr(b, `,"uid":`, md.UID)
+	b = ocsfAppendOptStrP(b, `,"uid":"`, md.UID, pl&evUID != 0)
 	if md.Topic != "" {
-		b = ocsfAppendStr(b, `,"original_event_uid":`, md.Topic)
-		b = append(b[:len(b)-1], '/') // inside the string: topic/partition/offset
+		if ev.topic != nil && ev.topic.topic == md.Topic {
+			b = append(b, ev.topic.uid...)
+		} else {
+			b = ocsfAppendStr(b, `,"original_event_uid":`, md.Topic)
+			b = append(b[:len(b)-1], '/') // inside the string: topic/partition/offset
+		}
 		b = strconv.AppendInt(b, int64(md.Partition), 10)
 		b = append(b, '/')
 		b = strconv.AppendInt(b, md.Offset, 10)
 		b = append(b, '"')
 	}
-	b = ocsfAppendOptStr(b, `,"original_time":`, md.OriginalTime)
+	b = ocsfAppendOptStrP(b, `,"original_time":"`, md.OriginalTime, pl&evOrigTime != 0)
 	if md.Topic != "" {
-		b = ocsfAppendStr(b, `,"log_provider":"Kafka","log_name":`, md.Topic)
+		if ev.topic != nil && ev.topic.topic == md.Topic {
+			b = append(b, ev.topic.log...)
+		} else {
+			b = ocsfAppendStr(b, `,"log_provider":"Kafka","log_name":`, md.Topic)
+		}
 	}
 	if len(md.Tags) > 0 {
-		b = ocsfAppendArray(b, `,"tags":`, md.Tags, func(b []byte, t *ocsfKeyVals) []byte {
-			b = ocsfAppendStr(b, `{"name":`, t.Name)
+		b = append(b, `,"tags":[`...)
+		for i := range md.Tags {
+			t := &md.Tags[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if t.NamePlain && t.HasValue && t.ValuePlain {
+				b = append(b, `{"name":"`...)
+				b = append(b, t.Name...)
+				b = append(b, `","value":"`...)
+				b = append(b, t.Value...)
+				b = append(b, '"', '}')
+				continue
+			}
+			b = ocsfAppendStrP(b, `{"name":"`, t.Name, t.NamePlain)
 			if t.HasValue {
-				b = ocsfAppendStr(b, `,"value":`, t.Value)
+				b = ocsfAppendStrP(b, `,"value":"`, t.Value, t.ValuePlain)
 			} else {
 				b = ocsfAppendStrs(b, `,"values":`, t.Values)
 			}
-			return append(b, '}')
-		})
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
 	b = append(b, '}')
 
-	b = ev.SrcEndpoint.appendJSON(b, `,"src_endpoint":`)
-	b = ev.DstEndpoint.appendJSON(b, `,"dst_endpoint":`)
-	if r := ev.HTTPRequest; r != nil {
-		b = append(b, `,"http_request":{`...)
-		n := len(b)
-		b = ocsfAppendOptStr(b, `,"uid":`, r.UID)
-		b = ocsfAppendOptStr(b, `,"http_method":`, r.HTTPMethod)
-		if u := r.URL; u != nil {
-			b = append(b, `,"url":{`...)
-			nu := len(b)
-			b = ocsfAppendOptStr(b, `,"url_string":`, u.URLString)
-			b = ocsfAppendOptStr(b, `,"scheme":`, u.Scheme)
-			b = ocsfAppendOptStr(b, `,"hostname":`, u.Hostname)
-			b = ocsfAppendOptInt(b, `,"port":`, u.Port)
-			b = ocsfAppendOptStr(b, `,"path":`, u.Path)
-			b = ocsfAppendOptStr(b, `,"query_string":`, u.QueryString)
-			b = ocsfDropComma(b, nu)
+	if e := ev.SrcEndpoint; e != nil && e.IP != "" {
+		b = ocsfAppendStrP(b, `,"src_endpoint":{"ip":"`, e.IP, pl&evSrcIP != 0)
+		b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
+		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
+		if e.Country != "" {
+			b = ocsfAppendStrP(b, `,"location":{"country":"`, e.Country, pl&evCountry != 0)
 			b = append(b, '}')
 		}
-		b = ocsfAppendOptStr(b, `,"version":`, r.Version)
-		b = ocsfDropComma(b, n)
+		b = append(b, '}')
+	} else if e != nil {
+		b = append(b, `,"src_endpoint":`...)
+		n := len(b)
+		b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
+		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
+		if e.Country != "" {
+			b = ocsfAppendStrP(b, `,"location":{"country":"`, e.Country, pl&evCountry != 0)
+			b = append(b, '}')
+		}
+		b = ocsfOpen(b, n)
+		b = append(b, '}')
+	}
+	if e := ev.DstEndpoint; e != nil && e.IP == "" && e.Hostname != "" {
+		b = ocsfAppendStrP(b, `,"dst_endpoint":{"hostname":"`, e.Hostname, pl&evDstHost != 0)
+		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
+		if e.Country != "" {
+			b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	} else if e != nil {
+		b = append(b, `,"dst_endpoint":`...)
+		n := len(b)
+		b = ocsfAppendOptStr(b, `,"ip":`, e.IP)
+		b = ocsfAppendOptStrP(b, `,"hostname":"`, e.Hostname, pl&evDstHost != 0)
+		b = ocsfAppendOptInt(b, `,"port":`, e.Port)
+		if e.Country != "" {
+			b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
+			b = append(b, '}')
+		}
+		b = ocsfOpen(b, n)
+		b = append(b, '}')
+	}
+	if r := ev.HTTPRequest; r != nil {
+		n := -1 // when the first member is uid: the object is opened with it
+		if r.UID != "" {
+			b = ocsfAppendStrP(b, `,"http_request":{"uid":"`, r.UID, pl&evUID != 0)
+		} else {
+			b = append(b, `,"http_request":`...)
+			n = len(b)
+		}
+		b = ocsfAppendOptStrP(b, `,"http_method":"`, r.HTTPMethod, pl&evMethod != 0)
+		if u := r.URL; u != nil {
+			nu := -1
+			if u.URLString != "" {
+				b = ocsfAppendStrP(b, `,"url":{"url_string":"`, u.URLString, pl&evURLString != 0)
+			} else {
+				b = append(b, `,"url":`...)
+				nu = len(b)
+			}
+			b = ocsfAppendOptStrP(b, `,"scheme":"`, u.Scheme, pl&evScheme != 0)
+			b = ocsfAppendOptStrP(b, `,"hostname":"`, u.Hostname, pl&evURLHost != 0)
+			b = ocsfAppendOptInt(b, `,"port":`, u.Port)
+			b = ocsfAppendOptStrP(b, `,"path":"`, u.Path, pl&evPath != 0)
+			b = ocsfAppendOptStrP(b, `,"query_string":"`, u.QueryString, pl&evQuery != 0)
+			if nu >= 0 {
+				b = ocsfOpen(b, nu)
+			}
+			b = append(b, '}')
+		}
+		b = ocsfAppendOptStrP(b, `,"version":"`, r.Version, pl&evVersion != 0)
+		if n >= 0 {
+			b = ocsfOpen(b, n)
+		}
 		b = append(b, '}')
 	}
 	if r := ev.HTTPResponse; r != nil {
@@ -169,29 +278,49 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	if r := ev.FirewallRule; r != nil {
-		b = ocsfAppendStr(b, `,"firewall_rule":{"uid":`, r.UID)
-		b = ocsfAppendStr(b, `,"name":`, r.Name)
-		b = ocsfAppendStr(b, `,"condition":`, r.Condition)
+		b = ocsfAppendStrP(b, `,"firewall_rule":{"uid":"`, r.UID, pl&evRule != 0)
+		b = ocsfAppendStrP(b, `,"name":"`, r.Name, pl&evRuleName != 0)
+		b = ocsfAppendStrP(b, `,"condition":"`, r.Condition, pl&evRule != 0)
 		if r.HasMatchDetails {
-			b = ocsfAppendStrs(b, `,"match_details":`, r.MatchDetails)
+			b = ocsfAppendStrsP(b, `,"match_details":`, r.MatchDetails, r.MatchDetailsPlain)
 		}
-		b = ocsfAppendOptStr(b, `,"match_location":`, r.MatchLocation)
+		b = ocsfAppendOptStrP(b, `,"match_location":"`, r.MatchLocation, pl&evMatchLoc != 0)
 		b = append(b, '}')
 	}
-	if len(ev.Attacks) > 0 {
-		b = ocsfAppendArray(b, `,"attacks":`, ev.Attacks, func(b []byte, a *ocsfAttack) []byte {
+	if len(ev.Attacks) == 1 && ocsfAttacksFrag(ev.Attacks[0]) != nil {
+		b = append(b, ocsfAttacksFrag(ev.Attacks[0])...)
+	} else if len(ev.Attacks) > 0 {
+		b = append(b, `,"attacks":[`...)
+	attacks:
+		for i := range ev.Attacks {
+			a := &ev.Attacks[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
 			for _, f := range ocsfAttackFrags {
 				if *a == f.attack {
-					return append(b, f.frag...)
+					b = append(b, f.frag...)
+					continue attacks
 				}
 			}
-			return ocsfAppendAttack(b, a)
-		})
+			b = ocsfAppendAttack(b, a)
+		}
+		b = append(b, ']')
 	}
 	if len(ev.Enrichments) > 0 {
-		b = ocsfAppendArray(b, `,"enrichments":`, ev.Enrichments, func(b []byte, e *ocsfEnrichment) []byte {
-			b = ocsfAppendStr(b, `{"name":`, e.Name)
-			b = ocsfAppendStr(b, `,"value":`, e.Value)
+		for i := range ev.Enrichments {
+			e := &ev.Enrichments[i]
+			switch {
+			case i == 0 && e.Name == ocsfEnrichmentName:
+				b = append(b, `,"enrichments":[{"name":"`+ocsfEnrichmentName+`"`...)
+			case i == 0:
+				b = ocsfAppendStr(b, `,"enrichments":[{"name":`, e.Name)
+			case e.Name == ocsfEnrichmentName:
+				b = append(b, `,{"name":"`+ocsfEnrichmentName+`"`...)
+			default:
+				b = ocsfAppendStr(b, `,{"name":`, e.Name)
+			}
+			b = ocsfAppendStrP(b, `,"value":"`, e.Value, pl&evSrcIP != 0 && ev.SrcEndpoint != nil && e.Value == ev.SrcEndpoint.IP)
 			if e.Type == ocsfEnrichmentType && e.Provider == ocsfVendorName && e.ShortDesc == ocsfEnrichmentDesc {
 				b = append(b, ocsfEnrichmentFrag...)
 			} else {
@@ -201,31 +330,14 @@ func (ev *ocsfEvent) appendJSON(b []byte) []byte {
 				b = append(b, `,"data":`...)
 			}
 			b = ocsfAppendFields(b, e.Data)
-			return append(b, '}')
-		})
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
 	b = ocsfAppendOptStr(b, `,"raw_data":`, ev.RawData)
 	if len(ev.Unmapped) > 0 {
 		b = ocsfAppendFields(append(b, `,"unmapped":`...), ev.Unmapped)
 	}
-	return append(b, '}')
-}
-
-func (e *ocsfEndpoint) appendJSON(b []byte, prefix string) []byte {
-	if e == nil {
-		return b
-	}
-	b = append(b, prefix...)
-	b = append(b, '{')
-	n := len(b)
-	b = ocsfAppendOptStr(b, `,"ip":`, e.IP)
-	b = ocsfAppendOptStr(b, `,"hostname":`, e.Hostname)
-	b = ocsfAppendOptInt(b, `,"port":`, e.Port)
-	if e.Country != "" {
-		b = ocsfAppendStr(b, `,"location":{"country":`, e.Country)
-		b = append(b, '}')
-	}
-	b = ocsfDropComma(b, n)
 	return append(b, '}')
 }
 
@@ -236,6 +348,18 @@ func (t *ocsfMitre) appendJSON(b []byte, prefix string) []byte {
 	b = ocsfAppendStr(append(b, prefix...), `{"uid":`, t.UID)
 	b = ocsfAppendStr(b, `,"name":`, t.Name)
 	return append(b, '}')
+}
+
+// ocsfOpen opens the object whose members (each written with a leading
+// comma) start at b[n]: the first comma becomes the '{', or '{' is added
+// when there is no member. The same bytes as writing '{' before n and
+// dropping the comma after it (ocsfDropComma), without moving the members.
+func ocsfOpen(b []byte, n int) []byte {
+	if len(b) > n && b[n] == ',' {
+		b[n] = '{'
+		return b
+	}
+	return append(b, '{')
 }
 
 // ocsfDropComma removes the comma of the first member written after offset n.
@@ -249,6 +373,31 @@ func ocsfDropComma(b []byte, n int) []byte {
 
 func ocsfAppendStr(b []byte, prefix, s string) []byte {
 	return ocsfAppendString(append(b, prefix...), s)
+}
+
+// ocsfAppendStrP is ocsfAppendStr, without a look at s when it is known to
+// be plain text (ocsfEvent.Plain).
+//
+// prefixQ ends with the string's opening quote.
+func ocsfAppendStrP(b []byte, prefixQ, s string, plain bool) []byte {
+	if !plain {
+		return ocsfAppendStrQ(b, prefixQ, s)
+	}
+	b = append(b, prefixQ...)
+	return append(append(b, s...), '"')
+}
+
+// ocsfAppendStrQ is ocsfAppendStr of prefixQ without its last byte (the
+// string's opening quote, which ocsfAppendString writes).
+func ocsfAppendStrQ(b []byte, prefixQ, s string) []byte {
+	return ocsfAppendStr(b, prefixQ[:len(prefixQ)-1], s)
+}
+
+func ocsfAppendOptStrP(b []byte, prefixQ, s string, plain bool) []byte {
+	if s == "" {
+		return b
+	}
+	return ocsfAppendStrP(b, prefixQ, s, plain)
 }
 
 func ocsfAppendOptStr(b []byte, prefix, s string) []byte {
@@ -266,19 +415,31 @@ func ocsfAppendOptInt(b []byte, prefix string, n int) []byte {
 }
 
 func ocsfAppendStrs(b []byte, prefix string, ss []string) []byte {
-	return ocsfAppendArray(b, prefix, ss, func(b []byte, s *string) []byte { return ocsfAppendString(b, *s) })
-}
-
-// ocsfAppendArray writes prefix and the JSON array of xs, each element
-// written by el.
-func ocsfAppendArray[T any](b []byte, prefix string, xs []T, el func(b []byte, x *T) []byte) []byte {
 	b = append(b, prefix...)
 	b = append(b, '[')
-	for i := range xs {
+	for i, s := range ss {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = el(b, &xs[i])
+		b = ocsfAppendString(b, s)
+	}
+	return append(b, ']')
+}
+
+// ocsfAppendStrsP is ocsfAppendStrs of ss where the elements with their bit
+// (of the first 64) set in plain are plain text.
+func ocsfAppendStrsP(b []byte, prefix string, ss []string, plain uint64) []byte {
+	b = append(b, prefix...)
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if i < 64 && plain&(1<<i) != 0 {
+			b = append(append(append(b, '"'), s...), '"')
+		} else {
+			b = ocsfAppendString(b, s)
+		}
 	}
 	return append(b, ']')
 }
@@ -286,18 +447,38 @@ func ocsfAppendArray[T any](b []byte, prefix string, xs []T, el func(b []byte, x
 // ocsfAppendFields writes an object of raw values (keys already sorted, unique).
 func ocsfAppendFields(b []byte, fs []ocsfRawField) []byte {
 	b = append(b, '{')
-	for i, f := range fs {
+	for i := range fs {
+		f := &fs[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = ocsfAppendString(b, f.key)
-		b = append(b, ':')
-		b = ocsfAppendCompact(b, f.val)
+		if f.keyPlain {
+			b = append(b, '"')
+			b = append(b, f.key...)
+			b = append(b, '"', ':')
+		} else {
+			b = ocsfAppendString(b, f.key)
+			b = append(b, ':')
+		}
+		if f.valPlain {
+			b = append(b, f.val...) // a plain string token: compact
+		} else {
+			b = ocsfAppendCompact(b, f.val)
+		}
 	}
 	return append(b, '}')
 }
 
 const ocsfHexDigits = "0123456789abcdef"
+
+// ocsfASCIIPlain marks the ASCII bytes a JSON string holds as they are
+// (ocsfAppendString): all but '"', '\\' and the controls below 0x20.
+var ocsfASCIIPlain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // ocsfAppendString writes s as a JSON string the way encoding/json does with
 // SetEscapeHTML(false): invalid UTF-8 becomes U+FFFD, U+2028 and U+2029 are
@@ -309,14 +490,13 @@ func ocsfAppendString(b []byte, s string) []byte {
 		b = append(b, s...)
 		return append(b, '"')
 	}
+	// From the first byte to look at, one byte at a time: the strings that
+	// get here are short or full of escapes (a JSON text as a string).
 	start := 0
 	for i < len(s) {
-		if i += jsonscan.PlainASCII(s[i:]); i >= len(s) {
-			break
-		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if ocsfASCIIPlain[c] {
 				i++
 				continue
 			}

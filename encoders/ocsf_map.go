@@ -4,6 +4,7 @@ package encoders
 
 import (
 	"bytes"
+	"math/bits"
 	"net"
 	"slices"
 	"strconv"
@@ -16,10 +17,58 @@ import (
 // ocsfHitFields are the raw values of the hit's known fields (nil when absent;
 // the last occurrence of a duplicate key wins, as with encoding/json) and the
 // other members in input order.
+//
+// The known fields are kept as offsets into the value (get gives the raw
+// value): no pointers to reset (and to pay GC write barriers for) per record.
 type ocsfHitFields struct {
-	time, requestID, ip, datacenter, tor, remoteCountry, domain, method, uri,
-	protocol, statusCode, attackType, blockStatus, payload, point, tags []byte
-	extra []ocsfRawField
+	val     []byte // the record's value
+	pos     [ocsfHitNFields]struct{ start, end int }
+	present ocsfHitBits // the known fields the hit has
+	extra   []ocsfRawField
+	plain   ocsfHitBits // the known fields whose value is a plain string (ocsfSkipStr)
+}
+
+// get is the raw value of the known field f, nil when the hit has none.
+func (h *ocsfHitFields) get(f ocsfHitBits) []byte {
+	if h.present&f == 0 {
+		return nil
+	}
+	p := &h.pos[bits.TrailingZeros32(uint32(f))]
+	return h.val[p.start:p.end]
+}
+
+// ocsfHitBits is a set of the hit's known fields.
+type ocsfHitBits uint32
+
+const (
+	hfTime ocsfHitBits = 1 << iota
+	hfRequestID
+	hfIP
+	hfDatacenter
+	hfTor
+	hfRemoteCountry
+	hfDomain
+	hfMethod
+	hfURI
+	hfProtocol
+	hfStatusCode
+	hfAttackType
+	hfBlockStatus
+	hfPayload
+	hfPoint
+	hfTags
+
+	ocsfHitNFields = iota
+)
+
+// nonEmptyString is ocsfNonEmptyString of the known field raw (bit f): a
+// plain string is viewed without another look at its bytes.
+func (h *ocsfHitFields) nonEmptyString(raw []byte, f ocsfHitBits) (string, bool) {
+	if h.plain&f != 0 {
+		s := ocsfView(raw[1 : len(raw)-1])
+		return s, s != ""
+	}
+	return ocsfNonEmptyString(raw)
 }
 
 // ocsfMapper holds the scratch space of one writer.
@@ -27,9 +76,15 @@ type ocsfMapper struct {
 	h        ocsfHitFields
 	unmapped []ocsfRawField
 	tagsRaw  []ocsfRawField
-	list     [][]byte
-	tags     []ocsfKeyVals
-	enrData  [2]ocsfRawField
+	// tagsScanned: scanHit read the members of the hit's tags (its last
+	// tags member) into tagsRaw.
+	tagsScanned bool
+	// keyOrder, tagOrder: the keys of the last hits and of their tags, by
+	// place (ocsf_keys.go).
+	keyOrder, tagOrder ocsfKeyOrder
+	list               [][]byte
+	tags               []ocsfKeyVals
+	enrData            [2]ocsfRawField
 
 	ev   ocsfEvent
 	src  ocsfEndpoint
@@ -48,6 +103,8 @@ type ocsfMapper struct {
 	// made before keep the old array alive, which is never written again.
 	arena []byte
 	strs  []string // backing of match_details and tag values
+
+	topic ocsfTopicFrags // of the last record's topic
 }
 
 // ocsfView is b as a string without a copy. b must not be modified while the
@@ -137,12 +194,21 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	h := &m.h
 
 	// time: the original as text (time itself is rec.TimeMillis).
-	if raw := h.time; raw != nil {
+	if raw := h.get(hfTime); raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
-			ev.Metadata.OriginalTime = ocsfStringView(raw)
+			if h.plain&hfTime != 0 {
+				ev.Metadata.OriginalTime = ocsfView(raw[1 : len(raw)-1])
+				ev.Plain |= evOrigTime
+			} else {
+				ev.Metadata.OriginalTime = ocsfStringView(raw)
+			}
 		case '0':
-			ev.Metadata.OriginalTime = string(raw)
+			// a view of the record's value, which is never modified
+			ev.Metadata.OriginalTime = ocsfView(raw)
+			if ocsfPlainText(raw) { // short: a number
+				ev.Plain |= evOrigTime
+			}
 		}
 		if ev.Metadata.OriginalTime == "" {
 			m.unmap("time", raw)
@@ -150,10 +216,13 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	}
 
 	// request_id
-	if raw := h.requestID; raw != nil {
-		if s, ok := ocsfNonEmptyString(raw); ok {
+	if raw := h.get(hfRequestID); raw != nil {
+		if s, ok := h.nonEmptyString(raw, hfRequestID); ok {
 			m.req.UID = s
 			ev.Metadata.UID = s
+			if h.plain&hfRequestID != 0 {
+				ev.Plain |= evUID
+			}
 		} else {
 			m.unmap("request_id", raw)
 		}
@@ -161,11 +230,12 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 
 	// method -> http_method, activity
 	activityID, activityName := 0, "Unknown"
-	if raw := h.method; raw != nil {
-		s, isStr := ocsfNonEmptyString(raw)
-		if a, known := ocsfActivities[s]; isStr && known {
+	if raw := h.get(hfMethod); raw != nil {
+		s, isStr := h.nonEmptyString(raw, hfMethod)
+		if a, known := ocsfActivityOf(s); isStr && known {
 			activityID, activityName = a.id, a.name
 			m.req.HTTPMethod = s
+			ev.Plain |= evMethod // one of ocsfActivities
 		} else {
 			if isStr {
 				activityID, activityName = 99, s // OCSF: for Other, the name is the source's
@@ -179,16 +249,17 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	m.mapTarget(ev) // domain, uri
 
 	// protocol -> http_request.version
-	if raw := h.protocol; raw != nil {
+	if raw := h.get(hfProtocol); raw != nil {
 		if v, ok := ocsfHTTPVersion(raw); ok {
 			m.req.Version = v
+			ev.Plain |= evVersion // one of ocsfHTTPVersion's list
 		} else {
 			m.unmap("protocol", raw)
 		}
 	}
 
 	// status_code -> http_response.code
-	if raw := h.statusCode; raw != nil {
+	if raw := h.get(hfStatusCode); raw != nil {
 		if code, ok := ocsfStatusCode(raw); ok {
 			m.resp = ocsfHTTPResponse{Code: code}
 			ev.HTTPResponse = &m.resp
@@ -199,11 +270,15 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 
 	// attack_type, payload, point -> firewall_rule, attacks; severity
 	base := ocsfUnknownAttackSeverity
-	if raw := h.attackType; raw != nil {
-		if s, ok := ocsfNonEmptyString(raw); ok {
+	if raw := h.get(hfAttackType); raw != nil {
+		if s, ok := h.nonEmptyString(raw, hfAttackType); ok {
 			m.rule = ocsfFirewallRule{UID: s, Name: s, Condition: s}
-			if info, known := ocsfAttackTypes[s]; known {
+			if h.plain&hfAttackType != 0 {
+				ev.Plain |= evRule | evRuleName
+			}
+			if info, known := ocsfAttackTypeOf(s); known {
 				m.rule.Name = info.name
+				ev.Plain |= evRuleName
 				base = info.severity
 				m.attk[0] = *info.attack
 				ev.Attacks = m.attk[:]
@@ -218,8 +293,8 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	// block_status -> action, disposition
 	blocked := false
 	ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 0, "Unknown", 0, "Unknown"
-	if raw := h.blockStatus; raw != nil {
-		if s, ok := ocsfNonEmptyString(raw); ok {
+	if raw := h.get(hfBlockStatus); raw != nil {
+		if s, ok := h.nonEmptyString(raw, hfBlockStatus); ok {
 			switch s {
 			case "blocked":
 				ev.ActionID, ev.Action, ev.DispositionID, ev.Disposition = 2, "Denied", 2, "Blocked"
@@ -241,9 +316,12 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	n := len(m.arena)
 	m.arena = ocsfAppendMessage(m.arena, ev)
 	ev.Message = ocsfView(m.arena[n:])
+	if m.messagePlain(ev) {
+		ev.Plain |= evMessage
+	}
 
 	// tags -> metadata.tags
-	if raw := h.tags; raw != nil && !m.mapTags(ev, raw) {
+	if raw := h.get(hfTags); raw != nil && !m.mapTags(ev, raw) {
 		m.unmap("tags", raw)
 	}
 
@@ -255,8 +333,27 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	return ev
 }
 
+// messagePlain: the message (ocsfAppendMessage) is made of plain text
+// only: the rule's name, the disposition, the method and the path (cut with
+// "…", which needs no escape either).
+func (m *ocsfMapper) messagePlain(ev *ocsfEvent) bool {
+	if r := ev.FirewallRule; r != nil && r.Name != "" && ev.Plain&evRuleName == 0 {
+		return false
+	}
+	if ev.DispositionID == 99 && m.h.plain&hfBlockStatus == 0 {
+		return false // the disposition is block_status's text
+	}
+	if ev.ActivityID == 99 && m.h.plain&hfMethod == 0 {
+		return false // the method is not one OCSF lists: its text
+	}
+	if r := ev.HTTPRequest; r != nil && r.URL != nil && r.URL.Path != "" && ev.Plain&evPath == 0 {
+		return false
+	}
+	return true
+}
+
 func (m *ocsfMapper) unmap(key string, raw []byte) {
-	m.unmapped = append(m.unmapped, ocsfRawField{key, raw})
+	m.unmapped = append(m.unmapped, ocsfRawField{key: key, val: raw, keyPlain: true}) // key: a constant
 }
 
 // scanHit splits the hit (valid JSON) into its fields; false when it is not
@@ -264,53 +361,207 @@ func (m *ocsfMapper) unmap(key string, raw []byte) {
 func (m *ocsfMapper) scanHit(b []byte) bool {
 	h := &m.h
 	extra := h.extra[:0]
-	*h = ocsfHitFields{}
-	member := func(key []byte, val []byte) {
-		switch string(key) {
-		case "time":
-			h.time = val
-		case "request_id":
-			h.requestID = val
-		case "ip":
-			h.ip = val
-		case "datacenter":
-			h.datacenter = val
-		case "tor":
-			h.tor = val
-		case "remote_country":
-			h.remoteCountry = val
-		case "domain":
-			h.domain = val
-		case "method":
-			h.method = val
-		case "uri":
-			h.uri = val
-		case "protocol":
-			h.protocol = val
-		case "status_code":
-			h.statusCode = val
-		case "attack_type":
-			h.attackType = val
-		case "block_status":
-			h.blockStatus = val
-		case "payload":
-			h.payload = val
-		case "point":
-			h.point = val
-		case "tags":
-			h.tags = val
-		default:
-			extra = append(extra, ocsfRawField{ocsfView(key), val})
+	*h = ocsfHitFields{val: b, extra: extra}
+	if m.scanHitFast(b) {
+		return true
+	}
+	// Not a well-formed object: as before, nothing known plain.
+	*h = ocsfHitFields{val: b, extra: extra}
+	m.tagsScanned = false
+	ok := jsonscan.EachMember(b, func(key, val []byte) { h.set(key, val, false, false) })
+	h.plain = 0
+	return ok
+}
+
+// scanHitFast is scanHit on a well-formed object (ocsfEachMemberP, written
+// out), reading the members of tags in the same pass (m.tagsRaw); false on
+// anything else, possibly after setting some fields.
+func (m *ocsfMapper) scanHitFast(raw []byte) bool {
+	h := &m.h
+	m.tagsScanned = false
+	i := jsonscan.SkipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return false
+	}
+	i = jsonscan.SkipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return true
+	}
+	for k := 0; i < len(raw) && raw[i] == '"'; k++ {
+		var key []byte
+		var field ocsfHitBits
+		keyPlain := true
+		if kl, ok := m.keyOrder.at(raw, i, k); ok {
+			key, field = raw[i+1:i+len(kl.lit)-2], kl.field
+			i += len(kl.lit)
+		} else {
+			end, plain := ocsfSkipStr(raw, i)
+			if end < 0 {
+				return false
+			}
+			key, keyPlain = raw[i+1:end-1], plain
+			if !keyPlain && bytes.IndexByte(key, '\\') >= 0 {
+				key, _ = jsonscan.Unquote(raw[i:end])
+			}
+			field = ocsfFieldOf(key)
+			if keyPlain && end < len(raw) && raw[end] == ':' {
+				m.keyOrder.learn(k, raw[i:end+1], field)
+			}
+			i = end
+			if i < len(raw) && ocsfSpace(raw[i]) {
+				i = jsonscan.SkipSpace(raw, i)
+			}
+			if i >= len(raw) || raw[i] != ':' {
+				return false
+			}
+			i++
+		}
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		var vend int
+		valPlain := false
+		if field == hfTags && i < len(raw) && raw[i] == '{' {
+			var ok bool
+			if vend, ok = m.scanTags(raw, i); !ok {
+				vend = jsonscan.SkipValue(raw, i)
+			}
+			m.tagsScanned = ok
+		} else {
+			if field == hfTags {
+				m.tagsScanned = false // a later tags member wins
+			}
+			if i < len(raw) && raw[i] == '"' { // ocsfSkipValue, one call less
+				vend, valPlain = ocsfSkipStr(raw, i)
+			} else {
+				vend = jsonscan.SkipValue(raw, i)
+			}
+		}
+		if vend < 0 {
+			return false
+		}
+		h.setField(field, key, raw[i:vend], keyPlain, valPlain)
+		i = vend
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		if i < len(raw) && raw[i] == ',' {
+			i++
+			if i < len(raw) && ocsfSpace(raw[i]) {
+				i = jsonscan.SkipSpace(raw, i)
+			}
+			continue
+		}
+		return i < len(raw) && raw[i] == '}'
+	}
+	return false
+}
+
+// scanTags reads the members of the object at raw[i] ('{') into m.tagsRaw,
+// as mapTags would from the value, and returns the index after it. ok false
+// (then nothing is said) unless the object is well formed and its scalar
+// values hold none of '"', '{' or '[', so that the end is where
+// jsonscan.SkipValue ends it, whatever the input.
+func (m *ocsfMapper) scanTags(raw []byte, i int) (end int, ok bool) {
+	m.tagsRaw = m.tagsRaw[:0]
+	i = jsonscan.SkipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return i + 1, true
+	}
+	for k := 0; i < len(raw) && raw[i] == '"'; k++ {
+		var key []byte
+		keyPlain := true
+		if kl, ok := m.tagOrder.at(raw, i, k); ok {
+			key = raw[i+1 : i+len(kl.lit)-2]
+			i += len(kl.lit)
+		} else {
+			end, plain := ocsfSkipStr(raw, i)
+			if end < 0 {
+				return -1, false
+			}
+			key, keyPlain = raw[i+1:end-1], plain
+			if !keyPlain && bytes.IndexByte(key, '\\') >= 0 {
+				key, _ = jsonscan.Unquote(raw[i:end])
+			}
+			if keyPlain && end < len(raw) && raw[end] == ':' {
+				m.tagOrder.learn(k, raw[i:end+1], 0)
+			}
+			i = end
+			if i < len(raw) && ocsfSpace(raw[i]) {
+				i = jsonscan.SkipSpace(raw, i)
+			}
+			if i >= len(raw) || raw[i] != ':' {
+				return -1, false
+			}
+			i++
+		}
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		var vend int
+		valPlain := false
+		if i < len(raw) && raw[i] == '"' { // ocsfSkipValue, one call less
+			vend, valPlain = ocsfSkipStr(raw, i)
+		} else {
+			vend = jsonscan.SkipValue(raw, i)
+		}
+		if vend < 0 {
+			return -1, false
+		}
+		if c := raw[i]; c != '"' && c != '{' && c != '[' && ocsfHasOpener(raw[i:vend]) {
+			return -1, false // not JSON: let SkipValue find the end
+		}
+		m.tagsRaw = append(m.tagsRaw, ocsfRawField{key: ocsfView(key), val: raw[i:vend], keyPlain: keyPlain, valPlain: valPlain})
+		i = vend
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		if i < len(raw) && raw[i] == ',' {
+			i++
+			if i < len(raw) && ocsfSpace(raw[i]) {
+				i = jsonscan.SkipSpace(raw, i)
+			}
+			continue
+		}
+		if i < len(raw) && raw[i] == '}' {
+			return i + 1, true
+		}
+		return -1, false
+	}
+	return -1, false
+}
+
+// ocsfHasOpener: b holds '"', '{' or '['.
+func ocsfHasOpener(b []byte) bool {
+	for _, c := range b {
+		if c == '"' || c == '{' || c == '[' {
+			return true
 		}
 	}
-	ok := ocsfEachMember(b, member)
-	if !ok { // not a well-formed object: as before
-		*h = ocsfHitFields{}
-		extra = extra[:0]
-		ok = jsonscan.EachMember(b, member)
+	return false
+}
+
+// set notes the member key: val of the hit (the last one of a duplicate
+// key wins).
+func (h *ocsfHitFields) set(key, val []byte, keyPlain, valPlain bool) {
+	h.setField(ocsfFieldOf(key), key, val, keyPlain, valPlain)
+}
+
+// setField is set of the known field f of key (0: not a known field). val is
+// a part of h.val.
+func (h *ocsfHitFields) setField(f ocsfHitBits, key, val []byte, keyPlain, valPlain bool) {
+	if f == 0 {
+		h.extra = append(h.extra, ocsfRawField{key: ocsfView(key), val: val, keyPlain: keyPlain, valPlain: valPlain})
+		return
 	}
-	h.extra = extra
-	return ok
+	start := cap(h.val) - cap(val) // val = h.val[start:start+len(val)]
+	h.pos[bits.TrailingZeros32(uint32(f))] = struct{ start, end int }{start, start + len(val)}
+	h.present |= f
+	if valPlain {
+		h.plain |= f
+	} else {
+		h.plain &^= f
+	}
 }
 
 // ocsfTypeNames are the captions of type_uid by activity_id 0..9 (99 is
@@ -351,16 +602,27 @@ func (m *ocsfMapper) setClass(ev *ocsfEvent, activityID int, activityName string
 // every replay).
 func (m *ocsfMapper) setMetadata(ev *ocsfEvent, rec Record) {
 	ev.Metadata.Topic, ev.Metadata.Partition, ev.Metadata.Offset = rec.Topic, rec.Partition, rec.Offset
+	if rec.Topic == "" {
+		return
+	}
+	if t := &m.topic; rec.Topic != t.topic || t.uid == nil {
+		// one topic per writer, as a rule
+		t.topic = rec.Topic
+		t.uid = ocsfAppendStr(t.uid[:0], `,"original_event_uid":`, rec.Topic)
+		t.uid = append(t.uid[:len(t.uid)-1], '/') // inside the string: topic/partition/offset
+		t.log = ocsfAppendStr(t.log[:0], `,"log_provider":"Kafka","log_name":`, rec.Topic)
+	}
+	ev.topic = &m.topic
 }
 
 func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 	h := &m.h
 	ip, ipOK := "", false
-	if h.ip != nil {
-		if s, ok := ocsfNonEmptyString(h.ip); ok && ocsfValidIP(s) {
+	if h.get(hfIP) != nil {
+		if s, ok := h.nonEmptyString(h.get(hfIP), hfIP); ok && ocsfValidIP(s) {
 			ip, ipOK = s, true
 		} else {
-			m.unmap("ip", h.ip)
+			m.unmap("ip", h.get(hfIP))
 		}
 	}
 	// Without a source endpoint (its ip) there is nothing to attach the
@@ -368,35 +630,41 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 	if ipOK {
 		m.src = ocsfEndpoint{IP: ip}
 		ev.SrcEndpoint = &m.src
+		if h.plain&hfIP != 0 {
+			ev.Plain |= evSrcIP
+		}
 	}
-	if raw := h.remoteCountry; raw != nil {
-		if s, isStr := ocsfNonEmptyString(raw); isStr && ipOK {
+	if raw := h.get(hfRemoteCountry); raw != nil {
+		if s, isStr := h.nonEmptyString(raw, hfRemoteCountry); isStr && ipOK {
 			m.src.Country = s
+			if h.plain&hfRemoteCountry != 0 {
+				ev.Plain |= evCountry
+			}
 		} else {
 			m.unmap("remote_country", raw)
 		}
 	}
-	if h.datacenter == nil && h.tor == nil {
+	if h.get(hfDatacenter) == nil && h.get(hfTor) == nil {
 		return
 	}
 	if !ipOK {
-		if h.datacenter != nil {
-			m.unmap("datacenter", h.datacenter)
+		if h.get(hfDatacenter) != nil {
+			m.unmap("datacenter", h.get(hfDatacenter))
 		}
-		if h.tor != nil {
-			m.unmap("tor", h.tor)
+		if h.get(hfTor) != nil {
+			m.unmap("tor", h.get(hfTor))
 		}
 		return
 	}
 	data := m.enrData[:0]
-	if h.datacenter != nil {
-		data = append(data, ocsfRawField{"datacenter", h.datacenter})
+	if h.get(hfDatacenter) != nil {
+		data = append(data, ocsfRawField{key: "datacenter", val: h.get(hfDatacenter), keyPlain: true, valPlain: h.plain&hfDatacenter != 0})
 	}
-	if h.tor != nil {
-		data = append(data, ocsfRawField{"tor", h.tor})
+	if h.get(hfTor) != nil {
+		data = append(data, ocsfRawField{key: "tor", val: h.get(hfTor), keyPlain: true, valPlain: h.plain&hfTor != 0})
 	}
 	m.enr[0] = ocsfEnrichment{
-		Name:      "src_endpoint.ip",
+		Name:      ocsfEnrichmentName,
 		Value:     ip,
 		Type:      ocsfEnrichmentType,
 		Provider:  ocsfVendorName,
@@ -409,6 +677,7 @@ func (m *ocsfMapper) mapSource(ev *ocsfEvent) {
 // The enrichment of the source endpoint: its constant members, and them
 // written out (ocsfEnrichmentFrag, up to the data member's value).
 const (
+	ocsfEnrichmentName = "src_endpoint.ip" // plain text
 	ocsfEnrichmentType = "hit_source"
 	ocsfEnrichmentDesc = "Source type of the attacker's IP (datacenter, Tor)"
 )
@@ -423,29 +692,37 @@ var ocsfEnrichmentFrag = func() []byte {
 func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 	h := &m.h
 	host, port := "", 0
-	if raw := h.domain; raw != nil {
-		if s, ok := ocsfNonEmptyString(raw); ok {
+	if raw := h.get(hfDomain); raw != nil {
+		if s, ok := h.nonEmptyString(raw, hfDomain); ok {
 			host, port = ocsfSplitHostPort(s)
 			m.dst = ocsfEndpoint{Hostname: host, Port: port}
 			ev.DstEndpoint = &m.dst
+			if h.plain&hfDomain != 0 {
+				ev.Plain |= evDstHost | evURLHost // url's hostname is host unless it is empty
+			}
 		} else {
 			m.unmap("domain", raw)
 		}
 	}
-	raw := h.uri
+	raw := h.get(hfURI)
 	if raw == nil {
 		return // a url needs a path or a url_string; the host is in dst_endpoint
 	}
-	uri, ok := ocsfNonEmptyString(raw)
+	uri, ok := h.nonEmptyString(raw, hfURI)
 	if !ok {
 		m.unmap("uri", raw)
 		return
 	}
 	m.url = ocsfURL{Hostname: host, Port: port}
+	uriPlain := h.plain&hfURI != 0
+	if uriPlain {
+		ev.Plain |= evURLString | evPath | evQuery // all made of uri, or of uri and host below
+	}
 	rest := uri
 	if scheme, after, abs := ocsfCutScheme(uri); abs {
 		// absolute-form request target (proxies): the URL names its own host
 		m.url.Scheme = scheme
+		ev.Plain |= evScheme // letters, digits, '+', '-' and '.'
 		m.url.URLString = uri
 		authority := after
 		if i := strings.IndexAny(after, "/?#"); i >= 0 {
@@ -455,6 +732,9 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 		}
 		if m.url.Hostname == "" && authority != "" {
 			m.url.Hostname, m.url.Port = ocsfSplitHostPort(authority)
+			if uriPlain {
+				ev.Plain |= evURLHost
+			}
 		}
 	} else if host != "" && strings.HasPrefix(uri, "/") && !strings.HasPrefix(uri, "//") {
 		// origin-form: the scheme is not in the hit, so the URL is given as a
@@ -471,6 +751,9 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 		}
 		m.arena = append(m.arena, uri...)
 		m.url.URLString = ocsfView(m.arena[n:])
+		if h.plain&hfDomain == 0 {
+			ev.Plain &^= evURLString // the host is not plain
+		}
 	}
 	rest, _, hasFragment := strings.Cut(rest, "#")
 	path, query, hasQuery := strings.Cut(rest, "?")
@@ -488,6 +771,9 @@ func (m *ocsfMapper) mapTarget(ev *ocsfEvent) {
 
 // ocsfCutScheme splits "scheme://rest" (RFC 3986 scheme syntax).
 func ocsfCutScheme(s string) (scheme, rest string, ok bool) {
+	if s == "" || !('a' <= s[0] && s[0] <= 'z' || 'A' <= s[0] && s[0] <= 'Z') {
+		return "", "", false // the loop below would say so, after a search
+	}
 	i := strings.Index(s, "://")
 	if i <= 0 {
 		return "", "", false
@@ -521,43 +807,62 @@ func ocsfSplitHostPort(s string) (string, int) {
 func (m *ocsfMapper) mapMatch(ev *ocsfEvent) {
 	h := &m.h
 	var details []string
+	var detailsPlain uint64
 	hasDetails, location := false, ""
-	if raw := h.payload; raw != nil {
+	if raw := h.get(hfPayload); raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
 			details, hasDetails = m.newStrs(1), true
-			details[0] = m.stringOf(raw)
+			if h.plain&hfPayload != 0 {
+				details[0], detailsPlain = ocsfView(raw[1:len(raw)-1]), 1
+			} else {
+				details[0] = m.stringOf(raw)
+			}
 		case '[':
 			m.list = m.list[:0]
-			jsonscan.EachElement(raw, func(el []byte) { m.list = append(m.list, el) })
+			var plain uint64 // of the first 64 elements
+			ocsfEachElementP(raw, func(el []byte, p bool) {
+				if p && len(m.list) < 64 {
+					plain |= 1 << len(m.list)
+				}
+				m.list = append(m.list, el)
+			})
 			details, hasDetails = m.newStrs(len(m.list)), true
 			for i, el := range m.list {
-				details[i] = m.textOf(el)
+				if i < 64 && plain&(1<<i) != 0 {
+					details[i] = ocsfView(el[1 : len(el)-1])
+				} else {
+					details[i] = m.textOf(el)
+				}
 			}
+			detailsPlain = plain
 		}
 	}
-	if raw := h.point; raw != nil {
+	if raw := h.get(hfPoint); raw != nil {
 		switch jsonscan.Kind(raw) {
 		case '"':
 			location = m.stringOf(raw)
+			if h.plain&hfPoint != 0 {
+				ev.Plain |= evMatchLoc // (unset below when there is no rule)
+			}
 		case '[':
 			location = m.compactText(raw)
 		}
 	}
 	if ev.FirewallRule == nil || !hasDetails {
-		if h.payload != nil {
-			m.unmap("payload", h.payload) // no rule to attach it to, or not a list
+		if h.get(hfPayload) != nil {
+			m.unmap("payload", h.get(hfPayload)) // no rule to attach it to, or not a list
 		}
 	}
 	if ev.FirewallRule == nil || location == "" {
-		if h.point != nil {
-			m.unmap("point", h.point)
+		if h.get(hfPoint) != nil {
+			m.unmap("point", h.get(hfPoint))
 		}
 	}
 	if ev.FirewallRule == nil {
 		return
 	}
-	m.rule.MatchDetails, m.rule.HasMatchDetails = details, hasDetails
+	m.rule.MatchDetails, m.rule.HasMatchDetails, m.rule.MatchDetailsPlain = details, hasDetails, detailsPlain
 	m.rule.MatchLocation = location
 }
 
@@ -570,13 +875,8 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 	if jsonscan.Kind(raw) != '{' {
 		return false
 	}
-	m.tagsRaw = m.tagsRaw[:0]
-	member := func(key, val []byte) {
-		m.tagsRaw = append(m.tagsRaw, ocsfRawField{ocsfView(key), val})
-	}
-	if !ocsfEachMember(raw, member) {
-		m.tagsRaw = m.tagsRaw[:0]
-		jsonscan.EachMember(raw, member)
+	if !m.tagsScanned { // else scanHit read them
+		m.readTags(raw)
 	}
 	if len(m.tagsRaw) == 0 {
 		return false
@@ -584,12 +884,16 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 	fields := ocsfSortFields(m.tagsRaw)
 	m.tags = m.tags[:0]
 	for _, f := range fields {
-		kv := ocsfKeyVals{Name: f.key, HasValue: true}
+		kv := ocsfKeyVals{Name: f.key, HasValue: true, NamePlain: f.keyPlain}
 		switch jsonscan.Kind(f.val) {
 		case '"':
-			kv.Value = m.stringOf(f.val)
+			if f.valPlain {
+				kv.Value, kv.ValuePlain = ocsfView(f.val[1:len(f.val)-1]), true
+			} else {
+				kv.Value = m.stringOf(f.val)
+			}
 		case '0', 't', 'f':
-			kv.Value = ocsfView(f.val)
+			kv.Value, kv.ValuePlain = ocsfView(f.val), ocsfPlainText(f.val) // short: a number or a literal
 		case '[':
 			m.list = m.list[:0]
 			scalars := true
@@ -617,6 +921,18 @@ func (m *ocsfMapper) mapTags(ev *ocsfEvent, raw []byte) bool {
 	}
 	ev.Metadata.Tags = m.tags
 	return true
+}
+
+// readTags reads the members of the object raw into m.tagsRaw.
+func (m *ocsfMapper) readTags(raw []byte) {
+	m.tagsRaw = m.tagsRaw[:0]
+	member := func(key, val []byte, keyPlain, valPlain bool) {
+		m.tagsRaw = append(m.tagsRaw, ocsfRawField{key: ocsfView(key), val: val, keyPlain: keyPlain, valPlain: valPlain})
+	}
+	if !ocsfEachMemberP(raw, member) {
+		m.tagsRaw = m.tagsRaw[:0]
+		jsonscan.EachMember(raw, func(key, val []byte) { member(key, val, false, false) })
+	}
 }
 
 // ocsfSortFields sorts by key and keeps the last of equal keys (input order):

@@ -8,56 +8,13 @@ package encoders
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/hitexport/hitexport/internal/jsonscan"
 )
-
-// ocsfEachMember is jsonscan.EachMember on a well-formed object: it calls fn
-// with each member's key (unescaped) and raw value and reports true. On
-// anything else (not an object, a malformed one) it reports false, possibly
-// after some calls of fn: the caller then undoes them and asks
-// jsonscan.EachMember.
-func ocsfEachMember(raw []byte, fn func(key, val []byte)) bool {
-	i := jsonscan.SkipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return false
-	}
-	i = jsonscan.SkipSpace(raw, i+1)
-	if i < len(raw) && raw[i] == '}' {
-		return true
-	}
-	for i < len(raw) && raw[i] == '"' {
-		end, esc := jsonscan.SkipStringEsc(raw, i)
-		if end < 0 {
-			return false
-		}
-		var key []byte
-		if esc {
-			key, _ = jsonscan.Unquote(raw[i:end])
-		} else {
-			key = raw[i+1 : end-1]
-		}
-		i = jsonscan.SkipSpace(raw, end)
-		if i >= len(raw) || raw[i] != ':' {
-			return false
-		}
-		i = jsonscan.SkipSpace(raw, i+1)
-		vend := jsonscan.SkipValue(raw, i)
-		if vend < 0 {
-			return false
-		}
-		fn(key, raw[i:vend])
-		i = jsonscan.SkipSpace(raw, vend)
-		if i < len(raw) && raw[i] == ',' {
-			i = jsonscan.SkipSpace(raw, i+1)
-			continue
-		}
-		return i < len(raw) && raw[i] == '}'
-	}
-	return false
-}
 
 // ocsfStringView is jsonscan.StringView, without its work when raw is a
 // string token (as the scanners give it: no surrounding space) without
@@ -157,4 +114,151 @@ func ocsfHex4(s []byte) rune {
 		r = r*16 + rune(c)
 	}
 	return r
+}
+
+// ocsfSkipStr returns the index after the string starting at b[i] ('"'), or
+// -1 (as jsonscan.SkipStringEsc), and whether its content is plain: only
+// printable ASCII without '"' or '\\', so that it is its own decoded text and
+// ocsfAppendString would write it as it is between quotes.
+func ocsfSkipStr(b []byte, i int) (end int, plain bool) {
+	j := i + 1
+	for j+8 <= len(b) {
+		w := binary.LittleEndian.Uint64(b[j:])
+		if m := ocsfSpecials(w); m != 0 {
+			j += bits.TrailingZeros64(m) >> 3
+			if b[j] == '"' {
+				return j + 1, true
+			}
+			goto slow
+		}
+		j += 8
+	}
+	for ; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return j + 1, true
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			goto slow
+		}
+	}
+	return -1, false
+slow:
+	// b[j] is a backslash, a control byte or not ASCII: SkipStringEsc from
+	// there (it starts reading at its i+1).
+	end, _ = jsonscan.SkipStringEsc(b, j-1)
+	return end, false
+}
+
+const (
+	ocsfLSB = 0x0101010101010101
+	ocsfMSB = 0x8080808080808080
+)
+
+// ocsfSpecials has the high bit of the first byte of w (read little-endian)
+// that is '"', '\\', below 0x20 or not ASCII set (and possibly of bytes
+// above it, never below).
+func ocsfSpecials(w uint64) uint64 {
+	q := w ^ ('"' * ocsfLSB)
+	s := w ^ ('\\' * ocsfLSB)
+	return (((q - ocsfLSB) &^ q) | ((s - ocsfLSB) &^ s) | ((w - 0x20*ocsfLSB) &^ w) | w) & ocsfMSB
+}
+
+// ocsfSkipValue is jsonscan.SkipValue, and for a string whether it is plain
+// (ocsfSkipStr).
+func ocsfSkipValue(b []byte, i int) (end int, plain bool) {
+	if i < len(b) && b[i] == '"' {
+		return ocsfSkipStr(b, i)
+	}
+	return jsonscan.SkipValue(b, i), false
+}
+
+// ocsfEachElementP is jsonscan.EachElement that also tells fn whether a
+// string element is plain (ocsfSkipStr).
+func ocsfEachElementP(raw []byte, fn func(el []byte, plain bool)) {
+	i := jsonscan.SkipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return
+	}
+	i = jsonscan.SkipSpace(raw, i+1)
+	for i < len(raw) && raw[i] != ']' {
+		end, plain := ocsfSkipValue(raw, i)
+		if end <= i { // invalid JSON: no value here (e.g. `[1}]`)
+			return
+		}
+		fn(raw[i:end], plain)
+		i = jsonscan.SkipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = jsonscan.SkipSpace(raw, i+1)
+		}
+	}
+}
+
+// ocsfSpace: a JSON whitespace byte.
+func ocsfSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// ocsfEachMemberP is jsonscan.EachMember on a well-formed object: it calls fn
+// with each member's key (unescaped) and raw value, and whether the key (as
+// written, so also as decoded) and the value (when a string) are plain
+// (ocsfSkipStr), and reports true. On anything else (not an object, a
+// malformed one) it reports false, possibly after some calls of fn: the
+// caller then undoes them and asks jsonscan.EachMember.
+func ocsfEachMemberP(raw []byte, fn func(key, val []byte, keyPlain, valPlain bool)) bool {
+	i := jsonscan.SkipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return false
+	}
+	i = jsonscan.SkipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return true
+	}
+	for i < len(raw) && raw[i] == '"' {
+		end, keyPlain := ocsfSkipStr(raw, i)
+		if end < 0 {
+			return false
+		}
+		key := raw[i+1 : end-1]
+		if !keyPlain && bytes.IndexByte(key, '\\') >= 0 {
+			key, _ = jsonscan.Unquote(raw[i:end])
+		}
+		i = end
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		if i >= len(raw) || raw[i] != ':' {
+			return false
+		}
+		i++
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		vend, valPlain := ocsfSkipValue(raw, i)
+		if vend < 0 {
+			return false
+		}
+		fn(key, raw[i:vend], keyPlain, valPlain)
+		i = vend
+		if i < len(raw) && ocsfSpace(raw[i]) {
+			i = jsonscan.SkipSpace(raw, i)
+		}
+		if i < len(raw) && raw[i] == ',' {
+			i++
+			if i < len(raw) && ocsfSpace(raw[i]) {
+				i = jsonscan.SkipSpace(raw, i)
+			}
+			continue
+		}
+		return i < len(raw) && raw[i] == '}'
+	}
+	return false
+}
+
+// ocsfPlainText: b is plain text (printable ASCII without '"' or '\\'), for
+// short tokens (numbers, literals) where a byte loop is the cheapest.
+func ocsfPlainText(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -4,10 +4,7 @@ package encoders
 
 // ocsfActivities: the class's activity enum, keyed by the HTTP method (exact,
 // case-sensitive: HTTP methods are).
-var ocsfActivities = map[string]struct {
-	id   int
-	name string
-}{
+var ocsfActivities = map[string]ocsfActivity{
 	"CONNECT": {1, "Connect"},
 	"DELETE":  {2, "Delete"},
 	"GET":     {3, "Get"},
@@ -17,6 +14,11 @@ var ocsfActivities = map[string]struct {
 	"PUT":     {7, "Put"},
 	"TRACE":   {8, "Trace"},
 	"PATCH":   {9, "Patch"},
+}
+
+type ocsfActivity struct {
+	id   int
+	name string
 }
 
 var ocsfSeverityNames = [...]string{0: "Unknown", 1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "Critical", 6: "Fatal"}
@@ -82,3 +84,95 @@ func ocsfSeverity(base int, blocked bool) int {
 	}
 	return base
 }
+
+// ocsfActivityOf is ocsfActivities[method] by a switch on the keys instead
+// of a hash (TestOCSFVocabSwitches checks both say the same).
+func ocsfActivityOf(method string) (a ocsfActivity, ok bool) {
+	i := -1
+	switch method {
+	case "CONNECT":
+		i = 0
+	case "DELETE":
+		i = 1
+	case "GET":
+		i = 2
+	case "HEAD":
+		i = 3
+	case "OPTIONS":
+		i = 4
+	case "POST":
+		i = 5
+	case "PUT":
+		i = 6
+	case "TRACE":
+		i = 7
+	case "PATCH":
+		i = 8
+	}
+	if i < 0 {
+		return a, false
+	}
+	return ocsfActivityList[i], true
+}
+
+var ocsfActivityKeys = [...]string{"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "TRACE", "PATCH"}
+
+// ocsfActivityList: ocsfActivities by ocsfActivityKeys.
+var ocsfActivityList = func() (l [len(ocsfActivityKeys)]ocsfActivity) {
+	for i, k := range ocsfActivityKeys {
+		l[i] = ocsfActivities[k]
+	}
+	return l
+}()
+
+// ocsfAttackTypeOf is ocsfAttackTypes[s] by a switch (as ocsfActivityOf).
+func ocsfAttackTypeOf(s string) (info ocsfAttackInfo, ok bool) {
+	i := -1
+	switch s {
+	case "sqli":
+		i = 0
+	case "nosqli":
+		i = 1
+	case "rce":
+		i = 2
+	case "xxe":
+		i = 3
+	case "ssrf":
+		i = 4
+	case "ptrav":
+		i = 5
+	case "ldapi":
+		i = 6
+	case "ssti":
+		i = 7
+	case "vpatch":
+		i = 8
+	case "xss":
+		i = 9
+	case "crlf":
+		i = 10
+	case "redir":
+		i = 11
+	case "mail_injection":
+		i = 12
+	case "brute":
+		i = 13
+	case "scanner":
+		i = 14
+	}
+	if i < 0 {
+		return info, false
+	}
+	return ocsfAttackTypeList[i], true
+}
+
+var ocsfAttackTypeKeys = [...]string{"sqli", "nosqli", "rce", "xxe", "ssrf", "ptrav", "ldapi", "ssti", "vpatch",
+	"xss", "crlf", "redir", "mail_injection", "brute", "scanner"}
+
+// ocsfAttackTypeList: ocsfAttackTypes by ocsfAttackTypeKeys.
+var ocsfAttackTypeList = func() (l [len(ocsfAttackTypeKeys)]ocsfAttackInfo) {
+	for i, k := range ocsfAttackTypeKeys {
+		l[i] = ocsfAttackTypes[k]
+	}
+	return l
+}()
