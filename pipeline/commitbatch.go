@@ -11,10 +11,10 @@ import (
 )
 
 // Offset commits of the partitions of one group and topic go to the broker
-// together: a partition's commit waits up to commitLinger (or the
-// Settings.CommitInterval of asynchronous commits: the partition reads on
-// meanwhile) for the commits of the other partitions and they are sent in
-// one OffsetCommit request. Each
+// together: a partition's commit waits up to commitLinger for the commits of
+// the other partitions and they are sent in one OffsetCommit request (with
+// the Settings.CommitInterval of asynchronous commits, during which the
+// partition reads on, at most one request per interval). Each
 // caller still returns only once the broker has answered for its own
 // partition, with its own partition's outcome, so a commit still follows
 // its upload and precedes whatever the caller does next (commit-after-upload
@@ -38,12 +38,13 @@ type commitKey struct {
 
 // commitBatcher gathers the commits of one process (Group).
 type commitBatcher struct {
-	linger time.Duration // of commit (commitAfter takes its own)
+	linger time.Duration // how long a new request gathers commits
 	// send commits offs in one request: errs per partition, or err for all.
 	send func(ctx context.Context, k commitKey, offs []kafkaadmin.Offset) (errs map[int]error, err error)
 
 	mu      sync.Mutex
 	pending map[commitKey]*commitBatch
+	sent    map[commitKey]time.Time // when the last request of each key was sent
 }
 
 // commitBatch is one request being gathered, then sent.
@@ -70,18 +71,22 @@ func newCommitBatcher(client *kafka.Client) *commitBatcher {
 		}}
 }
 
-// commit is commitAfter with the batcher's linger.
+// commit commits o after the batcher's linger (commitEvery with no
+// interval).
 func (c *commitBatcher) commit(ctx context.Context, k commitKey, o kafkaadmin.Offset) error {
-	return c.commitAfter(ctx, k, o, c.linger)
+	return c.commitEvery(ctx, k, o, 0)
 }
 
-// commitAfter commits o in the request of k being gathered (a new one, sent
-// linger later, if none is or if that one already holds o's partition) and
-// returns o's outcome, or
-// ctx's error if ctx ends first. A commit whose ctx ended is taken out of the
-// request if it was not sent yet (as a request of its own would not have
-// been sent: an ended generation's worker must not commit late).
-func (c *commitBatcher) commitAfter(ctx context.Context, k commitKey, o kafkaadmin.Offset, linger time.Duration) error {
+// commitEvery commits o in the request of k being gathered (a new one if
+// none is or if that one already holds o's partition) and returns o's
+// outcome, or ctx's error if ctx ends first. A new request is sent after
+// the batcher's linger, and, with interval > 0, no sooner than interval
+// after the previous request of k: at most one request per interval, the
+// first of a quiet spell after the linger alone. A commit whose ctx ended
+// is taken out of the request if it was not sent yet (as a request of its
+// own would not have been sent: an ended generation's worker must not
+// commit late).
+func (c *commitBatcher) commitEvery(ctx context.Context, k commitKey, o kafkaadmin.Offset, interval time.Duration) error {
 	var b *commitBatch
 	for {
 		if err := ctx.Err(); err != nil {
@@ -104,7 +109,11 @@ func (c *commitBatcher) commitAfter(ctx context.Context, k commitKey, o kafkaadm
 	if b == nil {
 		b = &commitBatch{done: make(chan struct{})}
 		c.pending[k] = b
-		time.AfterFunc(linger, func() { c.flush(k, b) })
+		wait := c.linger
+		if last, ok := c.sent[k]; ok && interval > 0 {
+			wait = max(wait, time.Until(last.Add(interval)))
+		}
+		time.AfterFunc(wait, func() { c.flush(k, b) })
 	}
 	b.offs = append(b.offs, o)
 	c.mu.Unlock()
@@ -136,6 +145,12 @@ func (c *commitBatcher) flush(k commitKey, b *commitBatch) {
 		delete(c.pending, k)
 	}
 	offs := b.offs
+	if len(offs) > 0 {
+		if c.sent == nil {
+			c.sent = map[commitKey]time.Time{}
+		}
+		c.sent[k] = time.Now()
+	}
 	c.mu.Unlock()
 	if len(offs) == 0 { // every caller gave up before it was sent
 		close(b.done)

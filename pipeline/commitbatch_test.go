@@ -187,3 +187,47 @@ func TestCommitBatcherLoneCommitSentAfterLinger(t *testing.T) {
 		t.Fatalf("requests %v", f.requests())
 	}
 }
+
+// With an interval, the first commit of a quiet spell goes after the linger
+// alone; the next request waits until the interval since the previous one
+// has passed and carries every commit that came meanwhile (newest offsets).
+func TestCommitBatcherAtMostOneRequestPerInterval(t *testing.T) {
+	f := &fakeCommits{}
+	b := f.batcher(5 * time.Millisecond)
+	k := commitKey{group: "g", topic: "t", generation: -1}
+	const every = 300 * time.Millisecond
+	start := time.Now()
+	if err := b.commitEvery(context.Background(), k, kafkaadmin.Offset{Partition: 0, Offset: 1}, every); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > every/2 {
+		t.Fatalf("the first commit waited %s: it should go after the linger alone", d)
+	}
+	sent := time.Now()
+	errs := make(chan error, 4)
+	for p := 0; p < 4; p++ {
+		go func(p int) {
+			errs <- b.commitEvery(context.Background(), k, kafkaadmin.Offset{Partition: p, Offset: int64(10 + p)}, every)
+		}(p)
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(sent); d < every-50*time.Millisecond {
+		t.Fatalf("second request %s after the first, want about %s", d, every)
+	}
+	reqs := f.requests()
+	if len(reqs) != 2 || len(reqs[1]) != 4 {
+		t.Fatalf("requests %v, want 2: the first commit, then the four together", reqs)
+	}
+	// Without an interval the linger alone applies, as before.
+	start = time.Now()
+	if err := b.commit(context.Background(), k, kafkaadmin.Offset{Partition: 0, Offset: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > every/2 {
+		t.Fatalf("a commit without interval waited %s", d)
+	}
+}

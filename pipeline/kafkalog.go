@@ -44,21 +44,21 @@ func (l *kafkaLog) Commit(ctx context.Context, t Target, offset int64, st Commit
 	if t.fenced(l.g) {
 		gen = l.gen
 	}
-	linger := commitLinger
-	if t.Settings != nil && t.Settings.CommitInterval > 0 {
-		linger = t.Settings.CommitInterval
+	var every time.Duration
+	if t.Settings != nil {
+		every = t.Settings.CommitInterval
 	}
-	return l.commit(ctx, t.group(l.g), gen, kafkaadmin.Offset{Partition: l.part, Offset: offset, Metadata: st.Encode()}, linger)
+	return l.commit(ctx, t.group(l.g), gen, kafkaadmin.Offset{Partition: l.part, Offset: offset, Metadata: st.Encode()}, every)
 }
 
 func (l *kafkaLog) CommitMembership(ctx context.Context, offset int64) error {
-	return l.commit(ctx, l.g.Kafka.Group, l.gen, kafkaadmin.Offset{Partition: l.part, Offset: offset}, commitLinger)
+	return l.commit(ctx, l.g.Kafka.Group, l.gen, kafkaadmin.Offset{Partition: l.part, Offset: offset}, 0)
 }
 
 // commit commits o to group (fenced with gen's generation and member id, or
 // simple with gen nil) in one request with the other partitions' commits of
-// the moment (commitBatcher).
-func (l *kafkaLog) commit(ctx context.Context, group string, gen *kafka.Generation, o kafkaadmin.Offset, linger time.Duration) error {
+// the moment, at most one request per every (0: none) (commitBatcher).
+func (l *kafkaLog) commit(ctx context.Context, group string, gen *kafka.Generation, o kafkaadmin.Offset, every time.Duration) error {
 	m := memberOf(gen)
 	k := commitKey{group: group, topic: l.topic, generation: m.Generation, member: m.ID}
 	l.g.cmu.Lock()
@@ -67,7 +67,7 @@ func (l *kafkaLog) commit(ctx context.Context, group string, gen *kafka.Generati
 	}
 	b := l.g.commits
 	l.g.cmu.Unlock()
-	return b.commitAfter(ctx, k, o, linger)
+	return b.commitEvery(ctx, k, o, every)
 }
 
 // group is the consumer group holding t's offsets.
