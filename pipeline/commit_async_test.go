@@ -19,6 +19,7 @@ type gatedCommits struct {
 
 	mu       sync.Mutex
 	offs     []int64 // commits that succeeded, in order
+	urgent   []bool  // of every commit started, whether it was urgent
 	inFlight int
 	most     int
 }
@@ -29,6 +30,7 @@ func newGatedCommits() *gatedCommits {
 
 func (c *gatedCommits) commit(ctx context.Context, off int64, _ CommitState) error {
 	c.mu.Lock()
+	c.urgent = append(c.urgent, isUrgentCommit(ctx))
 	c.inFlight++
 	c.most = max(c.most, c.inFlight)
 	c.mu.Unlock()
@@ -199,6 +201,38 @@ func TestPartitionAsyncCommitRetryAndClose(t *testing.T) {
 	<-closed
 	if offs, _ := c.done(); len(offs) != 2 || offs[1] != 2 {
 		t.Fatalf("commits %v, want [1 2]", offs)
+	}
+	// The commit Close waits for is not held back by the interval; the
+	// ones of a busy partition are.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.urgent) != 3 || c.urgent[0] || c.urgent[1] || !c.urgent[2] {
+		t.Fatalf("urgent per commit %v, want [false false true]", c.urgent)
+	}
+}
+
+// A quiet partition's commit (no record for IdleTimeout: its last objects
+// closed by the idle tick) is urgent.
+func TestPartitionAsyncCommitIdleIsUrgent(t *testing.T) {
+	b, c := store.NewMemory("b"), newGatedCommits()
+	p := asyncPartition(t, b, c, nil)
+	now := time.Now()
+	p.now = func() time.Time { return now }
+	ctx := context.Background()
+	if err := p.Handle(ctx, tailMsg(0)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Hour) // IdleTimeout is 1h
+	if err := p.waitUploads(); err != nil {
+		t.Fatal(err)
+	}
+	c.next(t)
+	c.gate <- nil
+	reapUntil(t, p, func() bool { return p.committed == 1 })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.urgent) != 1 || !c.urgent[0] {
+		t.Fatalf("urgent per commit %v, want [true]", c.urgent)
 	}
 }
 

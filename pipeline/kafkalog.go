@@ -45,7 +45,7 @@ func (l *kafkaLog) Commit(ctx context.Context, t Target, offset int64, st Commit
 		gen = l.gen
 	}
 	var every time.Duration
-	if t.Settings != nil {
+	if t.Settings != nil && !isUrgentCommit(ctx) {
 		every = t.Settings.CommitInterval
 	}
 	return l.commit(ctx, t.group(l.g), gen, kafkaadmin.Offset{Partition: l.part, Offset: offset, Metadata: st.Encode()}, every)

@@ -94,6 +94,7 @@ type Partition struct {
 	dueCtx     context.Context
 	uploadSeq  uint64
 	unacked    []unackedPart
+	closing    bool // finishCommits is waiting: commits are urgent
 	onUpload   func(key string, records int, window int64, err error)
 	// endOfInput, when set and true once msgs is closed, means the input
 	// ended because a range was read to its end (replay): Run then uploads
@@ -720,6 +721,11 @@ func (p *Partition) doCommit(ctx context.Context) {
 		// Ranges is shared with p.offs, which the partition goes on
 		// changing: the commit encodes a copy.
 		st.Ranges = slices.Clone(st.Ranges)
+		if p.closing || p.now().Sub(p.lastRecord) >= p.s.IdleTimeout {
+			// Nothing more to gather: a quiet partition's last objects
+			// (or the ones Close waits for) are committed at once.
+			ctx = urgentCommit(ctx)
+		}
 		p.commitBusy = true
 		seq, commit := p.uploadSeq, p.commit
 		go func() {
@@ -729,6 +735,19 @@ func (p *Partition) doCommit(ctx context.Context) {
 		return
 	}
 	p.commitDone(commitResult{ctx: ctx, offset: c, err: p.commit(ctx, c, st)})
+}
+
+type urgentKey struct{}
+
+// urgentCommit marks ctx's commit as urgent: it is sent after the batcher's
+// short linger, not held back by the commit interval.
+func urgentCommit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, urgentKey{}, true)
+}
+
+func isUrgentCommit(ctx context.Context) bool {
+	u, _ := ctx.Value(urgentKey{}).(bool)
+	return u
 }
 
 // commitResult is the outcome of a commit of offset, made with the uploads
@@ -787,6 +806,8 @@ func (p *Partition) commitDone(r commitResult) {
 // finishCommits waits for the commit in flight and makes the one asked for
 // meanwhile, waiting for it too (Close, Flush).
 func (p *Partition) finishCommits() {
+	p.closing = true
+	defer func() { p.closing = false }()
 	for p.commitBusy {
 		p.commitDone(<-p.commitRes)
 	}
