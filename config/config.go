@@ -37,10 +37,11 @@ type Config struct {
 	KafkaMinBytes int           `env:"KAFKA_MIN_BYTES" envDefault:"65536"`
 	KafkaMaxBytes int           `env:"KAFKA_MAX_BYTES" envDefault:"16777216"`
 	KafkaMaxWait  time.Duration `env:"KAFKA_MAX_WAIT" envDefault:"250ms"`
-	// CommitInterval: offset commits (each after its upload) are gathered
-	// across partitions for up to this long and sent as one request while
-	// the partitions read on; at most one commit per partition in flight.
-	// 0: every upload's commit is made before its partition reads on.
+	// CommitInterval: the partitions do not wait for their offset commits
+	// (each after its upload); a process sends a group's commits in one
+	// request at most once per interval (a quiet partition's at once); at
+	// most one commit per partition in flight. 0: every upload's commit is
+	// made before its partition reads on.
 	CommitInterval time.Duration `env:"COMMIT_INTERVAL" envDefault:"1s"`
 
 	// Kafka security: TLS (with an optional private CA and client

@@ -626,17 +626,22 @@ func (f *fanout) loop(pool *chunkPool) error {
 // record by record, the others one batch each with their records of it.
 func (f *fanout) handleChunk(recs []Message) error {
 	f.local = recs[len(recs)-1].Offset + 1
-	f.consumed.Add(float64(len(recs)))
 	if w := f.inline; w != nil {
+		// Counted once handled: a partition stopped by a failing upload
+		// (waitFailing) holds the chunk it was given, and it is not
+		// consumed while every partition shows paused.
 		for i := range recs {
 			if err := f.handleInline(w, recs[i]); err != nil {
+				f.consumed.Add(float64(i))
 				return err
 			}
 			recs[i] = Message{} // let the values go
 		}
+		f.consumed.Add(float64(len(recs)))
 		f.next.Store(f.local)
 		return nil
 	}
+	f.consumed.Add(float64(len(recs)))
 	for _, w := range f.order {
 		if w != nil {
 			w.out = w.out[:0]

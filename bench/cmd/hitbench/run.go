@@ -355,7 +355,7 @@ func printBroker(w io.Writer, rep *Report, lim *Result) {
 	fmt.Fprintln(w, "requests/1M: TCP data segments the client sent to the broker's port until its last record (ss -ti data_segs_out; a")
 	fmt.Fprintln(w, "  request is one small segment: fetches, plus group heartbeats, metadata and commits); kafka-go fetches: ReaderStats.Fetches;")
 	fmt.Fprintln(w, "  commits: the exporter's partition commits until its last record (hitexport_commits_total; each a write to __consumer_offsets;")
-	fmt.Fprintln(w, "  commits of several partitions within 10 ms share one OffsetCommit request); by kind: hitbench requests FORMAT/COMPRESSION")
+	fmt.Fprintln(w, "  the partitions' commits go in one OffsetCommit request at most every HITEXPORT_COMMIT_INTERVAL, 1 s); by kind: hitbench requests FORMAT/COMPRESSION")
 }
 
 func printReport(w io.Writer, rep *Report) {
