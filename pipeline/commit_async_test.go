@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -295,5 +297,56 @@ func TestPartitionAsyncCommitMarkerFollowsCommit(t *testing.T) {
 	if len(p.unacked) != 0 {
 		t.Fatalf("parts still waiting for a commit: %v", p.unacked)
 	}
+	p.Close()
+}
+
+// A late part uploaded but not yet committed keeps its window in the
+// marker's LateOpen (the merger waits for late parts listed there), as one
+// in flight does; the window leaves LateOpen once the commit is answered.
+func TestPartitionAsyncCommitLatePartStaysLateOpen(t *testing.T) {
+	b, c := store.NewMemory("b"), newGatedCommits()
+	stage := store.NewMemory("stage")
+	p := asyncPartition(t, b, c, &Stager{Bucket: stage})
+	ctx := context.Background()
+	lateOpen := func() []int64 {
+		pr, err := ReadProgressMarker(ctx, stage, progressKey("hits", 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pr.LateOpen
+	}
+	w0 := tailT0.UnixMilli()
+	for _, off := range []int64{0, 1800} { // window 0, then one that closes it
+		if err := p.Handle(ctx, tailMsg(off)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.waitUploads(); err != nil {
+			t.Fatal(err)
+		}
+		c.next(t)
+		c.gate <- nil
+		reapUntil(t, p, func() bool { return !p.commitBusy })
+	}
+	// A hit of window 0 arriving now is late: its part uploads and its
+	// commit hangs.
+	late := tailMsg(1801)
+	late.Value = []byte(`{"time":` + strconv.FormatInt(w0+5000, 10) + `,"n":1}`)
+	if err := p.Handle(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.waitUploads(); err != nil {
+		t.Fatal(err)
+	}
+	if off := c.next(t); off != 1802 {
+		t.Fatalf("commit of the late part %d, want 1802", off)
+	}
+	if err := p.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if lo := lateOpen(); !slices.Contains(lo, w0) {
+		t.Fatalf("LateOpen %v while window %d's late part is not committed", lo, w0)
+	}
+	c.gate <- nil
+	reapUntil(t, p, func() bool { return !slices.Contains(lateOpen(), w0) })
 	p.Close()
 }

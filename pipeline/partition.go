@@ -87,7 +87,7 @@ type Partition struct {
 	// commitDue asks for another once it is answered, with dueCtx.
 	// uploadSeq counts applied uploads; unacked are the windows of staged
 	// parts uploaded but not yet in a commit that succeeded (by uploadSeq),
-	// which the progress marker treats as open.
+	// which the progress marker treats as open (late parts: LateOpen).
 	commitRes  chan commitResult
 	commitBusy bool
 	commitDue  bool
@@ -554,8 +554,8 @@ func (p *Partition) uploadDone(r *upload) error {
 	}
 	p.offs.Uploaded(u.Range)
 	p.uploadSeq++
-	if p.commitRes != nil && p.s.Stager != nil && o.kind == KindHits {
-		p.unacked = append(p.unacked, unackedPart{window: o.window, seq: p.uploadSeq})
+	if p.commitRes != nil && p.s.Stager != nil && o.kind != KindRejected {
+		p.unacked = append(p.unacked, unackedPart{window: o.window, late: o.kind == KindLate, seq: p.uploadSeq})
 	}
 	if p.uploaded != nil {
 		p.uploaded(u, out)
@@ -759,10 +759,11 @@ type commitResult struct {
 	err    error
 }
 
-// unackedPart is a staged part's window uploaded as the seq-th upload and
-// not yet covered by a commit that succeeded.
+// unackedPart is a staged part's window (of late hits: late) uploaded as
+// the seq-th upload and not yet covered by a commit that succeeded.
 type unackedPart struct {
 	window int64
+	late   bool
 	seq    uint64
 }
 

@@ -167,11 +167,12 @@ func (p *Partition) closedBefore() int64 {
 // markerClosedBefore is closedBefore for the progress marker: nor is a
 // window closed for the merger while a part of it is uploaded and its
 // records not yet committed (asynchronous commits), so that the merge
-// follows the commit. (The committed state itself uses closedBefore.)
+// follows the commit; stageProgress lists such late parts' windows in
+// LateOpen likewise. (The committed state itself uses closedBefore.)
 func (p *Partition) markerClosedBefore() int64 {
 	cb := p.closedBefore()
 	for _, u := range p.unacked {
-		if u.window < cb {
+		if !u.late && u.window < cb {
 			cb = u.window
 		}
 	}
@@ -195,6 +196,11 @@ func (p *Partition) stageProgress(ctx context.Context) {
 	for o := range p.flying {
 		if o.kind == KindLate && !slices.Contains(pr.LateOpen, o.window) {
 			pr.LateOpen = append(pr.LateOpen, o.window)
+		}
+	}
+	for _, u := range p.unacked { // uploaded, not yet committed
+		if u.late && !slices.Contains(pr.LateOpen, u.window) {
+			pr.LateOpen = append(pr.LateOpen, u.window)
 		}
 	}
 	sort.Slice(pr.LateOpen, func(i, j int) bool { return pr.LateOpen[i] < pr.LateOpen[j] })
