@@ -83,14 +83,13 @@ type Partition struct {
 	committed     int64
 	commitPending bool
 	// Asynchronous commits (Settings.CommitInterval > 0): commitRes
-	// receives the outcome of the one commit in flight (commitBusy);
-	// commitDue asks for another once it is answered, with dueCtx.
+	// receives the outcome of the one commit in flight (commitBusy); a
+	// non-nil dueCtx asks for another, with it, once that one is answered.
 	// uploadSeq counts applied uploads; unacked are the windows of staged
 	// parts uploaded but not yet in a commit that succeeded (by uploadSeq),
 	// which the progress marker treats as open (late parts: LateOpen).
 	commitRes  chan commitResult
 	commitBusy bool
-	commitDue  bool
 	dueCtx     context.Context
 	uploadSeq  uint64
 	unacked    []unackedPart
@@ -355,7 +354,7 @@ func (p *Partition) Tick(ctx context.Context) error {
 			return err
 		}
 	}
-	if !p.commitBusy && (p.commitPending || p.commitDue || (len(due) == 0 && p.offs.Committable() > p.committed)) {
+	if !p.commitBusy && (p.commitPending || p.dueCtx != nil || (len(due) == 0 && p.offs.Committable() > p.committed)) {
 		p.doCommit(ctx)
 	}
 	p.gauges(now)
@@ -707,10 +706,10 @@ func (p *Partition) waitUploads() error {
 // Close (commitDone).
 func (p *Partition) doCommit(ctx context.Context) {
 	if p.commitBusy {
-		p.commitDue, p.dueCtx = true, ctx
+		p.dueCtx = ctx
 		return
 	}
-	p.commitDue, p.dueCtx = false, nil
+	p.dueCtx = nil
 	c := p.offs.Committable()
 	if c < 0 || p.commit == nil {
 		return
@@ -798,7 +797,7 @@ func (p *Partition) commitDone(r commitResult) {
 		}
 	}
 	p.unacked = p.unacked[:n]
-	if p.commitDue && r.ctx.Err() == nil {
+	if p.dueCtx != nil && r.ctx.Err() == nil {
 		p.doCommit(p.dueCtx)
 	}
 	p.stageProgress(r.ctx)
