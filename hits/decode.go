@@ -151,10 +151,7 @@ func parseTime(v []byte) (int64, Reason) {
 	} else {
 		ms = int64(math.Floor(f * 1000))
 	}
-	if ms <= 0 || ms >= 1e15 { // before 1970 or after the year 33658
-		return 0, ReasonTimeRange
-	}
-	return ms, ""
+	return inRange(ms)
 }
 
 // fromSeconds is parseTime's result for an integer i: seconds, or
@@ -167,7 +164,12 @@ func fromSeconds(i int64) (int64, Reason) {
 		}
 		ms = i * 1000
 	}
-	if ms <= 0 || ms >= 1e15 { // before 1970 or after the year 33658
+	return inRange(ms)
+}
+
+// inRange is ms, or time_out_of_range before 1970 or after the year 33658.
+func inRange(ms int64) (int64, Reason) {
+	if ms <= 0 || ms >= 1e15 {
 		return 0, ReasonTimeRange
 	}
 	return ms, ""
