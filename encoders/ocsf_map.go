@@ -232,7 +232,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 	activityID, activityName := 0, "Unknown"
 	if raw := h.get(hfMethod); raw != nil {
 		s, isStr := h.nonEmptyString(raw, hfMethod)
-		if a, known := ocsfActivityOf(s); isStr && known {
+		if a, known := ocsfActivities[s]; isStr && known {
 			activityID, activityName = a.id, a.name
 			m.req.HTTPMethod = s
 			ev.Plain |= evMethod // one of ocsfActivities
@@ -276,7 +276,7 @@ func (m *ocsfMapper) mapHit(rec Record) *ocsfEvent {
 			if h.plain&hfAttackType != 0 {
 				ev.Plain |= evRule | evRuleName
 			}
-			if info, known := ocsfAttackTypeOf(s); known {
+			if info, known := ocsfAttackTypes[s]; known {
 				m.rule.Name = info.name
 				ev.Plain |= evRuleName
 				base = info.severity
